@@ -1,0 +1,159 @@
+//! Error taxonomy: what kind of failure a SQLSTATE is, what to tell the user, and how to keep
+//! secrets out of messages. Later, self-healing keys its actions on [`ErrorClass`]:
+//! transient → retry with backoff; schema drift → conditional auto-heal; bad data → quarantine;
+//! configuration → escalate.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Worth retrying as is: connections, locks, resources, cancellations.
+    Transient,
+    /// The source's shape changed: a missing table or column, a type that no longer matches.
+    SchemaDrift,
+    /// The data itself is bad: unparseable values, malformed rows, violated constraints.
+    BadData,
+    /// Someone must fix a setting: a missing file, a wrong password or database, a privilege.
+    Configuration,
+    /// Anything else: a bug or an unexpected state.
+    Internal,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Transient => "transient",
+            ErrorClass::SchemaDrift => "schema_drift",
+            ErrorClass::BadData => "bad_data",
+            ErrorClass::Configuration => "configuration",
+            ErrorClass::Internal => "internal",
+        }
+    }
+}
+
+/// Classify a five-character SQLSTATE.
+pub fn classify(sqlstate: &str) -> ErrorClass {
+    let class = sqlstate.get(..2).unwrap_or("");
+    match sqlstate {
+        "40001" | "40P01" | "55P03" | "57014" | "57P01" | "57P02" | "57P03" | "HV00N" => {
+            return ErrorClass::Transient
+        }
+        "42703" | "42P01" | "42804" | "42P18" | "HV005" | "HV00J" | "HV00R" => return ErrorClass::SchemaDrift,
+        "58P01" | "58P02" | "42501" | "3D000" | "42704" | "HV00D" | "HV00A" => return ErrorClass::Configuration,
+        _ => {}
+    }
+    match class {
+        "08" | "53" => ErrorClass::Transient,
+        "22" | "23" => ErrorClass::BadData,
+        "28" | "58" | "3D" | "3F" | "F0" | "HV" => ErrorClass::Configuration,
+        _ => ErrorClass::Internal,
+    }
+}
+
+/// A hint for an error met while reading a source, for the batch record and the user.
+pub fn ingest_hint(sqlstate: &str) -> &'static str {
+    match sqlstate {
+        "58P01" => "The file does not exist or is not readable by the database server's OS user. Check the path with eai.sources and the file's permissions, then run eai.ingest again.",
+        "22P04" => "A row of the file does not match its header (a missing or extra field). Fix the row at the line shown in the context, or remove it, then run eai.ingest again; nothing of this batch was written.",
+        "22021" => "The file is not in the expected encoding. Save it as UTF-8, or set the foreign table's encoding option, then run eai.ingest again.",
+        "EAI01" => "Write a header line and rows to the file, then run eai.ingest again.",
+        "28P01" | "28000" => "The remote server refused the credentials. Fix them with ALTER USER MAPPING, then run eai.ingest again.",
+        "3D000" => "The remote database does not exist. Fix the server's dbname with ALTER SERVER, then run eai.ingest again.",
+        _ => match classify(sqlstate) {
+            ErrorClass::Transient => "The source is unreachable or busy; this is transient. Run eai.ingest again once it is back; rows already in bronze are not duplicated.",
+            ErrorClass::SchemaDrift => "The source's tables or columns changed. Run eai.refresh_source to re-import its definitions, then eai.ingest again.",
+            ErrorClass::BadData => "The source holds values that cannot be read as declared. Fix the data at the source, then run eai.ingest again; nothing of this batch was written.",
+            ErrorClass::Configuration => "The source is misconfigured (path, server option, user mapping or privilege). Fix it, then run eai.ingest again.",
+            ErrorClass::Internal => "Unexpected error: see the message and context. Nothing of this batch was written.",
+        },
+    }
+}
+
+/// Replace secrets in a message: `password=…` values and the password part of URIs.
+pub fn redact_secrets(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    // password=value or password = 'value'
+    while let Some(pos) = find_ci(rest, "password") {
+        let (before, after) = rest.split_at(pos + "password".len());
+        out.push_str(before);
+        let trimmed = after.trim_start();
+        if let Some(value_part) = trimmed.strip_prefix('=').or_else(|| trimmed.strip_prefix(':')) {
+            let value_part = value_part.trim_start();
+            let skip = if let Some(q) = value_part.strip_prefix('\'') {
+                q.find('\'').map(|i| i + 2).unwrap_or(value_part.len())
+            } else {
+                value_part.find(|c: char| c.is_whitespace() || c == ',' || c == ')').unwrap_or(value_part.len())
+            };
+            out.push_str("=********");
+            rest = &value_part[skip..];
+        } else {
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    redact_uri_passwords(&out)
+}
+
+fn find_ci(haystack: &str, needle: &str) -> Option<usize> {
+    haystack.to_ascii_lowercase().find(needle)
+}
+
+fn redact_uri_passwords(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find("://") {
+        let (before, after) = rest.split_at(pos + 3);
+        out.push_str(before);
+        let end = after.find(|c: char| c.is_whitespace() || c == '/' || c == '"' || c == '\'').unwrap_or(after.len());
+        let authority = &after[..end];
+        match (authority.rfind('@'), authority.find(':')) {
+            (Some(at), Some(colon)) if colon < at => {
+                out.push_str(&authority[..colon]);
+                out.push_str(":********");
+                out.push_str(&authority[at..]);
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        assert_eq!(classify("08001"), ErrorClass::Transient);
+        assert_eq!(classify("08006"), ErrorClass::Transient);
+        assert_eq!(classify("40P01"), ErrorClass::Transient);
+        assert_eq!(classify("42703"), ErrorClass::SchemaDrift);
+        assert_eq!(classify("22P04"), ErrorClass::BadData);
+        assert_eq!(classify("23505"), ErrorClass::BadData);
+        assert_eq!(classify("58P01"), ErrorClass::Configuration);
+        assert_eq!(classify("28P01"), ErrorClass::Configuration);
+        assert_eq!(classify("XX000"), ErrorClass::Internal);
+        assert_eq!(classify(""), ErrorClass::Internal);
+        assert_eq!(ErrorClass::SchemaDrift.as_str(), "schema_drift");
+    }
+
+    #[test]
+    fn hints_exist_for_every_class() {
+        for s in ["08001", "42703", "22P02", "58P01", "XX000", "22P04", "EAI01", "28P01"] {
+            assert!(!ingest_hint(s).is_empty());
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let m = redact_secrets("could not connect: host=h password=hunter2 user=u");
+        assert!(!m.contains("hunter2"), "{m}");
+        let m = redact_secrets("options (password 'x', PASSWORD='hunter2')");
+        assert!(!m.contains("hunter2"), "{m}");
+        let m = redact_secrets("uri postgresql://bob:hunter2@host:5432/db failed");
+        assert!(!m.contains("hunter2"), "{m}");
+        assert!(m.contains("bob:********@host:5432"), "{m}");
+        assert_eq!(redact_secrets("nothing to hide"), "nothing to hide");
+    }
+}

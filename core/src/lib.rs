@@ -1,0 +1,15 @@
+//! eai-core: the algorithms behind the eai PostgreSQL extension, free of pgrx so that they build
+//! and test with plain `cargo test`. The extension crate (`eai`) is a thin layer on top.
+//!
+//! One concern per module:
+//! - [`ident`]: names eai derives for staging schemas, servers and bronze tables (63-byte safe).
+//! - [`csv_sniff`]: delimiter, header, column names and encoding of a CSV file.
+//! - [`conninfo`]: libpq connection strings and URIs → postgres_fdw server / user-mapping options.
+//! - [`error_taxonomy`]: SQLSTATE → error class and a hint for the user; secret redaction.
+//! - [`embedding`]: in-process sentence embeddings with ONNX Runtime (mean pooling + L2).
+
+pub mod conninfo;
+pub mod csv_sniff;
+pub mod embedding;
+pub mod error_taxonomy;
+pub mod ident;
