@@ -1,1 +1,35 @@
+//! eai: the PostgreSQL extension. This crate is the thin glue between PostgreSQL and the
+//! pgrx-free algorithms of `eai-core`: GUCs, SQL-callable wrappers, and error reporting.
+//! Catalog tables, views and the PL/pgSQL orchestration live in `sql/`.
 
+use pgrx::prelude::*;
+
+mod embed;
+mod errors;
+mod guc;
+mod source_helpers;
+
+::pgrx::pg_module_magic!(name, version);
+
+extension_sql_file!("../sql/catalog.sql", name = "catalog", bootstrap);
+extension_sql_file!("../sql/api.sql", name = "api", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    guc::register();
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

@@ -37,6 +37,8 @@ pub fn classify(sqlstate: &str) -> ErrorClass {
             return ErrorClass::Transient
         }
         "42703" | "42P01" | "42804" | "42P18" | "HV005" | "HV00J" | "HV00R" => return ErrorClass::SchemaDrift,
+        // eai's own: EAI01 = a source file is empty.
+        "EAI01" => return ErrorClass::BadData,
         "58P01" | "58P02" | "42501" | "3D000" | "42704" | "HV00D" | "HV00A" => return ErrorClass::Configuration,
         _ => {}
     }

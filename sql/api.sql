@@ -1,0 +1,451 @@
+-- eai API: sources, ingest into bronze, embeddings. Loaded last (finalize) by src/lib.rs, after
+-- the Rust helpers (eai._*) exist. Dynamic SQL quotes every identifier with format('%I') and every
+-- value with format('%L') (DDL) or passes it with USING (DML).
+
+-------------------------------------------------------------------------------------------------
+-- Embeddings: pgvector's type lives in whatever schema vector was installed in; resolve it now so
+-- the functions work whatever the caller's search_path.
+DO $do$
+DECLARE
+    vs name := (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+                WHERE e.extname = 'vector');
+BEGIN
+    EXECUTE format($f$
+        CREATE FUNCTION eai.embed(input text) RETURNS %1$I.vector
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE
+        AS 'SELECT eai._embed(input)::%1$I.vector'
+    $f$, vs);
+    EXECUTE format($f$
+        CREATE FUNCTION eai.embed_batch(inputs text[]) RETURNS %1$I.vector[]
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE
+        AS 'SELECT coalesce(array_agg(e.embedding::%1$I.vector ORDER BY i.i), ''{}'')
+              FROM generate_series(1, cardinality(inputs)) AS i(i)
+              LEFT JOIN eai._embed_batch(inputs) AS e ON e.ord = i.i'
+    $f$, vs);
+END
+$do$;
+COMMENT ON FUNCTION eai.embed(text) IS 'eai: sentence embedding of a text (all-MiniLM-L6-v2 by default: 384 dimensions, unit length), computed in-process. Model from eai.model_dir.';
+COMMENT ON FUNCTION eai.embed_batch(text[]) IS 'eai: embeddings of several texts in one model run, in input order (NULL for a NULL text).';
+
+-------------------------------------------------------------------------------------------------
+-- Internal helpers.
+
+-- "key 'value', key2 'value2'" for an OPTIONS (...) clause, from a jsonb object.
+CREATE FUNCTION eai._fdw_options(opts jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$ SELECT string_agg(format('%I %L', key, value), ', ' ORDER BY key) FROM jsonb_each_text(opts) $$;
+
+-- Re-read one CSV file's dialect and (re)create its foreign table when the file's shape changed.
+CREATE FUNCTION eai._sync_file_table(p_source text, p_path text) RETURNS eai.source_tables
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s       eai.sources;
+    st      eai.source_tables;
+    v_table text := eai._table_name_for_file(p_path);
+    d       jsonb := eai._sniff_csv(p_path);
+    v_cols  text;
+    v_have  text[];
+    v_want  text[];
+BEGIN
+    SELECT * INTO STRICT s FROM eai.sources WHERE source = p_source;
+    SELECT * INTO st FROM eai.source_tables WHERE source = p_source AND table_name = v_table;
+    IF NOT d ? 'empty' AND s.options ? 'csv' THEN
+        d := d || (s.options -> 'csv');      -- user overrides: delimiter, header, encoding, quote
+    END IF;
+    IF d ? 'empty' THEN
+        EXECUTE format('DROP FOREIGN TABLE IF EXISTS %I.%I', s.staging_schema, v_table);
+    ELSE
+        v_want := ARRAY(SELECT jsonb_array_elements_text(d -> 'columns'));
+        v_have := ARRAY(SELECT a.attname::text FROM pg_attribute a
+                         WHERE a.attrelid = to_regclass(format('%I.%I', s.staging_schema, v_table))
+                           AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum);
+        IF v_have IS DISTINCT FROM v_want OR st.dialect IS DISTINCT FROM d THEN
+            EXECUTE format('DROP FOREIGN TABLE IF EXISTS %I.%I', s.staging_schema, v_table);
+            SELECT string_agg(format('%I text', c), ', ' ORDER BY o) INTO v_cols
+              FROM jsonb_array_elements_text(d -> 'columns') WITH ORDINALITY AS t(c, o);
+            EXECUTE format('CREATE FOREIGN TABLE %I.%I (%s) SERVER %I OPTIONS '
+                           '(filename %L, format %L, header %L, delimiter %L, quote %L, encoding %L)',
+                           s.staging_schema, v_table, v_cols, s.server,
+                           p_path, 'csv', d ->> 'header', d ->> 'delimiter', d ->> 'quote', d ->> 'encoding');
+        END IF;
+    END IF;
+    INSERT INTO eai.source_tables AS t (source, table_name, foreign_table, bronze_table, file_path, dialect)
+    VALUES (p_source, v_table, v_table, eai._bronze_table_name(p_source, v_table), p_path, d)
+    ON CONFLICT (source, table_name) DO UPDATE
+       SET file_path = EXCLUDED.file_path, dialect = EXCLUDED.dialect, discovered_at = now()
+    RETURNING * INTO st;
+    RETURN st;
+END
+$$;
+
+-- Read a source's table definitions: sniff its CSV files, or import its foreign schema.
+CREATE FUNCTION eai._discover(p_source text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s       eai.sources;
+    f       text;
+    r       record;
+    v_limit text := '';
+BEGIN
+    SELECT * INTO STRICT s FROM eai.sources WHERE source = p_source;
+    IF s.kind = 'csv_file' THEN
+        PERFORM eai._sync_file_table(p_source, s.location);
+    ELSIF s.kind = 'csv_folder' THEN
+        FOR f IN SELECT eai._list_csv_files(s.location) LOOP
+            PERFORM eai._sync_file_table(p_source, f);
+        END LOOP;
+    ELSE
+        FOR r IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = s.staging_schema AND c.relkind = 'f' LOOP
+            EXECUTE format('DROP FOREIGN TABLE %I.%I', s.staging_schema, r.relname);
+        END LOOP;
+        IF s.options ? 'tables' THEN
+            SELECT ' LIMIT TO (' || string_agg(format('%I', t), ', ') || ')' INTO v_limit
+              FROM jsonb_array_elements_text(s.options -> 'tables') AS t;
+        END IF;
+        EXECUTE format('IMPORT FOREIGN SCHEMA %I%s FROM SERVER %I INTO %I',
+                       coalesce(s.options ->> 'schema', 'public'), v_limit, s.server, s.staging_schema);
+        INSERT INTO eai.source_tables AS t (source, table_name, foreign_table, bronze_table)
+        SELECT p_source, c.relname, c.relname, eai._bronze_table_name(p_source, c.relname)
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = s.staging_schema AND c.relkind = 'f'
+        ON CONFLICT (source, table_name) DO UPDATE SET discovered_at = now();
+    END IF;
+END
+$$;
+
+-- Create the bronze table of a source table, or add the columns the source gained since.
+CREATE FUNCTION eai._ensure_bronze(p_source text, p_table text) RETURNS regclass
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s       eai.sources;
+    st      eai.source_tables;
+    v_ft    regclass;
+    v_bt    regclass;
+    c       record;
+BEGIN
+    SELECT * INTO STRICT s FROM eai.sources WHERE source = p_source;
+    SELECT * INTO STRICT st FROM eai.source_tables WHERE source = p_source AND table_name = p_table;
+    v_ft := format('%I.%I', s.staging_schema, st.foreign_table)::regclass;
+    SELECT a.attname INTO c FROM pg_attribute a
+     WHERE a.attrelid = v_ft AND a.attnum > 0 AND NOT a.attisdropped AND a.attname LIKE '\_eai\_%' LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'eai: column "%" of source table "%" uses the reserved prefix _eai_', c.attname, p_table
+            USING ERRCODE = '42701',
+                  HINT = 'Rename the column at the source (or in a view the source reads).';
+    END IF;
+    v_bt := to_regclass(format('bronze.%I', st.bronze_table));
+    IF v_bt IS NULL THEN
+        EXECUTE format('CREATE TABLE bronze.%I (LIKE %s)', st.bronze_table, v_ft);
+        EXECUTE format('ALTER TABLE bronze.%I ADD COLUMN _eai_batch bigint NOT NULL, '
+                       'ADD COLUMN _eai_loaded_at timestamptz NOT NULL, ADD COLUMN _eai_row_hash text NOT NULL',
+                       st.bronze_table);
+        EXECUTE format('CREATE UNIQUE INDEX ON bronze.%I (_eai_row_hash)', st.bronze_table);
+        EXECUTE format('COMMENT ON TABLE bronze.%I IS %L', st.bronze_table,
+                       format('eai: raw rows of table %s of source %s, as read; see eai.batches.',
+                              quote_literal(p_table), quote_literal(p_source)));
+        EXECUTE format('COMMENT ON COLUMN bronze.%I._eai_batch IS %L', st.bronze_table,
+                       'eai: batch that loaded the row (eai.batches.batch_id).');
+        EXECUTE format('COMMENT ON COLUMN bronze.%I._eai_loaded_at IS %L', st.bronze_table,
+                       'eai: when the row was loaded.');
+        EXECUTE format('COMMENT ON COLUMN bronze.%I._eai_row_hash IS %L', st.bronze_table,
+                       'eai: md5 of the row''s values and its occurrence number among identical rows; re-ingesting never duplicates a row.');
+        v_bt := to_regclass(format('bronze.%I', st.bronze_table));
+    ELSE
+        FOR c IN SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS typ FROM pg_attribute a
+                  WHERE a.attrelid = v_ft AND a.attnum > 0 AND NOT a.attisdropped
+                    AND NOT EXISTS (SELECT 1 FROM pg_attribute b WHERE b.attrelid = v_bt
+                                       AND b.attname = a.attname AND NOT b.attisdropped)
+                  ORDER BY a.attnum LOOP
+            EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s', v_bt, c.attname, c.typ);
+            RAISE NOTICE 'eai: % gained column % (new in source table %)', v_bt, quote_ident(c.attname), quote_literal(p_table);
+        END LOOP;
+    END IF;
+    RETURN v_bt;
+END
+$$;
+
+-- One batch: read one source table into its bronze table, inside a subtransaction. On error the
+-- subtransaction is rolled back (nothing half-written) and the batch is recorded as failed.
+CREATE FUNCTION eai._ingest_table(p_source text, p_table text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s         eai.sources;
+    st        eai.source_tables;
+    v_batch   bigint;
+    v_bt      regclass;
+    v_ft      regclass;
+    v_cols    text;
+    v_written bigint;
+    v_state   text;
+    v_msg     text;
+    v_detail  text;
+    v_hint    text;
+    v_context text;
+BEGIN
+    SELECT * INTO STRICT s FROM eai.sources WHERE source = p_source;
+    SELECT * INTO STRICT st FROM eai.source_tables WHERE source = p_source AND table_name = p_table;
+    INSERT INTO eai.batches (source, table_name, bronze_table, status)
+    VALUES (p_source, p_table, st.bronze_table, 'running') RETURNING batch_id INTO v_batch;
+    BEGIN
+        IF s.kind IN ('csv_file', 'csv_folder') THEN
+            IF eai._path_kind(st.file_path) = 'missing' THEN
+                RAISE EXCEPTION 'eai: could not read "%": No such file or directory', st.file_path
+                    USING ERRCODE = '58P01';
+            END IF;
+            st := eai._sync_file_table(p_source, st.file_path);
+            IF st.dialect ? 'empty' THEN
+                RAISE EXCEPTION 'eai: the file "%" is empty: it has no header and no rows', st.file_path
+                    USING ERRCODE = 'EAI01';
+            END IF;
+        END IF;
+        v_bt := eai._ensure_bronze(p_source, p_table);
+        v_ft := format('%I.%I', s.staging_schema, st.foreign_table)::regclass;
+        SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum) INTO v_cols
+          FROM pg_attribute a WHERE a.attrelid = v_ft AND a.attnum > 0 AND NOT a.attisdropped;
+        -- The hash covers the row's values and its occurrence number among identical rows, so
+        -- duplicates inside the source are kept while re-reading the same rows adds nothing.
+        EXECUTE format(
+            'INSERT INTO %1$s (%2$s, _eai_batch, _eai_loaded_at, _eai_row_hash) '
+            'SELECT %2$s, $1, $2, md5(_eai_row_hash || ''#'' || row_number() OVER (PARTITION BY _eai_row_hash)) '
+            'FROM (SELECT %2$s, md5(ROW(%2$s)::text) AS _eai_row_hash FROM %3$s WHERE eai._ingest_tick($1)) AS r '
+            'ON CONFLICT (_eai_row_hash) DO NOTHING',
+            v_bt, v_cols, v_ft)
+        USING v_batch, clock_timestamp();
+        GET DIAGNOSTICS v_written = ROW_COUNT;
+        UPDATE eai.batches
+           SET status = 'succeeded', rows_read = eai._ingest_rows_read(v_batch), rows_written = v_written,
+               finished_at = clock_timestamp()
+         WHERE batch_id = v_batch;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT,
+                                v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT,
+                                v_context = PG_EXCEPTION_CONTEXT;
+        UPDATE eai.batches
+           SET status = 'failed', rows_read = eai._ingest_rows_read(v_batch), rows_written = 0,
+               finished_at = clock_timestamp(), error_sqlstate = v_state,
+               error_class = eai._error_class(v_state), error_message = eai._redact(v_msg),
+               error_detail = eai._redact(nullif(v_detail, '')),
+               error_hint = coalesce(nullif(v_hint, ''), eai._ingest_hint(v_state)),
+               error_context = eai._redact(nullif(v_context, ''))
+         WHERE batch_id = v_batch;
+        RAISE WARNING 'eai: batch % (source %, table %) failed: %', v_batch, quote_literal(p_source),
+                      quote_literal(p_table), eai._redact(v_msg)
+            USING HINT = coalesce(nullif(v_hint, ''), eai._ingest_hint(v_state)),
+                  DETAIL = format('SQLSTATE %s; nothing of this batch was written; see eai.batches.', v_state);
+    END;
+    RETURN v_batch;
+END
+$$;
+
+-------------------------------------------------------------------------------------------------
+-- Public API.
+
+CREATE FUNCTION eai.add_source(name text, location text DEFAULT NULL, server name DEFAULT NULL,
+                               options jsonb DEFAULT '{}')
+RETURNS SETOF eai.source_tables
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    v_kind    text;
+    v_server  name;
+    v_schema  name := eai._staging_schema_name(name);
+    v_owns    boolean := false;
+    v_fdw     name;
+    v_conn    jsonb;
+    v_loc     text := location;
+    v_state   text;
+    v_msg     text;
+    v_detail  text;
+    v_hint    text;
+BEGIN
+    IF name IS NULL OR btrim(name) = '' THEN
+        RAISE EXCEPTION 'eai: a source needs a name' USING ERRCODE = '22023',
+            HINT = 'SELECT * FROM eai.add_source(''crm'', ''/path/to/folder'');';
+    END IF;
+    IF EXISTS (SELECT 1 FROM eai.sources s WHERE s.source = name) THEN
+        RAISE EXCEPTION 'eai: source % already exists', quote_literal(name) USING ERRCODE = '42710',
+            HINT = 'Re-read its tables with eai.refresh_source(name), or remove it with eai.drop_source(name).';
+    END IF;
+    IF location IS NULL AND server IS NULL THEN
+        RAISE EXCEPTION 'eai: source % needs a location (file, folder or connection string) or a foreign server',
+            quote_literal(name) USING ERRCODE = '22023',
+            HINT = 'Give a CSV file or folder path, a postgresql:// URI, or server => an existing foreign server.';
+    END IF;
+    options := coalesce(options, '{}');
+    BEGIN
+        IF server IS NOT NULL THEN
+            SELECT w.fdwname INTO v_fdw FROM pg_foreign_server fs
+              JOIN pg_foreign_data_wrapper w ON w.oid = fs.srvfdw WHERE fs.srvname = server;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'eai: foreign server % does not exist', quote_ident(server) USING ERRCODE = '42704',
+                    HINT = 'List servers with \des in psql, or give a location instead.';
+            END IF;
+            v_server := server;
+            IF v_fdw = 'file_fdw' THEN
+                IF location IS NULL THEN
+                    RAISE EXCEPTION 'eai: a file_fdw source needs a location (CSV file or folder)' USING ERRCODE = '22023';
+                END IF;
+                v_kind := CASE eai._path_kind(location) WHEN 'directory' THEN 'csv_folder' ELSE 'csv_file' END;
+            ELSE
+                v_kind := 'foreign_server';
+            END IF;
+        ELSIF eai._is_conninfo(location) THEN
+            v_kind := 'postgres';
+            v_conn := eai._parse_conninfo(location);
+            v_loc := v_conn ->> 'redacted';
+            v_server := eai._server_name(name);
+            v_owns := true;
+            EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER postgres_fdw OPTIONS (%s)',
+                           v_server, coalesce(eai._fdw_options(v_conn -> 'server'), 'dbname ''postgres'''));
+            IF v_conn -> 'user_mapping' = '{}' THEN
+                EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER %I', v_server);
+            ELSE
+                EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER %I OPTIONS (%s)',
+                               v_server, eai._fdw_options(v_conn -> 'user_mapping'));
+            END IF;
+        ELSE
+            v_kind := CASE eai._path_kind(location)
+                          WHEN 'directory' THEN 'csv_folder'
+                          WHEN 'file' THEN 'csv_file'
+                      END;
+            IF v_kind IS NULL THEN
+                RAISE EXCEPTION 'eai: could not read "%": No such file or directory', location
+                    USING ERRCODE = '58P01',
+                          HINT = 'The path is read by the database server: give an absolute path that the server''s OS user can read.';
+            END IF;
+            v_server := eai._server_name(name);
+            v_owns := true;
+            EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER file_fdw', v_server);
+        END IF;
+        EXECUTE format('CREATE SCHEMA %I', v_schema);
+        EXECUTE format('COMMENT ON SCHEMA %I IS %L', v_schema,
+                       format('eai: foreign tables of source %s (staging; see eai.source_tables).', quote_literal(name)));
+        INSERT INTO eai.sources (source, kind, location, server, owns_server, staging_schema, options)
+        VALUES (name, v_kind, v_loc, v_server, v_owns, v_schema, options);
+        PERFORM eai._discover(name);
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT,
+                                v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT;
+        RAISE EXCEPTION 'eai: could not add source %: %', quote_literal(name),
+                        regexp_replace(eai._redact(v_msg), '^eai: ', '')
+            USING ERRCODE = v_state, DETAIL = eai._redact(v_detail),
+                  HINT = coalesce(nullif(v_hint, ''), eai._ingest_hint(v_state));
+    END;
+    RETURN QUERY SELECT * FROM eai.source_tables t WHERE t.source = name ORDER BY t.table_name;
+END
+$$;
+COMMENT ON FUNCTION eai.add_source(text, text, name, jsonb) IS
+'eai: register a source and import its table definitions into a staging schema. location: a CSV file, a folder of CSV files (header and delimiter detected), or a postgres connection string / URI (postgres_fdw); server: an existing foreign server instead. options: {"schema": remote schema, "tables": [names], "csv": {"delimiter": ";", "header": true}}.';
+
+CREATE FUNCTION eai.refresh_source(name text) RETURNS SETOF eai.source_tables
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM eai.sources s WHERE s.source = name) THEN
+        RAISE EXCEPTION 'eai: source % does not exist', quote_literal(name) USING ERRCODE = '42704',
+            HINT = 'SELECT source FROM eai.sources; lists the sources.';
+    END IF;
+    PERFORM eai._discover(name);
+    RETURN QUERY SELECT * FROM eai.source_tables t WHERE t.source = name ORDER BY t.table_name;
+END
+$$;
+COMMENT ON FUNCTION eai.refresh_source(text) IS 'eai: re-read a source''s table definitions (new files, new or changed remote tables).';
+
+CREATE FUNCTION eai.drop_source(name text, drop_bronze boolean DEFAULT false) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s  eai.sources;
+    st eai.source_tables;
+BEGIN
+    SELECT * INTO s FROM eai.sources x WHERE x.source = name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'eai: source % does not exist', quote_literal(name) USING ERRCODE = '42704',
+            HINT = 'SELECT source FROM eai.sources; lists the sources.';
+    END IF;
+    IF drop_bronze THEN
+        FOR st IN SELECT * FROM eai.source_tables t WHERE t.source = name LOOP
+            EXECUTE format('DROP TABLE IF EXISTS bronze.%I', st.bronze_table);
+        END LOOP;
+    END IF;
+    EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', s.staging_schema);
+    IF s.owns_server THEN
+        EXECUTE format('DROP SERVER IF EXISTS %I CASCADE', s.server);
+    END IF;
+    DELETE FROM eai.sources x WHERE x.source = name;
+END
+$$;
+COMMENT ON FUNCTION eai.drop_source(text, boolean) IS 'eai: remove a source, its staging schema and (if eai created it) its server. Bronze tables are kept unless drop_bronze; batch history is kept.';
+
+CREATE FUNCTION eai.ingest(source text, table_name text DEFAULT NULL) RETURNS SETOF eai.batches
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    s    eai.sources;
+    f    text;
+    t    text;
+    v_id bigint;
+BEGIN
+    SELECT * INTO s FROM eai.sources x WHERE x.source = source;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'eai: source % does not exist', quote_literal(source) USING ERRCODE = '42704',
+            HINT = 'SELECT source FROM eai.sources; lists the sources; eai.add_source adds one.';
+    END IF;
+    IF s.kind = 'csv_folder' AND eai._path_kind(s.location) = 'directory' THEN
+        -- New files in the folder become new tables.
+        FOR f IN SELECT eai._list_csv_files(s.location) LOOP
+            IF NOT EXISTS (SELECT 1 FROM eai.source_tables x WHERE x.source = source AND x.file_path = f) THEN
+                PERFORM eai._sync_file_table(source, f);
+            END IF;
+        END LOOP;
+    END IF;
+    IF table_name IS NOT NULL AND NOT EXISTS (SELECT 1 FROM eai.source_tables x
+                                              WHERE x.source = source AND x.table_name = table_name) THEN
+        RAISE EXCEPTION 'eai: source % has no table %', quote_literal(source), quote_literal(table_name)
+            USING ERRCODE = '42P01',
+                  HINT = 'SELECT table_name FROM eai.source_tables WHERE source = ...; lists them; eai.refresh_source re-reads the source.';
+    END IF;
+    FOR t IN SELECT x.table_name FROM eai.source_tables x
+              WHERE x.source = source AND (table_name IS NULL OR x.table_name = table_name)
+              ORDER BY x.table_name LOOP
+        v_id := eai._ingest_table(source, t);
+        RETURN QUERY SELECT * FROM eai.batches b WHERE b.batch_id = v_id;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION eai.ingest(text, text) IS 'eai: copy the rows of a source''s tables (or of one table) into bronze, one batch per table. Rows already in bronze are not written again. A failing table fails its own batch (WARNING + eai.batches row), not the others.';
+
+CREATE VIEW eai.ingest_status AS
+SELECT st.source,
+       st.table_name,
+       format('bronze.%I', st.bronze_table)                                     AS bronze_table,
+       coalesce(agg.rows_in_bronze, 0)                                          AS rows_in_bronze,
+       coalesce(agg.batches, 0)                                                 AS batches,
+       last.batch_id                                                            AS last_batch,
+       last.status                                                              AS last_status,
+       last.rows_read                                                           AS last_rows_read,
+       last.rows_written                                                        AS last_rows_written,
+       last.finished_at                                                         AS last_finished_at,
+       last.error_sqlstate                                                      AS last_error_sqlstate,
+       last.error_message                                                       AS last_error
+  FROM eai.source_tables st
+  LEFT JOIN LATERAL (SELECT count(*) AS batches,
+                            sum(b.rows_written) FILTER (WHERE b.status = 'succeeded') AS rows_in_bronze
+                       FROM eai.batches b WHERE b.source = st.source AND b.table_name = st.table_name) agg ON true
+  LEFT JOIN LATERAL (SELECT * FROM eai.batches b WHERE b.source = st.source AND b.table_name = st.table_name
+                      ORDER BY b.batch_id DESC LIMIT 1) last ON true;
+COMMENT ON VIEW eai.ingest_status IS 'eai: per source table, its bronze table, rows landed, batches, and the last batch''s outcome.';
+
+-- Functions that read server files or create servers are not for everyone.
+REVOKE ALL ON FUNCTION eai._sniff_csv(text), eai._list_csv_files(text), eai._path_kind(text),
+    eai.add_source(text, text, name, jsonb), eai.refresh_source(text), eai.drop_source(text, boolean),
+    eai.ingest(text, text) FROM PUBLIC;

@@ -1,0 +1,66 @@
+//! SQL wrappers for in-process embeddings. The model loads once per backend, on first use, and
+//! again only if `eai.model_dir` or `eai.embed_threads` change. `eai.embed` / `eai.embed_batch`
+//! (returning pgvector's `vector`) are SQL wrappers over these in sql/api.sql.
+
+use std::cell::RefCell;
+
+use eai_core::embedding::{Embedder, EmbedderConfig};
+use pgrx::prelude::*;
+
+use crate::errors::OrReport;
+use crate::guc;
+
+thread_local! {
+    static EMBEDDER: RefCell<Option<Embedder>> = const { RefCell::new(None) };
+}
+
+fn with_embedder<T>(f: impl FnOnce(&mut Embedder) -> T) -> T {
+    let wanted = EmbedderConfig {
+        model_dir: guc::model_dir(),
+        onnxruntime_library: guc::onnxruntime_library(),
+        threads: guc::embed_threads(),
+    };
+    EMBEDDER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|e| e.config() != &wanted) {
+            *slot = None;
+            *slot = Some(Embedder::load(wanted).or_report());
+        }
+        f(slot.as_mut().expect("loaded above"))
+    })
+}
+
+/// Embedding of one text as real[]; `eai.embed(text)` casts it to vector.
+#[pg_extern(immutable, parallel_unsafe, strict)]
+fn _embed(text: &str) -> Vec<f32> {
+    with_embedder(|e| e.embed(text)).or_report()
+}
+
+/// Embeddings of several texts in one model run, as (ordinality, real[]); null texts are skipped.
+#[pg_extern(immutable, parallel_unsafe, strict)]
+fn _embed_batch(
+    texts: Vec<Option<String>>,
+) -> TableIterator<'static, (name!(ord, i32), name!(embedding, Vec<f32>))> {
+    let present: Vec<(i32, String)> =
+        texts.into_iter().enumerate().filter_map(|(i, t)| t.map(|t| (i as i32 + 1, t))).collect();
+    let mut rows = Vec::with_capacity(present.len());
+    // Chunks bound the padded tensor's size when texts vary a lot in length.
+    for chunk in present.chunks(64) {
+        let strs: Vec<&str> = chunk.iter().map(|(_, t)| t.as_str()).collect();
+        let vectors = with_embedder(|e| e.embed_batch(&strs)).or_report();
+        rows.extend(chunk.iter().map(|(i, _)| *i).zip(vectors));
+    }
+    TableIterator::new(rows)
+}
+
+/// What model this backend uses: paths, dimensions, and whether it is loaded yet.
+#[pg_extern(volatile)]
+fn embedding_model() -> pgrx::JsonB {
+    let dims = with_embedder(|e| e.dimensions());
+    pgrx::JsonB(serde_json::json!({
+        "model_dir": guc::model_dir().display().to_string(),
+        "onnxruntime_library": guc::onnxruntime_library().display().to_string(),
+        "dimensions": dims,
+        "threads": guc::embed_threads(),
+    }))
+}

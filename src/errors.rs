@@ -1,0 +1,69 @@
+//! eai's errors as PostgreSQL sees them: each variant has a real SQLSTATE and a hint, and its
+//! message has secrets stripped before it leaves the backend.
+
+use eai_core::{conninfo::ConninfoError, embedding::EmbedError, error_taxonomy::redact_secrets};
+use pgrx::pg_sys::errcodes::PgSqlErrorCode;
+use pgrx::pg_sys::panic::ErrorReport;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EaiError {
+    #[error("{0}")]
+    Embed(#[from] EmbedError),
+    #[error("invalid connection string: {0}")]
+    Conninfo(#[from] ConninfoError),
+    #[error("could not read \"{path}\": {source}")]
+    File { path: String, source: std::io::Error },
+    #[error("\"{0}\" is not a directory")]
+    NotADirectory(String),
+}
+
+impl EaiError {
+    fn code(&self) -> PgSqlErrorCode {
+        match self {
+            EaiError::Embed(_) => PgSqlErrorCode::ERRCODE_CONFIG_FILE_ERROR,
+            EaiError::Conninfo(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            EaiError::File { source, .. } => match source.kind() {
+                std::io::ErrorKind::NotFound => PgSqlErrorCode::ERRCODE_UNDEFINED_FILE,
+                std::io::ErrorKind::PermissionDenied => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                _ => PgSqlErrorCode::ERRCODE_IO_ERROR,
+            },
+            EaiError::NotADirectory(_) => PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+        }
+    }
+
+    fn hint(&self) -> &'static str {
+        match self {
+            EaiError::Embed(EmbedError::Runtime { .. }) => {
+                "Check eai.onnxruntime_library (SHOW eai.onnxruntime_library); scripts/install.sh installs it."
+            }
+            EaiError::Embed(_) => "Check eai.model_dir (SHOW eai.model_dir): it must hold model.onnx and tokenizer.json, readable by the server.",
+            EaiError::Conninfo(_) => "Use a libpq URI (postgresql://user@host:port/db) or key=value pairs (host=… dbname=…).",
+            EaiError::File { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+                "The file must be readable by the database server's OS user (usually postgres), as must every directory above it."
+            }
+            EaiError::File { .. } => "Check the path: it is read by the database server, on the server's machine.",
+            EaiError::NotADirectory(_) => "Give a CSV file or a folder of CSV files.",
+        }
+    }
+
+    /// Raise this error in PostgreSQL (does not return).
+    pub fn report(self) -> ! {
+        let message = format!("eai: {}", redact_secrets(&self.to_string()));
+        ErrorReport::new(self.code(), message, "eai").set_hint(self.hint()).report(pgrx::PgLogLevel::ERROR);
+        unreachable!("ERROR does not return")
+    }
+}
+
+/// Unwrap or raise as a PostgreSQL error.
+pub trait OrReport<T> {
+    fn or_report(self) -> T;
+}
+
+impl<T, E: Into<EaiError>> OrReport<T> for Result<T, E> {
+    fn or_report(self) -> T {
+        match self {
+            Ok(v) => v,
+            Err(e) => e.into().report(),
+        }
+    }
+}

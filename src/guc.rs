@@ -1,0 +1,76 @@
+//! Every GUC eai defines, with typed getters. Paths that make the server load code or read
+//! files (`eai.model_dir`, `eai.onnxruntime_library`) are superuser-only.
+
+use std::ffi::CString;
+use std::path::PathBuf;
+
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+/// Defaults match where scripts/install.sh puts the files.
+pub const DEFAULT_MODEL_DIR: &std::ffi::CStr = c"/usr/local/share/eai/models/all-MiniLM-L6-v2";
+pub const DEFAULT_ONNXRUNTIME_LIBRARY: &std::ffi::CStr = c"/usr/local/lib/eai/libonnxruntime.so";
+
+static MODEL_DIR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(DEFAULT_MODEL_DIR));
+static ONNXRUNTIME_LIBRARY: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(DEFAULT_ONNXRUNTIME_LIBRARY));
+static EMBED_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
+static PROGRESS_ROWS: GucSetting<i32> = GucSetting::<i32>::new(100_000);
+
+pub fn register() {
+    GucRegistry::define_string_guc(
+        c"eai.model_dir",
+        c"Folder of the sentence-embedding model (model.onnx + tokenizer.json).",
+        c"Any ONNX sentence-embedding model with a tokenizer.json can be dropped in. Read once per backend.",
+        &MODEL_DIR,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"eai.onnxruntime_library",
+        c"Path of libonnxruntime.so, loaded once per backend.",
+        c"Installed from the PyPI onnxruntime wheel by scripts/install.sh.",
+        &ONNXRUNTIME_LIBRARY,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"eai.embed_threads",
+        c"ONNX Runtime intra-op threads per backend for embeddings.",
+        c"Read when the model loads (first eai.embed call of a backend).",
+        &EMBED_THREADS,
+        1,
+        64,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"eai.progress_rows",
+        c"Report ingest progress with a NOTICE every this many rows (0 = never).",
+        c"",
+        &PROGRESS_ROWS,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+}
+
+fn string(setting: &GucSetting<Option<CString>>, default: &std::ffi::CStr) -> String {
+    setting.get().unwrap_or_else(|| default.to_owned()).to_string_lossy().into_owned()
+}
+
+pub fn model_dir() -> PathBuf {
+    string(&MODEL_DIR, DEFAULT_MODEL_DIR).into()
+}
+
+pub fn onnxruntime_library() -> PathBuf {
+    string(&ONNXRUNTIME_LIBRARY, DEFAULT_ONNXRUNTIME_LIBRARY).into()
+}
+
+pub fn embed_threads() -> usize {
+    EMBED_THREADS.get().max(1) as usize
+}
+
+pub fn progress_rows() -> u64 {
+    PROGRESS_ROWS.get().max(0) as u64
+}
