@@ -54,14 +54,18 @@ BEGIN
         d := d || (s.options -> 'csv');      -- user overrides: delimiter, header, encoding, quote
     END IF;
     IF d ? 'empty' THEN
-        EXECUTE format('DROP FOREIGN TABLE IF EXISTS %I.%I', s.staging_schema, v_table);
+        IF to_regclass(format('%I.%I', s.staging_schema, v_table)) IS NOT NULL THEN
+            EXECUTE format('DROP FOREIGN TABLE %I.%I', s.staging_schema, v_table);
+        END IF;
     ELSE
         v_want := ARRAY(SELECT jsonb_array_elements_text(d -> 'columns'));
         v_have := ARRAY(SELECT a.attname::text FROM pg_attribute a
                          WHERE a.attrelid = to_regclass(format('%I.%I', s.staging_schema, v_table))
                            AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum);
         IF v_have IS DISTINCT FROM v_want OR st.dialect IS DISTINCT FROM d THEN
-            EXECUTE format('DROP FOREIGN TABLE IF EXISTS %I.%I', s.staging_schema, v_table);
+            IF v_have <> '{}' THEN
+                EXECUTE format('DROP FOREIGN TABLE %I.%I', s.staging_schema, v_table);
+            END IF;
             SELECT string_agg(format('%I text', c), ', ' ORDER BY o) INTO v_cols
               FROM jsonb_array_elements_text(d -> 'columns') WITH ORDINALITY AS t(c, o);
             EXECUTE format('CREATE FOREIGN TABLE %I.%I (%s) SERVER %I OPTIONS '

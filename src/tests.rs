@@ -1,1 +1,92 @@
+// `#[pg_test]`s for the glue: each runs inside a transaction of a real PostgreSQL 15 backend
+// (`cargo pgrx test pg15`), with the extension created by `CREATE EXTENSION eai CASCADE`.
 
+use pgrx::prelude::*;
+
+fn query_f64(sql: &str) -> f64 {
+    Spi::get_one::<f64>(sql).expect("query").expect("not null")
+}
+
+#[pg_test]
+fn embed_is_unit_length_and_384_wide() {
+    assert_eq!(Spi::get_one::<i32>("SELECT vector_dims(eai.embed('hello'))").unwrap(), Some(384));
+    let norm = query_f64("SELECT vector_norm(eai.embed('customer email'))::float8");
+    assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
+}
+
+#[pg_test]
+fn embed_matches_sentence_transformers_reference() {
+    let cos = query_f64("SELECT (1 - (eai.embed('customer_email') <=> eai.embed('client e-mail address')))::float8");
+    assert!((cos - 0.64).abs() < 0.005, "cosine {cos}");
+}
+
+#[pg_test]
+fn embed_batch_keeps_order_and_nulls() {
+    let same = Spi::get_one::<bool>(
+        "SELECT (eai.embed_batch(ARRAY['b', NULL, 'a']))[3] = eai.embed('a')
+            AND (eai.embed_batch(ARRAY['b', NULL, 'a']))[2] IS NULL
+            AND cardinality(eai.embed_batch('{}'::text[])) = 0",
+    );
+    assert_eq!(same, Ok(Some(true)));
+}
+
+#[pg_test(error = "eai: model file /nonexistent/model.onnx could not be loaded: no such file (is eai.model_dir right?)")]
+fn missing_model_is_a_clear_error() {
+    Spi::run("SET eai.model_dir = '/nonexistent'").unwrap();
+    Spi::run("SELECT eai.embed('x')").unwrap();
+}
+
+#[pg_test]
+fn derived_names_fit_63_bytes() {
+    let long = "x".repeat(80);
+    let name = Spi::get_one_with_args::<String>("SELECT eai._bronze_table_name($1, 't')", &[long.as_str().into()])
+        .unwrap()
+        .unwrap();
+    assert!(name.len() <= 63);
+    assert_eq!(Spi::get_one::<String>("SELECT eai._bronze_table_name('crm', 'orders')").unwrap().unwrap(), "crm__orders");
+}
+
+#[pg_test]
+fn conninfo_is_parsed_and_redacted() {
+    let j = Spi::get_one::<pgrx::JsonB>("SELECT eai._parse_conninfo('postgresql://u:s3cret@h:5/db')").unwrap().unwrap().0;
+    assert_eq!(j["server"]["port"], "5");
+    assert_eq!(j["user_mapping"]["password"], "s3cret");
+    assert!(!j["redacted"].as_str().unwrap().contains("s3cret"));
+}
+
+#[pg_test(error = "eai: invalid connection string: unterminated quoted value in connection string")]
+fn bad_conninfo_raises() {
+    Spi::run("SELECT eai._parse_conninfo('host=''x')").unwrap();
+}
+
+#[pg_test]
+fn error_taxonomy_from_sql() {
+    assert_eq!(Spi::get_one::<String>("SELECT eai._error_class('08001')").unwrap().unwrap(), "transient");
+    assert_eq!(Spi::get_one::<String>("SELECT eai._error_class('22P04')").unwrap().unwrap(), "bad_data");
+    let r = Spi::get_one::<String>("SELECT eai._redact('password=hunter2 host=x')").unwrap().unwrap();
+    assert!(!r.contains("hunter2"));
+}
+
+#[pg_test]
+fn ingest_tick_counts_rows() {
+    Spi::run("SELECT count(*) FROM generate_series(1, 2500) WHERE eai._ingest_tick(-7)").unwrap();
+    assert_eq!(Spi::get_one::<i64>("SELECT eai._ingest_rows_read(-7)").unwrap(), Some(2500));
+    assert_eq!(Spi::get_one::<i64>("SELECT eai._ingest_rows_read(-7)").unwrap(), Some(0));
+}
+
+#[pg_test]
+fn missing_path_is_reported() {
+    assert_eq!(Spi::get_one::<&str>("SELECT eai._path_kind('/no/such/path')").unwrap(), Some("missing"));
+    assert_eq!(Spi::get_one::<&str>("SELECT eai._path_kind('/')").unwrap(), Some("directory"));
+}
+
+#[pg_test]
+fn catalog_is_fully_commented() {
+    let uncommented = Spi::get_one::<i64>(
+        "SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'eai' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+           AND col_description(c.oid, a.attnum) IS NULL",
+    );
+    assert_eq!(uncommented, Ok(Some(0)));
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The main job: install everything (idempotent), start the local cluster, and run the demo
+# pipeline on the bundled sample data: a folder of messy CSV files and a second database with
+# other column names and types, both landed raw in bronze. Leaves the cluster running.
+#   scripts/demo.sh           run (again: re-ingesting adds no duplicate rows)
+#   scripts/demo.sh --reset   start from an empty demo database
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+"$REPO/scripts/install.sh"
+"$REPO/scripts/cluster.sh" start
+source "$REPO/.eai/env"
+RUN=$(runtime_dir)
+
+# The server reads the CSV files: copy them where the postgres user can read them.
+install -d -m 0755 "$RUN/demo"
+rm -rf "$RUN/demo/shop_csv"
+cp -r "$REPO/demo/shop_csv" "$RUN/demo/shop_csv"
+chmod -R a+rX "$RUN/demo"
+
+PSQL=(psql -X -v ON_ERROR_STOP=1 -q)
+if [ "${1:-}" = "--reset" ]; then
+  "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS eai WITH (FORCE)" -c "CREATE DATABASE eai"
+fi
+# The second source database.
+if ! "${PSQL[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'eai_demo_crm'" | grep -q 1; then
+  "${PSQL[@]}" -d postgres -c "CREATE DATABASE eai_demo_crm"
+  "${PSQL[@]}" -d eai_demo_crm -f "$REPO/demo/crm.sql"
+fi
+
+log "demo: ingesting the bundled sources into bronze"
+"${PSQL[@]}" -d eai -v csv_dir="$RUN/demo/shop_csv" -v crm_uri="postgresql:///eai_demo_crm?host=$PGHOST&port=$PGPORT&user=postgres" <<'SQL'
+\pset footer off
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS eai CASCADE;
+RESET client_min_messages;
+SELECT count(*) AS has_shop FROM eai.sources WHERE source = 'shop' \gset
+\if :has_shop
+\else
+  \echo '== eai.add_source(''shop'', <folder of CSV files>)'
+  SELECT table_name, foreign_table, replace(dialect ->> 'delimiter', E'\t', '\t') AS delimiter, dialect ->> 'header' AS header,
+         jsonb_array_length(dialect -> 'columns') AS columns
+    FROM eai.add_source('shop', :'csv_dir');
+\endif
+SELECT count(*) AS has_crm FROM eai.sources WHERE source = 'crm' \gset
+\if :has_crm
+\else
+  \echo '== eai.add_source(''crm'', <postgresql:// URI of the CRM database>)'
+  SELECT table_name, foreign_table FROM eai.add_source('crm', :'crm_uri');
+\endif
+\echo '== eai.ingest(): one batch per source table'
+SELECT batch_id, source, table_name, status, rows_read, rows_written, rows_skipped, round(duration_ms::numeric, 1) AS ms
+  FROM (SELECT * FROM eai.ingest('shop') UNION ALL SELECT * FROM eai.ingest('crm')) b ORDER BY batch_id;
+\echo '== What landed in bronze (eai.ingest_status)'
+SELECT source, table_name, bronze_table, rows_in_bronze, batches, last_status FROM eai.ingest_status ORDER BY 1, 2;
+\echo '== bronze."shop__customers" (raw text, as in the file)'
+SELECT customer_id, "Full Name", "E-mail", "signup date", country, _eai_batch FROM bronze.shop__customers ORDER BY _eai_loaded_at, customer_id;
+\echo '== bronze."crm__clients" (types as in the CRM database)'
+SELECT client_no, first_name, last_name, email_address, created, lifetime_value, _eai_batch FROM bronze.crm__clients ORDER BY client_no;
+\echo '== In-process embeddings: cosine of two column names'
+SELECT round((1 - (eai.embed('customer_email') <=> eai.embed('client e-mail address')))::numeric, 3) AS "cosine(customer_email, client e-mail address)";
+SQL
+log "demo done. The cluster keeps running: source .eai/env && psql   (stop: scripts/cluster.sh stop)"
