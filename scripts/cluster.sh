@@ -44,6 +44,13 @@ logging_collector = off
 CONF
   fi
   as_pg mkdir -p "$SOCK"
+  # eai is preloaded: a running server keeps the library it started with. Restart it when the
+  # installed library is newer.
+  local so="$("$PG_CONFIG" --pkglibdir)/eai.so"
+  if as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1 && [ -f "$so" ] && [ "$so" -nt "$PGDATA/postmaster.pid" ]; then
+    log "cluster: restarting to load the newly installed eai.so"
+    as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
+  fi
   if ! as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
     log "cluster: starting on port $EAI_PGPORT (socket $SOCK)"
     as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$RUN/postgresql.log" -w -t 60 start >/dev/null \

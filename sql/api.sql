@@ -238,7 +238,7 @@ BEGIN
                error_context = eai._redact(nullif(v_context, ''))
          WHERE batch_id = v_batch;
         RAISE WARNING 'eai: batch % (source %, table %) failed: %', v_batch, quote_literal(p_source),
-                      quote_literal(p_table), eai._redact(v_msg)
+                      quote_literal(p_table), regexp_replace(eai._redact(v_msg), '^eai: ', '')
             USING HINT = coalesce(nullif(v_hint, ''), eai._ingest_hint(v_state)),
                   DETAIL = format('SQLSTATE %s; nothing of this batch was written; see eai.batches.', v_state);
     END;
@@ -336,10 +336,13 @@ BEGIN
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT,
                                 v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT;
-        RAISE EXCEPTION 'eai: could not add source %: %', quote_literal(name),
-                        regexp_replace(eai._redact(v_msg), '^eai: ', '')
-            USING ERRCODE = v_state, DETAIL = eai._redact(v_detail),
-                  HINT = coalesce(nullif(v_hint, ''), eai._ingest_hint(v_state));
+        v_msg := format('eai: could not add source %s: %s', quote_literal(name),
+                        regexp_replace(eai._redact(v_msg), '^eai: ', ''));
+        v_hint := coalesce(nullif(v_hint, ''), eai._ingest_hint(v_state));
+        IF coalesce(v_detail, '') = '' THEN
+            RAISE EXCEPTION USING ERRCODE = v_state, MESSAGE = v_msg, HINT = v_hint;
+        END IF;
+        RAISE EXCEPTION USING ERRCODE = v_state, MESSAGE = v_msg, DETAIL = eai._redact(v_detail), HINT = v_hint;
     END;
     RETURN QUERY SELECT * FROM eai.source_tables t WHERE t.source = name ORDER BY t.table_name;
 END
@@ -380,6 +383,11 @@ BEGIN
             EXECUTE format('DROP TABLE IF EXISTS bronze.%I', st.bronze_table);
         END LOOP;
     END IF;
+    FOR st IN SELECT * FROM eai.source_tables t WHERE t.source = name LOOP
+        IF to_regclass(format('%I.%I', s.staging_schema, st.foreign_table)) IS NOT NULL THEN
+            EXECUTE format('DROP FOREIGN TABLE %I.%I', s.staging_schema, st.foreign_table);
+        END IF;
+    END LOOP;
     EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', s.staging_schema);
     IF s.owns_server THEN
         EXECUTE format('DROP SERVER IF EXISTS %I CASCADE', s.server);
@@ -448,6 +456,18 @@ SELECT st.source,
   LEFT JOIN LATERAL (SELECT * FROM eai.batches b WHERE b.source = st.source AND b.table_name = st.table_name
                       ORDER BY b.batch_id DESC LIMIT 1) last ON true;
 COMMENT ON VIEW eai.ingest_status IS 'eai: per source table, its bronze table, rows landed, batches, and the last batch''s outcome.';
+COMMENT ON COLUMN eai.ingest_status.source IS 'Source.';
+COMMENT ON COLUMN eai.ingest_status.table_name IS 'Source table.';
+COMMENT ON COLUMN eai.ingest_status.bronze_table IS 'Bronze table, schema-qualified and quoted.';
+COMMENT ON COLUMN eai.ingest_status.rows_in_bronze IS 'Rows written by the table''s succeeded batches.';
+COMMENT ON COLUMN eai.ingest_status.batches IS 'Batches run for the table.';
+COMMENT ON COLUMN eai.ingest_status.last_batch IS 'Latest batch.';
+COMMENT ON COLUMN eai.ingest_status.last_status IS 'Status of the latest batch.';
+COMMENT ON COLUMN eai.ingest_status.last_rows_read IS 'Rows the latest batch read.';
+COMMENT ON COLUMN eai.ingest_status.last_rows_written IS 'Rows the latest batch wrote.';
+COMMENT ON COLUMN eai.ingest_status.last_finished_at IS 'When the latest batch ended.';
+COMMENT ON COLUMN eai.ingest_status.last_error_sqlstate IS 'SQLSTATE of the latest batch''s error, if it failed.';
+COMMENT ON COLUMN eai.ingest_status.last_error IS 'Message of the latest batch''s error, if it failed.';
 
 -- Functions that read server files or create servers are not for everyone.
 REVOKE ALL ON FUNCTION eai._sniff_csv(text), eai._list_csv_files(text), eai._path_kind(text),
