@@ -7,6 +7,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RUN=$(runtime_dir)
 PGDATA="$RUN/pgdata"
+if [ -f "$PGDATA/postgresql.conf" ]; then
+  EAI_PGPORT=$(grep -E '^port = ' "$PGDATA/postgresql.conf" | tail -n1 | awk '{print $3}')
+fi
 SOCK="$RUN/socket"
 DB=eai
 

@@ -14,7 +14,8 @@ EAI_SHARE=/usr/local/share/eai
 EAI_LIB=/usr/local/lib/eai
 EAI_MODEL_DIR="$EAI_SHARE/models/all-MiniLM-L6-v2"
 EAI_ONNXRUNTIME_LIBRARY="$EAI_LIB/libonnxruntime.so"
-EAI_PGPORT="${EAI_PGPORT:-54329}"
+# Each checkout gets its own port (54300–54399, from its path), so two checkouts never collide.
+EAI_PGPORT="${EAI_PGPORT:-$((54300 + $(printf '%s' "$REPO" | cksum | cut -d' ' -f1) % 100))}"
 export PATH="$HOME/.cargo/bin:$PATH"
 
 log() { printf '\033[1;34m[eai]\033[0m %s\n' "$*" >&2; }
