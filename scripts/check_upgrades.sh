@@ -17,7 +17,9 @@ PSQL=(psql -X -q -v ON_ERROR_STOP=1)
 
 frozen="$REPO/sql/releases/eai--$version.sql"
 if [ -f "$frozen" ]; then
-  if diff -q "$frozen" "$EXT_DIR/eai--$version.sql" >/dev/null; then ok "eai--$version.sql matches its frozen release"
+  # Comments (pgrx notes source lines there) and blank lines do not count.
+  strip() { grep -vE '^\s*--' "$1" | sed '/^\s*$/d'; }
+  if diff <(strip "$frozen") <(strip "$EXT_DIR/eai--$version.sql"); then ok "eai--$version.sql matches its frozen release"
   else ko "eai--$version.sql differs from sql/releases/ (released versions are immutable: bump the version, add sql/eai--$version--<new>.sql)"; fi
 fi
 

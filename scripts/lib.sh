@@ -22,8 +22,9 @@ log() { printf '\033[1;34m[eai]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[eai] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
 # Run a command as the unprivileged PostgreSQL OS user (never as root).
+# From / : the checkout may be a directory that user cannot enter.
 as_pg() {
-  if [ "$(id -un)" = "$PG_OS_USER" ]; then "$@"; else sudo -u "$PG_OS_USER" -H -- "$@"; fi
+  if [ "$(id -un)" = "$PG_OS_USER" ]; then "$@"; else (cd / && sudo -u "$PG_OS_USER" -H -- "$@"); fi
 }
 
 # The runtime directory holds the cluster, its socket and the files the server reads (sample CSVs).

@@ -12,12 +12,12 @@ DECLARE
 BEGIN
     EXECUTE format($f$
         CREATE FUNCTION eai.embed(input text) RETURNS %1$I.vector
-        LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE
+        LANGUAGE sql STABLE STRICT PARALLEL UNSAFE
         AS 'SELECT eai._embed(input)::%1$I.vector'
     $f$, vs);
     EXECUTE format($f$
         CREATE FUNCTION eai.embed_batch(inputs text[]) RETURNS %1$I.vector[]
-        LANGUAGE sql IMMUTABLE STRICT PARALLEL UNSAFE
+        LANGUAGE sql STABLE STRICT PARALLEL UNSAFE
         AS 'SELECT coalesce(array_agg(e.embedding::%1$I.vector ORDER BY i.i), ''{}'')
               FROM generate_series(1, cardinality(inputs)) AS i(i)
               LEFT JOIN eai._embed_batch(inputs) AS e ON e.ord = i.i'

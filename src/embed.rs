@@ -31,13 +31,13 @@ fn with_embedder<T>(f: impl FnOnce(&mut Embedder) -> T) -> T {
 }
 
 /// Embedding of one text as real[]; `eai.embed(text)` casts it to vector.
-#[pg_extern(immutable, parallel_unsafe, strict)]
+#[pg_extern(stable, parallel_unsafe, strict)]
 fn _embed(text: &str) -> Vec<f32> {
     with_embedder(|e| e.embed(text)).or_report()
 }
 
 /// Embeddings of several texts in one model run, as (ordinality, real[]); null texts are skipped.
-#[pg_extern(immutable, parallel_unsafe, strict)]
+#[pg_extern(stable, parallel_unsafe, strict)]
 fn _embed_batch(
     texts: Vec<Option<String>>,
 ) -> TableIterator<'static, (name!(ord, i32), name!(embedding, Vec<f32>))> {
