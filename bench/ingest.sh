@@ -7,13 +7,13 @@ ROWS=${1:-1000000}
 "$REPO/scripts/cluster.sh" start >/dev/null
 source "$REPO/.eai/env"
 RUN=$(runtime_dir)
-DIR="$RUN/bench/ingest"; install -d -m 0755 "$RUN/bench" "$DIR"
+DIR="$RUN/bench/ingest"; install -d -m 0755 "$RUN/bench"; install -d -m 0755 -o "$PG_OS_USER" "$DIR"
 FILE="$DIR/events.csv"
 PSQL=(psql -X -q -v ON_ERROR_STOP=1 -d eai_bench)
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS eai_bench WITH (FORCE)" -c "CREATE DATABASE eai_bench"
+psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS eai_bench WITH (FORCE)" -c "CREATE DATABASE eai_bench"
 "${PSQL[@]}" -c "SET client_min_messages = warning" -c "CREATE EXTENSION eai CASCADE"
 # The server writes the file, so the postgres user can read it.
-"${PSQL[@]}" -c "COPY (SELECT i AS id, 'user' || (i % 5000) AS user_name, (i * 7919 % 100000) / 100.0 AS amount,
+"${PSQL[@]}" -c "COPY (SELECT i AS id, 'user' || (i % 5000) AS user_name, (i::bigint * 7919 % 100000) / 100.0 AS amount,
                           timestamp '2024-01-01' + i * interval '1 second' AS ts, md5(i::text) AS note
                      FROM generate_series(1, $ROWS) i) TO '$FILE' WITH (FORMAT csv, HEADER)"
 t() { local s e; s=$(date +%s.%N); "${PSQL[@]}" -c "SET eai.progress_rows = 0" -c "$1" >/dev/null; e=$(date +%s.%N); awk -v a="$s" -v b="$e" 'BEGIN { print b - a }'; }

@@ -145,9 +145,11 @@ BEGIN
     IF v_bt IS NULL THEN
         EXECUTE format('CREATE TABLE bronze.%I (LIKE %s)', st.bronze_table, v_ft);
         EXECUTE format('ALTER TABLE bronze.%I ADD COLUMN _eai_batch bigint NOT NULL, '
-                       'ADD COLUMN _eai_loaded_at timestamptz NOT NULL, ADD COLUMN _eai_row_hash text NOT NULL',
+                       'ADD COLUMN _eai_loaded_at timestamptz NOT NULL, ADD COLUMN _eai_row_hash uuid NOT NULL',
                        st.bronze_table);
-        EXECUTE format('CREATE UNIQUE INDEX ON bronze.%I (_eai_row_hash)', st.bronze_table);
+        -- A hash index: cheaper than a B-tree for random 128-bit keys, and uniqueness is kept by
+        -- the ingest itself (one writer per bronze table, anti-join on the hash).
+        EXECUTE format('CREATE INDEX ON bronze.%I USING hash (_eai_row_hash)', st.bronze_table);
         EXECUTE format('COMMENT ON TABLE bronze.%I IS %L', st.bronze_table,
                        format('eai: raw rows of table %s of source %s, as read; see eai.batches.',
                               quote_literal(p_table), quote_literal(p_source)));
@@ -156,7 +158,7 @@ BEGIN
         EXECUTE format('COMMENT ON COLUMN bronze.%I._eai_loaded_at IS %L', st.bronze_table,
                        'eai: when the row was loaded.');
         EXECUTE format('COMMENT ON COLUMN bronze.%I._eai_row_hash IS %L', st.bronze_table,
-                       'eai: md5 of the row''s values and its occurrence number among identical rows; re-ingesting never duplicates a row.');
+                       'eai: md5 of the row''s values (and, for the 2nd+ copy of an identical row, of its occurrence number), as a uuid; re-ingesting never duplicates a row.');
         v_bt := to_regclass(format('bronze.%I', st.bronze_table));
     ELSE
         FOR c IN SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS typ FROM pg_attribute a
@@ -175,7 +177,7 @@ $$;
 -- One batch: read one source table into its bronze table, inside a subtransaction. On error the
 -- subtransaction is rolled back (nothing half-written) and the batch is recorded as failed.
 CREATE FUNCTION eai._ingest_table(p_source text, p_table text) RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET work_mem = '64MB' 
 AS $$
 DECLARE
     s         eai.sources;
@@ -211,13 +213,20 @@ BEGIN
         v_ft := format('%I.%I', s.staging_schema, st.foreign_table)::regclass;
         SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum) INTO v_cols
           FROM pg_attribute a WHERE a.attrelid = v_ft AND a.attnum > 0 AND NOT a.attisdropped;
-        -- The hash covers the row's values and its occurrence number among identical rows, so
-        -- duplicates inside the source are kept while re-reading the same rows adds nothing.
+        -- One writer per bronze table at a time (readers are not blocked); a second ingest of the
+        -- same table waits, then sees the first one's rows.
+        EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', v_bt);
+        -- The row hash is the md5 of the row's values, as a uuid; the 2nd, 3rd… copy of an
+        -- identical row hashes its occurrence number too, so duplicates inside the source are kept
+        -- while re-reading the same rows adds nothing.
         EXECUTE format(
             'INSERT INTO %1$s (%2$s, _eai_batch, _eai_loaded_at, _eai_row_hash) '
-            'SELECT %2$s, $1, $2, md5(_eai_row_hash || ''#'' || row_number() OVER (PARTITION BY _eai_row_hash)) '
-            'FROM (SELECT %2$s, md5(ROW(%2$s)::text) AS _eai_row_hash FROM %3$s WHERE eai._ingest_tick($1)) AS r '
-            'ON CONFLICT (_eai_row_hash) DO NOTHING',
+            'SELECT %2$s, $1, $2, _eai_h FROM ('
+            '  SELECT %2$s, CASE WHEN _eai_n = 1 THEN _eai_h0 ELSE md5(_eai_h0::text || ''#'' || _eai_n)::uuid END AS _eai_h'
+            '    FROM (SELECT %2$s, _eai_h0, row_number() OVER (PARTITION BY _eai_h0) AS _eai_n'
+            '            FROM (SELECT %2$s, md5(ROW(%2$s)::text)::uuid AS _eai_h0 FROM %3$s'
+            '                   WHERE eai._ingest_tick($1)) AS a) AS b) AS r '
+            'WHERE NOT EXISTS (SELECT 1 FROM %1$s AS x WHERE x._eai_row_hash = r._eai_h)',
             v_bt, v_cols, v_ft)
         USING v_batch, clock_timestamp();
         GET DIAGNOSTICS v_written = ROW_COUNT;
