@@ -7,8 +7,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # 1. Debian packages: PostgreSQL 15 headers, pg_cron, contrib (file_fdw, postgres_fdw), clang for bindgen.
 APT_PACKAGES=(postgresql-15 postgresql-contrib postgresql-server-dev-15 postgresql-15-cron
-              libclang-dev clang sudo dpkg-dev build-essential pkg-config unzip python3-pip)
+              libclang-dev clang sudo dpkg-dev build-essential pkg-config unzip)
 missing=()
+python3 -m pip --version >/dev/null 2>&1 || APT_PACKAGES+=(python3-pip)
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
