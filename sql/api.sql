@@ -121,19 +121,15 @@ END
 $$;
 
 -- Create the bronze table of a source table, or add the columns the source gained since.
-CREATE FUNCTION eai._ensure_bronze(p_source text, p_table text) RETURNS regclass
+CREATE FUNCTION eai._ensure_bronze(st eai.source_tables, v_ft regclass) RETURNS regclass
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    s       eai.sources;
-    st      eai.source_tables;
-    v_ft    regclass;
-    v_bt    regclass;
-    c       record;
+    p_source text := st.source;
+    p_table  text := st.table_name;
+    v_bt     regclass;
+    c        record;
 BEGIN
-    SELECT * INTO STRICT s FROM eai.sources WHERE source = p_source;
-    SELECT * INTO STRICT st FROM eai.source_tables WHERE source = p_source AND table_name = p_table;
-    v_ft := format('%I.%I', s.staging_schema, st.foreign_table)::regclass;
     SELECT a.attname INTO c FROM pg_attribute a
      WHERE a.attrelid = v_ft AND a.attnum > 0 AND NOT a.attisdropped AND a.attname LIKE '\_eai\_%' LIMIT 1;
     IF FOUND THEN
@@ -209,8 +205,8 @@ BEGIN
                     USING ERRCODE = 'EAI01';
             END IF;
         END IF;
-        v_bt := eai._ensure_bronze(p_source, p_table);
         v_ft := format('%I.%I', s.staging_schema, st.foreign_table)::regclass;
+        v_bt := eai._ensure_bronze(st, v_ft);
         SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum) INTO v_cols
           FROM pg_attribute a WHERE a.attrelid = v_ft AND a.attnum > 0 AND NOT a.attisdropped;
         -- One writer per bronze table at a time (readers are not blocked); a second ingest of the
