@@ -154,7 +154,7 @@ BEGIN
         EXECUTE format('COMMENT ON COLUMN bronze.%I._eai_loaded_at IS %L', st.bronze_table,
                        'eai: when the row was loaded.');
         EXECUTE format('COMMENT ON COLUMN bronze.%I._eai_row_hash IS %L', st.bronze_table,
-                       'eai: md5 of the row''s values (and, for the 2nd+ copy of an identical row, of its occurrence number), as a uuid; re-ingesting never duplicates a row.');
+                       'eai: 128-bit hash (xxh3) of the row''s values (and, for the 2nd+ copy of an identical row, of its occurrence number); re-ingesting never duplicates a row.');
         v_bt := to_regclass(format('bronze.%I', st.bronze_table));
     ELSE
         FOR c IN SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS typ FROM pg_attribute a
@@ -182,6 +182,7 @@ DECLARE
     v_bt      regclass;
     v_ft      regclass;
     v_cols    text;
+    v_text_cols text;
     v_written bigint;
     v_state   text;
     v_msg     text;
@@ -212,18 +213,20 @@ BEGIN
         -- One writer per bronze table at a time (readers are not blocked); a second ingest of the
         -- same table waits, then sees the first one's rows.
         EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', v_bt);
-        -- The row hash is the md5 of the row's values, as a uuid; the 2nd, 3rd… copy of an
-        -- identical row hashes its occurrence number too, so duplicates inside the source are kept
-        -- while re-reading the same rows adds nothing.
+        -- The row hash is a 128-bit hash of the row's values (eai._row_hash); the 2nd, 3rd…
+        -- copy of an identical row hashes its occurrence number too, so duplicates inside the
+        -- source are kept while re-reading the same rows adds nothing.
+        SELECT string_agg(format('%I::text', a.attname), ', ' ORDER BY a.attnum) INTO v_text_cols
+          FROM pg_attribute a WHERE a.attrelid = v_ft AND a.attnum > 0 AND NOT a.attisdropped;
         EXECUTE format(
             'INSERT INTO %1$s (%2$s, _eai_batch, _eai_loaded_at, _eai_row_hash) '
             'SELECT %2$s, $1, $2, _eai_h FROM ('
-            '  SELECT %2$s, CASE WHEN _eai_n = 1 THEN _eai_h0 ELSE md5(_eai_h0::text || ''#'' || _eai_n)::uuid END AS _eai_h'
+            '  SELECT %2$s, CASE WHEN _eai_n = 1 THEN _eai_h0 ELSE eai._row_hash_occurrence(_eai_h0, _eai_n) END AS _eai_h'
             '    FROM (SELECT %2$s, _eai_h0, row_number() OVER (PARTITION BY _eai_h0) AS _eai_n'
-            '            FROM (SELECT %2$s, md5(ROW(%2$s)::text)::uuid AS _eai_h0 FROM %3$s'
+            '            FROM (SELECT %2$s, eai._row_hash(VARIADIC ARRAY[%4$s]) AS _eai_h0 FROM %3$s'
             '                   WHERE eai._ingest_tick($1)) AS a) AS b) AS r '
             'WHERE NOT EXISTS (SELECT 1 FROM %1$s AS x WHERE x._eai_row_hash = r._eai_h)',
-            v_bt, v_cols, v_ft)
+            v_bt, v_cols, v_ft, v_text_cols)
         USING v_batch, clock_timestamp();
         GET DIAGNOSTICS v_written = ROW_COUNT;
         UPDATE eai.batches

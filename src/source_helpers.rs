@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::time::Instant;
 
-use eai_core::{conninfo, csv_sniff, error_taxonomy, ident};
+use eai_core::{conninfo, csv_sniff, error_taxonomy, ident, row_hash};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::json;
@@ -163,4 +163,18 @@ fn _ingest_tick(batch: i64) -> bool {
 #[pg_extern(volatile, strict)]
 fn _ingest_rows_read(batch: i64) -> i64 {
     PROGRESS.with(|p| p.borrow_mut().remove(&batch).map(|e| e.rows as i64).unwrap_or(0))
+}
+
+/// Row identity for bronze (see eai_core::row_hash): a 128-bit hash of the row's values, each
+/// passed as text (NULL stays NULL).
+#[pg_extern(immutable, parallel_safe)]
+fn _row_hash(values: pgrx::VariadicArray<'_, &str>) -> pgrx::Uuid {
+    pgrx::Uuid::from_bytes(row_hash::hash_values(values.iter().map(|v| v.map(str::as_bytes))))
+}
+
+/// Identity of the `n`-th copy (n ≥ 2) of a row whose hash is `row`.
+#[pg_extern(immutable, parallel_safe, strict)]
+fn _row_hash_occurrence(row: pgrx::Uuid, n: i64) -> pgrx::Uuid {
+    let bytes: [u8; 16] = row.as_bytes().to_owned();
+    pgrx::Uuid::from_bytes(row_hash::with_occurrence(bytes, n))
 }

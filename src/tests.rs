@@ -90,3 +90,16 @@ fn catalog_is_fully_commented() {
     );
     assert_eq!(uncommented, Ok(Some(0)));
 }
+
+/// The same known answer as eai_core::row_hash: bronze stores these hashes, they must not change.
+#[pg_test]
+fn row_hash_known_answer_from_sql() {
+    let h = Spi::get_one::<String>("SELECT eai._row_hash('1', 'Doe, Jane', NULL)::text").unwrap().unwrap();
+    assert_eq!(h, "7293fd4a-b8b2-11b3-0bc8-049e6efd7bf3");
+    let o = Spi::get_one::<String>("SELECT eai._row_hash_occurrence(eai._row_hash('1', 'Doe, Jane', NULL), 2)::text")
+        .unwrap()
+        .unwrap();
+    assert_eq!(o, "82f14e17-4dbf-cf11-970e-c702e0c61a0e");
+    let null_vs_empty = Spi::get_one::<bool>("SELECT eai._row_hash(NULL::text) <> eai._row_hash('')").unwrap();
+    assert_eq!(null_vs_empty, Some(true));
+}

@@ -7,9 +7,11 @@
 //! - [`conninfo`]: libpq connection strings and URIs → postgres_fdw server / user-mapping options.
 //! - [`error_taxonomy`]: SQLSTATE → error class and a hint for the user; secret redaction.
 //! - [`embedding`]: in-process sentence embeddings with ONNX Runtime (mean pooling + L2).
+//! - [`row_hash`]: 128-bit row identity that keeps bronze free of re-ingested duplicates.
 
 pub mod conninfo;
 pub mod csv_sniff;
 pub mod embedding;
 pub mod error_taxonomy;
 pub mod ident;
+pub mod row_hash;
