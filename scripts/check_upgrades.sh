@@ -23,7 +23,8 @@ if [ -f "$frozen" ]; then
   else ko "eai--$version.sql differs from sql/releases/ (released versions are immutable: bump the version, add sql/eai--$version--<new>.sql)"; fi
 fi
 
-dump() { pg_dump --schema-only --no-owner -n eai -n bronze -n silver -n gold "$1" | grep -v '^--' | sed '/^$/d'; }
+# pg_dump leaves out extension members, so compare a catalog fingerprint of them instead.
+dump() { psql -X -q -At -d "$1" -f "$REPO/scripts/schema_fingerprint.sql"; }
 for old in "$REPO"/sql/releases/eai--*.sql; do
   [ -e "$old" ] || continue
   v=$(basename "$old" .sql); v=${v#eai--}
