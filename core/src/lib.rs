@@ -14,4 +14,6 @@ pub mod csv_sniff;
 pub mod embedding;
 pub mod error_taxonomy;
 pub mod ident;
+pub mod names;
+pub mod profile;
 pub mod row_hash;
