@@ -56,6 +56,10 @@ SELECT source, table_name, bronze_table, rows_in_bronze, batches, last_status FR
 SELECT customer_id, "Full Name", "E-mail", "signup date", country, _eai_batch FROM bronze.shop__customers ORDER BY _eai_loaded_at, customer_id;
 \echo '== bronze."crm__clients" (types as in the CRM database)'
 SELECT client_no, first_name, last_name, email_address, created, lifetime_value, _eai_batch FROM bronze.crm__clients ORDER BY client_no;
+\echo '== eai.profile(): what each column of bronze."shop__customers" holds'
+SELECT column_name, inferred_type, round(null_rate::numeric, 2) AS null_rate, distinct_count,
+       semantic_type, pii, top_values
+  FROM eai.profile('bronze.shop__customers') ORDER BY column_name;
 \echo '== In-process embeddings: cosine of two column names'
 SELECT round((1 - (eai.embed('customer_email') <=> eai.embed('client e-mail address')))::numeric, 3) AS "cosine(customer_email, client e-mail address)";
 SQL

@@ -43,14 +43,18 @@ fn _embed_batch(
 ) -> TableIterator<'static, (name!(ord, i32), name!(embedding, Vec<f32>))> {
     let present: Vec<(i32, String)> =
         texts.into_iter().enumerate().filter_map(|(i, t)| t.map(|t| (i as i32 + 1, t))).collect();
-    let mut rows = Vec::with_capacity(present.len());
-    // Chunks bound the padded tensor's size when texts vary a lot in length.
-    for chunk in present.chunks(64) {
-        let strs: Vec<&str> = chunk.iter().map(|(_, t)| t.as_str()).collect();
-        let vectors = with_embedder(|e| e.embed_batch(&strs)).or_report();
-        rows.extend(chunk.iter().map(|(i, _)| *i).zip(vectors));
+    let strs: Vec<&str> = present.iter().map(|(_, t)| t.as_str()).collect();
+    let vectors = embed_texts(&strs);
+    TableIterator::new(present.iter().map(|(i, _)| *i).zip(vectors).collect::<Vec<_>>())
+}
+
+/// Embeddings of many texts, in order, in chunks that bound the padded tensor's size.
+pub fn embed_texts(texts: &[&str]) -> Vec<Vec<f32>> {
+    let mut out = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(64) {
+        out.extend(with_embedder(|e| e.embed_batch(chunk)).or_report());
     }
-    TableIterator::new(rows)
+    out
 }
 
 /// What model this backend uses: paths, dimensions, and whether it is loaded yet.

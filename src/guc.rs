@@ -15,6 +15,7 @@ static ONNXRUNTIME_LIBRARY: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(DEFAULT_ONNXRUNTIME_LIBRARY));
 static EMBED_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
 static PROGRESS_ROWS: GucSetting<i32> = GucSetting::<i32>::new(100_000);
+static PROFILE_SAMPLE_ROWS: GucSetting<i32> = GucSetting::<i32>::new(100_000);
 
 pub fn register() {
     GucRegistry::define_string_guc(
@@ -53,6 +54,16 @@ pub fn register() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    GucRegistry::define_int_guc(
+        c"eai.profile_sample_rows",
+        c"eai.profile reads at most this many rows of a table (a random sample when it has more).",
+        c"Tables are sampled with TABLESAMPLE BERNOULLI; views and foreign tables by ORDER BY random().",
+        &PROFILE_SAMPLE_ROWS,
+        1,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
 }
 
 fn string(setting: &GucSetting<Option<CString>>, default: &std::ffi::CStr) -> String {
@@ -73,4 +84,8 @@ pub fn embed_threads() -> usize {
 
 pub fn progress_rows() -> u64 {
     PROGRESS_ROWS.get().max(0) as u64
+}
+
+pub fn profile_sample_rows() -> i64 {
+    PROFILE_SAMPLE_ROWS.get().max(1) as i64
 }

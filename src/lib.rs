@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 mod embed;
 mod errors;
 mod guc;
+mod profile;
 mod source_helpers;
 
 ::pgrx::pg_module_magic!(name, version);

@@ -103,3 +103,17 @@ fn row_hash_known_answer_from_sql() {
     let null_vs_empty = Spi::get_one::<bool>("SELECT eai._row_hash(NULL::text) <> eai._row_hash('')").unwrap();
     assert_eq!(null_vs_empty, Some(true));
 }
+
+#[pg_test]
+fn profile_stores_versions_and_embeddings() {
+    Spi::run("CREATE TABLE t (cust_dob text, email text); INSERT INTO t VALUES ('2024-01-01', 'a@x.io'), ('2024-02-03', 'b@y.org')").unwrap();
+    let n = Spi::get_one::<i64>("SELECT count(*) FROM eai.profile('t') WHERE inferred_type = 'date' OR semantic_type = 'email'").unwrap();
+    assert_eq!(n, Some(2));
+    Spi::run("SELECT count(*) FROM eai.profile('t')").unwrap();
+    let versions = Spi::get_one::<i64>("SELECT count(DISTINCT version) FROM eai.column_profiles WHERE table_name = 't'").unwrap();
+    assert_eq!(versions, Some(2));
+    let text = Spi::get_one::<String>("SELECT name_text FROM eai.column_profiles WHERE column_name = 'cust_dob' LIMIT 1").unwrap();
+    assert_eq!(text.as_deref(), Some("customer date of birth"));
+    let dims = Spi::get_one::<i32>("SELECT vector_dims(name_embedding) FROM eai.column_profiles LIMIT 1").unwrap();
+    assert_eq!(dims, Some(384));
+}

@@ -6,7 +6,7 @@
 const ABBREVIATIONS: &[(&str, &str)] = &[
     ("acct", "account"), ("addr", "address"), ("amt", "amount"), ("avg", "average"), ("bal", "balance"),
     ("cat", "category"), ("cnt", "count"), ("cd", "code"), ("cust", "customer"), ("desc", "description"),
-    ("dept", "department"), ("dob", "date of birth"), ("dt", "date"), ("e", "e"), ("emp", "employee"),
+    ("dept", "department"), ("dob", "date of birth"), ("dt", "date"), ("emp", "employee"),
     ("fname", "first name"), ("lname", "last name"), ("id", "id"), ("info", "information"),
     ("lat", "latitude"), ("lng", "longitude"), ("lon", "longitude"), ("max", "maximum"), ("min", "minimum"),
     ("mgr", "manager"), ("msg", "message"), ("nbr", "number"), ("no", "number"), ("num", "number"),
@@ -47,7 +47,12 @@ pub fn split_words(name: &str) -> Vec<String> {
 
 /// The name as plain words with abbreviations expanded: `custDOB` → `customer date of birth`.
 pub fn normalize(name: &str) -> String {
-    split_words(name)
+    let mut words = split_words(name);
+    // "E-mail", "e_mail" → "email".
+    while let Some(i) = words.windows(2).position(|w| w[0] == "e" && w[1] == "mail") {
+        words.splice(i..i + 2, ["email".to_string()]);
+    }
+    words
         .iter()
         .map(|w| ABBREVIATIONS.iter().find(|(a, _)| a == w).map(|(_, full)| full.to_string()).unwrap_or_else(|| w.clone()))
         .collect::<Vec<_>>()
@@ -83,6 +88,8 @@ mod tests {
         assert_eq!(normalize("order_qty"), "order quantity");
         assert_eq!(normalize("tumor_size_cm"), "tumor size cm");
         assert_eq!(normalize("zip"), "zip code");
+        assert_eq!(normalize("E-mail"), "email");
+        assert_eq!(normalize("customer_e_mail"), "customer email");
     }
 
     #[test]

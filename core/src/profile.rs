@@ -195,6 +195,10 @@ pub fn parse_number(t: &str) -> Option<f64> {
     if t.is_empty() || t.len() > 40 {
         return None;
     }
+    let unsigned = t.strip_prefix(['+', '-']).unwrap_or(t);
+    if unsigned.len() > 1 && unsigned.starts_with('0') && unsigned.as_bytes()[1].is_ascii_digit() {
+        return None; // zero-padded code
+    }
     if let Ok(x) = t.parse::<f64>() {
         return x.is_finite().then_some(x);
     }
@@ -209,9 +213,20 @@ pub fn parse_number(t: &str) -> Option<f64> {
     None
 }
 
+/// An integer as written in data. Zero-padded values (`02139`) are codes, not integers: casting
+/// them would lose their leading zeros.
 fn is_integer(t: &str) -> bool {
     let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
-    !digits.is_empty() && digits.len() <= 19 && digits.bytes().all(|b| b.is_ascii_digit())
+    !digits.is_empty()
+        && digits.len() <= 19
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !(digits.len() > 1 && digits.starts_with('0'))
+}
+
+/// Shaped like a date (digits separated by - / .), whether or not the date exists.
+fn date_shaped(t: &str) -> bool {
+    static SHAPE: OnceLock<Regex> = OnceLock::new();
+    re(&SHAPE, r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}$").is_match(t)
 }
 
 fn is_boolean(t: &str) -> bool {
@@ -374,7 +389,7 @@ pub fn semantic_of(t: &str) -> Option<&'static str> {
     if re(&PHONE, r"^\+?[\d\s().-]{7,20}$").is_match(t)
         && (7..=15).contains(&digits)
         && (t.starts_with('+') || t.contains(['(', ' ', '-', '.']))
-        && !is_date(t)
+        && !date_shaped(t)
     {
         return Some("phone");
     }
@@ -387,7 +402,9 @@ pub fn semantic_of(t: &str) -> Option<&'static str> {
     if re(&POSTAL, r"^(?i)(\d{5}(-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|[A-Z]\d[A-Z] ?\d[A-Z]\d)$").is_match(t) {
         return Some("postal_code");
     }
-    if re(&NAME, r"^\p{Lu}[\p{L}'’-]+( \p{Lu}\.?)?( \p{Lu}[\p{L}'’-]+){1,3}$").is_match(t) {
+    // Given names and surnames (capitalised words), initials, quoted nicknames, "Last, First".
+    let name_pattern = r#"^\p{Lu}[\p{L}'’-]+,?( (\p{Lu}[\p{L}'’-]+|\p{Lu}\.|"[^"]{1,20}")){1,3}$"#;
+    if re(&NAME, name_pattern).is_match(t) {
         return Some("person_name");
     }
     None
@@ -484,6 +501,9 @@ mod tests {
         assert_eq!(profile("a", None, &some(&["550e8400-e29b-41d4-a716-446655440000"])).inferred_type, "uuid");
         assert_eq!(profile("a", None, &some(&["{\"a\": 1}", "[1,2]"])).inferred_type, "json");
         assert_eq!(profile("a", None, &some(&["x", "1"])).inferred_type, "text");
+        // Zero-padded codes stay text: a cast would lose the zeros.
+        assert_eq!(profile("zip", None, &some(&["02139", "10001", "00501"])).inferred_type, "text");
+        assert_eq!(profile("a", None, &some(&["0", "0.5", "10"])).inferred_type, "numeric");
         // 2024-04-31 is not a date.
         assert!(!is_date("2024-04-31") && is_date("2024-02-29") && !is_date("2023-02-29"));
     }
@@ -537,8 +557,15 @@ mod tests {
         assert_eq!(semantic_of("EUR"), Some("currency_code"));
         assert_eq!(semantic_of("SW1A 1AA"), Some("postal_code"));
         assert_eq!(semantic_of("Jane Doe"), Some("person_name"));
+        assert_eq!(semantic_of("Doe, Jane"), Some("person_name"));
+        assert_eq!(semantic_of("Zoë \"Z\" Müller"), Some("person_name"));
+        assert_eq!(semantic_of("John F. Kennedy"), Some("person_name"));
+        assert_eq!(semantic_of("Jane"), None);
+        assert_eq!(semantic_of("jane doe"), None);
         assert_eq!(semantic_of("2024-01-15"), None);
         assert_eq!(semantic_of("12345678"), None);
+        assert_eq!(semantic_of("2024-04-31"), None, "an impossible date is still not a phone number");
+        assert_eq!(semantic_of("01.02.2024"), None);
         assert!(luhn_valid("4539578763621486") && !luhn_valid("1234"));
     }
 
