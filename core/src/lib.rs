@@ -14,6 +14,7 @@ pub mod csv_sniff;
 pub mod embedding;
 pub mod error_taxonomy;
 pub mod ident;
+pub mod matching;
 pub mod names;
 pub mod profile;
 pub mod row_hash;
