@@ -15,6 +15,8 @@ pub struct Signals {
     pub distribution: Option<f64>,
     /// +1 approved before, -1 rejected before, absent when never decided.
     pub history: Option<f64>,
+    /// The target column is always empty although its table has rows.
+    pub target_empty: bool,
 }
 
 /// Weights of the signals in the score. Missing signals drop out and the others are re-weighted.
@@ -65,6 +67,7 @@ pub fn signals(s: &ColumnFeatures, t: &ColumnFeatures, history: Option<f64>) -> 
         value_overlap: signals::value_overlap(s, t),
         distribution: signals::distribution(s, t),
         history,
+        target_empty: t.values.is_empty() && t.null_rate >= 1.0,
     }
 }
 
@@ -99,11 +102,27 @@ pub fn score(sig: &Signals) -> f64 {
 }
 
 /// Confidence of choosing a target whose score is `best` when the runner-up scores `second`: the
-/// score itself, discounted when another target is nearly as good (an ambiguous choice is not a
-/// confident one).
-pub fn confidence(best: f64, second: f64) -> f64 {
+/// score, discounted when another target is nearly as good (an ambiguous choice is not a confident
+/// one) and when the evidence at hand contradicts the names (see [`corroboration`]).
+pub fn confidence(best: f64, second: f64, sig: &Signals) -> f64 {
     let margin = (best - second).max(0.0);
-    (best * (0.75 + 0.25 * (margin / 0.15).min(1.0))).clamp(0.0, 1.0)
+    (best * (0.75 + 0.25 * (margin / 0.15).min(1.0)) * corroboration(sig)).clamp(0.0, 1.0)
+}
+
+/// 1 when nothing contradicts the pair; below 1 when the values say otherwise: both columns have
+/// values but (almost) none are shared, or the target column is always empty while its table has
+/// rows. A pair without such evidence (e.g. an empty target table) is not penalised. Past approvals
+/// override it.
+pub fn corroboration(sig: &Signals) -> f64 {
+    if sig.history.is_some_and(|h| h > 0.0) {
+        return 1.0;
+    }
+    match sig.value_overlap {
+        Some(v) if v < 0.2 => 0.85,
+        Some(v) if v < 0.5 => 0.95,
+        _ if sig.target_empty => 0.85,
+        _ => 1.0,
+    }
 }
 
 /// A scored pair.
@@ -153,7 +172,7 @@ mod tests {
     use super::*;
 
     fn sig(e: f64, l: f64, v: Option<f64>) -> Signals {
-        Signals { name_embedding: Some(e), lexical: l, type_compat: 1.0, value_overlap: v, distribution: None, history: None }
+        Signals { name_embedding: Some(e), lexical: l, type_compat: 1.0, value_overlap: v, distribution: None, history: None, target_empty: false }
     }
 
     #[test]
@@ -183,8 +202,17 @@ mod tests {
 
     #[test]
     fn confidence_and_bands() {
-        assert!(confidence(0.95, 0.2) > 0.9);
-        assert!(confidence(0.95, 0.94) < 0.75);
+        let plain = sig(0.9, 0.9, None);
+        assert!(confidence(0.95, 0.2, &plain) > 0.9);
+        assert!(confidence(0.95, 0.94, &plain) < 0.75);
+        // Same names, disjoint values: not auto-approved.
+        assert!(confidence(1.0, 0.2, &sig(1.0, 1.0, Some(0.0))) <= AUTO);
+        // A target column always empty in a table with rows: not auto-approved.
+        let empty = Signals { target_empty: true, ..plain };
+        assert!(confidence(1.0, 0.2, &empty) <= AUTO);
+        // An approval in the past wins.
+        let approved = Signals { history: Some(1.0), ..sig(1.0, 1.0, Some(0.0)) };
+        assert!(confidence(1.0, 0.2, &approved) > AUTO);
         assert_eq!(Band::of(0.9), Band::AutoApproved);
         assert_eq!(Band::of(0.85), Band::Llm);
         assert_eq!(Band::of(0.7), Band::Llm);

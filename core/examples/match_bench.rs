@@ -1,0 +1,199 @@
+//! Schema-matching accuracy on the shared benchmark data (GDC-SM papers, Valentine example):
+//! `cargo run -p eai-core --example match_bench -- <schema-matching dir>` (bench/schema_matching.sh).
+//!
+//! MRR and top-1 are per source column of the ground truth (rank of its first correct target);
+//! Recall@GT is Magneto's: of the N highest-scoring pairs over all source columns (N = ground-truth
+//! pairs), the share that are true. The auto band is the 1:1 assignment's decisions with
+//! confidence > 0.85: its precision, and its recall over the ground truth's source columns.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use eai_core::embedding::{Embedder, EmbedderConfig};
+use eai_core::matching::{assign, combine, ColumnFeatures};
+use eai_core::names;
+
+struct Table {
+    columns: Vec<String>,
+    values: Vec<Vec<Option<String>>>,
+}
+
+fn read_csv<R: std::io::Read>(reader: R) -> Table {
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+    let columns: Vec<String> = rdr.headers().expect("header").iter().map(str::to_string).collect();
+    let mut values = vec![Vec::new(); columns.len()];
+    for rec in rdr.records().flatten() {
+        for (i, col) in values.iter_mut().enumerate() {
+            col.push(rec.get(i).filter(|v| !v.is_empty()).map(str::to_string));
+        }
+    }
+    Table { columns, values }
+}
+
+fn features(table: &Table, embedder: &mut Embedder) -> Vec<ColumnFeatures> {
+    let texts: Vec<String> = table.columns.iter().map(|c| names::embedding_text(c, None)).collect();
+    let embeddings = embedder.embed_batch(&texts).expect("embeddings");
+    table
+        .columns
+        .iter()
+        .zip(&table.values)
+        .zip(embeddings)
+        .map(|((name, vals), emb)| {
+            let vals: Vec<Option<&str>> = vals.iter().map(|v| v.as_deref()).collect();
+            ColumnFeatures::from_values(name, None, &vals).1.with_embedding(emb)
+        })
+        .collect()
+}
+
+struct Metrics {
+    mrr: f64,
+    top1: f64,
+    recall_gt: f64,
+    auto_precision: Option<f64>,
+    auto_recall: f64,
+    auto_n: usize,
+    seconds: f64,
+}
+
+fn evaluate(source: &Table, target_features: &[ColumnFeatures], targets: &[String], truth: &HashSet<(String, String)>, embedder: &mut Embedder) -> Metrics {
+    let started = Instant::now();
+    let sf = features(source, embedder);
+    let scores = combine::score_matrix(&sf, target_features, |_, _| None);
+    let seconds = started.elapsed().as_secs_f64();
+    let n = targets.len();
+    let truth_sources: HashSet<&str> = truth.iter().map(|(s, _)| s.as_str()).collect();
+    let (mut rr, mut top1, mut counted) = (0.0, 0.0, 0usize);
+    for (i, name) in source.columns.iter().enumerate() {
+        if !truth_sources.contains(name.as_str()) {
+            continue;
+        }
+        counted += 1;
+        let ranked = combine::ranked(&scores[i * n..(i + 1) * n]);
+        if let Some(pos) = ranked.iter().position(|&j| truth.contains(&(name.clone(), targets[j].clone()))) {
+            rr += 1.0 / (pos + 1) as f64;
+            if pos == 0 {
+                top1 += 1.0;
+            }
+        }
+    }
+    // Recall@GT over all pairs.
+    let mut pairs: Vec<(f32, usize, usize)> =
+        (0..source.columns.len()).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| (scores[i * n + j], i, j)).collect();
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let hits = pairs.iter().take(truth.len()).filter(|(_, i, j)| truth.contains(&(source.columns[*i].clone(), targets[*j].clone()))).count();
+    // The auto band of the 1:1 assignment.
+    let assignment = assign::one_to_one(&scores, source.columns.len(), n, 0.0);
+    let (mut auto, mut auto_right) = (0usize, 0usize);
+    for (i, a) in assignment.iter().enumerate() {
+        let Some(j) = *a else { continue };
+        let row = &scores[i * n..(i + 1) * n];
+        let second = row.iter().enumerate().filter(|(k, _)| *k != j).map(|(_, s)| *s).fold(0f32, f32::max);
+        let sig = combine::signals(&sf[i], &target_features[j], None);
+        let conf = combine::confidence(row[j] as f64, second as f64, &sig);
+        if std::env::var("EAI_BENCH_ALL").is_ok() && truth.contains(&(source.columns[i].clone(), targets[j].clone())) {
+            eprintln!("  right: {} -> {} score {:.3} second {:.3} conf {:.3} emb {:.2} lex {:.2} val {:?} empty {}", source.columns[i], targets[j], row[j], second, conf, sig.name_embedding.unwrap_or(0.0), sig.lexical, sig.value_overlap.map(|v| (v * 100.0).round() / 100.0), sig.target_empty);
+        }
+        if combine::Band::of(conf) == combine::Band::AutoApproved {
+            auto += 1;
+            if truth.contains(&(source.columns[i].clone(), targets[j].clone())) {
+                auto_right += 1;
+            } else if std::env::var("EAI_BENCH_VERBOSE").is_ok() {
+                eprintln!("  wrong auto: {} -> {} score {:.3} second {:.3} conf {:.3} {:?}", source.columns[i], targets[j], row[j], second, conf, sig);
+            }
+        }
+    }
+    Metrics {
+        mrr: rr / counted.max(1) as f64,
+        top1: top1 / counted.max(1) as f64,
+        recall_gt: hits as f64 / truth.len().max(1) as f64,
+        auto_precision: (auto > 0).then(|| auto_right as f64 / auto as f64),
+        auto_recall: auto_right as f64 / counted.max(1) as f64,
+        auto_n: auto,
+        seconds,
+    }
+}
+
+fn main() {
+    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "../shared/data/schema-matching".into()));
+    if !dir.exists() {
+        eprintln!("no benchmark data at {} (skipping)", dir.display());
+        return;
+    }
+    let model_dir = std::env::var("EAI_MODEL_DIR").unwrap_or_else(|_| "/usr/local/share/eai/models/all-MiniLM-L6-v2".into());
+    let lib = std::env::var("EAI_ONNXRUNTIME_LIBRARY").unwrap_or_else(|_| "/usr/local/lib/eai/libonnxruntime.so".into());
+    let mut embedder = Embedder::load(EmbedderConfig { model_dir: model_dir.into(), onnxruntime_library: lib.into(), threads: 2 }).expect("model");
+
+    let mut cases: Vec<(String, Table, Table, HashSet<(String, String)>)> = Vec::new();
+    let gdc = dir.join("gdc-sm");
+    let target_path = std::fs::read_dir(gdc.join("target-tables")).expect("targets").flatten().next().expect("a target").path();
+    let target = read_csv(flate2::read::GzDecoder::new(std::fs::File::open(&target_path).unwrap()));
+    let mut papers: Vec<PathBuf> = std::fs::read_dir(gdc.join("ground-truth")).unwrap().flatten().map(|e| e.path()).collect();
+    papers.sort();
+    for gt in papers {
+        let paper = gt.file_stem().unwrap().to_string_lossy().to_string();
+        let source = read_csv(std::fs::File::open(gdc.join("input-tables").join(format!("{paper}.csv"))).unwrap());
+        let truth: HashSet<(String, String)> = csv::Reader::from_path(&gt)
+            .unwrap()
+            .records()
+            .flatten()
+            .map(|r| (r[0].to_string(), r[1].to_string()))
+            .collect();
+        cases.push((format!("gdc/{paper}"), source, read_csv(flate2::read::GzDecoder::new(std::fs::File::open(&target_path).unwrap())), truth));
+    }
+    let _ = target;
+    let val = dir.join("valentine-example");
+    if val.exists() {
+        let truth_json: Vec<Vec<String>> =
+            serde_json::from_str(&std::fs::read_to_string(val.join("ground_truth_from_valentine_example_py.json")).unwrap()).unwrap();
+        let truth = truth_json.into_iter().map(|p| (p[0].clone(), p[1].clone())).collect();
+        let open = |f: &str| read_csv(std::fs::File::open(val.join(f)).unwrap());
+        cases.push(("valentine/authors".into(), open("authors1.csv"), open("authors2.csv"), truth));
+    }
+
+    println!("{:<20} {:>5} {:>5} {:>6} {:>6} {:>10} {:>11} {:>8}", "table", "cols", "MRR", "top-1", "R@GT", "auto prec", "auto recall", "seconds");
+    let mut cache: HashMap<String, Vec<ColumnFeatures>> = HashMap::new();
+    let mut sums = [0.0f64; 5];
+    let (mut auto_total, mut auto_right_total, mut gdc_n) = (0usize, 0f64, 0usize);
+    for (name, source, target, truth) in &cases {
+        let key = target.columns.join("\u{1}");
+        let tf = cache.entry(key).or_insert_with(|| features(target, &mut embedder)).clone();
+        let m = evaluate(source, &tf, &target.columns, truth, &mut embedder);
+        println!(
+            "{:<20} {:>5} {:>5.3} {:>6.3} {:>6.3} {:>10} {:>11.3} {:>8.2}",
+            name,
+            source.columns.len(),
+            m.mrr,
+            m.top1,
+            m.recall_gt,
+            m.auto_precision.map(|p| format!("{p:.3} ({})", m.auto_n)).unwrap_or_else(|| "- (0)".into()),
+            m.auto_recall,
+            m.seconds
+        );
+        if name.starts_with("gdc/") {
+            gdc_n += 1;
+            sums[0] += m.mrr;
+            sums[1] += m.top1;
+            sums[2] += m.recall_gt;
+            sums[3] += m.auto_recall;
+            sums[4] += m.seconds;
+            auto_total += m.auto_n;
+            auto_right_total += m.auto_precision.unwrap_or(0.0) * m.auto_n as f64;
+        }
+    }
+    if gdc_n > 0 {
+        let k = gdc_n as f64;
+        println!(
+            "{:<20} {:>5} {:>5.3} {:>6.3} {:>6.3} {:>10} {:>11.3} {:>8.2}",
+            "GDC mean",
+            "",
+            sums[0] / k,
+            sums[1] / k,
+            sums[2] / k,
+            if auto_total > 0 { format!("{:.3} ({auto_total})", auto_right_total / auto_total as f64) } else { "- (0)".into() },
+            sums[3] / k,
+            sums[4] / k
+        );
+    }
+    let _ = Path::new(".");
+}
