@@ -14,6 +14,8 @@ passed=0; failed=0
 ok() { passed=$((passed + 1)); log "upgrade-check: ok: $*"; }
 ko() { failed=$((failed + 1)); log "upgrade-check: FAILED: $*"; }
 PSQL=(psql -X -q -v ON_ERROR_STOP=1)
+# Check the upgrade scripts as they are in the repo, not as last installed.
+for f in "$REPO"/sql/eai--*--*.sql; do [ -e "$f" ] && install -m 0644 "$f" "$EXT_DIR/"; done
 
 frozen="$REPO/sql/releases/eai--$version.sql"
 if [ -f "$frozen" ]; then

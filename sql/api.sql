@@ -477,16 +477,6 @@ COMMENT ON COLUMN eai.ingest_status.last_finished_at IS 'When the latest batch e
 COMMENT ON COLUMN eai.ingest_status.last_error_sqlstate IS 'SQLSTATE of the latest batch''s error, if it failed.';
 COMMENT ON COLUMN eai.ingest_status.last_error IS 'Message of the latest batch''s error, if it failed.';
 
--------------------------------------------------------------------------------------------------
--- 0.2.0: schema discovery.
-
-CREATE FUNCTION eai.profile(tbl regclass)
-RETURNS TABLE (column_name text, version integer, declared_type text, inferred_type text, type_share double precision,
-               null_rate double precision, distinct_count bigint, semantic_type text, pii text[], top_values text)
-LANGUAGE sql VOLATILE
-AS 'SELECT * FROM eai._profile(tbl)';
-COMMENT ON FUNCTION eai.profile(regclass) IS 'eai: profile every column of a table (a sample of eai.profile_sample_rows rows): types, null rate, distinct values, statistics, semantic type, PII; stores a new version per column in eai.column_profiles, with the embedding of its name.';
-
 -- Functions that read server files or create servers are not for everyone.
 REVOKE ALL ON FUNCTION eai._sniff_csv(text), eai._list_csv_files(text), eai._path_kind(text),
     eai.add_source(text, text, name, jsonb), eai.refresh_source(text), eai.drop_source(text, boolean),

@@ -7,12 +7,15 @@ use pgrx::prelude::*;
 mod embed;
 mod errors;
 mod guc;
+mod mapping;
 mod profile;
 mod source_helpers;
 
 ::pgrx::pg_module_magic!(name, version);
 
 extension_sql_file!("../sql/catalog.sql", name = "catalog", bootstrap);
+extension_sql_file!("../sql/discovery.sql", name = "discovery", requires = ["catalog", profile::_profile]);
+extension_sql_file!("../sql/mapping.sql", name = "mapping", requires = ["discovery", mapping::_map_schema]);
 extension_sql_file!("../sql/api.sql", name = "api", finalize);
 
 #[pg_guard]

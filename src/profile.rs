@@ -2,6 +2,7 @@
 //! `eai_core::profile`, embed the normalised column names (plus comments) in one model run, and
 //! store a new version of each column's profile in `eai.column_profiles`.
 
+use eai_core::matching::ValueSet;
 use eai_core::names;
 use eai_core::profile::{ColumnProfile, ColumnProfiler};
 use pgrx::prelude::*;
@@ -32,10 +33,10 @@ const SAMPLE_SQL_BUILDER: &str = "SELECT format('SELECT %s FROM %s %s', string_a
 
 const INSERT_SQL: &str = "INSERT INTO eai.column_profiles
     (relid, schema_name, table_name, column_name, attnum, version, rows_estimated, rows_sampled, declared_type,
-     inferred_type, type_share, null_rate, empty_rate, distinct_count, semantic_type, pii, profile, name_text, name_embedding)
+     inferred_type, type_share, null_rate, empty_rate, distinct_count, semantic_type, pii, profile, value_set, name_text, name_embedding)
  SELECT $1, n.nspname, c.relname, $2, $3,
         coalesce((SELECT max(p.version) FROM eai.column_profiles p WHERE p.relid = $1 AND p.column_name = $2), 0) + 1,
-        $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::real[]::vector
+        $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::real[]::vector
    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1
  RETURNING version";
 
@@ -67,7 +68,7 @@ fn table_size(rel: pg_sys::Oid) -> (f64, bool) {
     .unwrap_or_else(|e| error!("eai: could not read the table's size: {e}"))
 }
 
-fn profile_sample(rel: pg_sys::Oid, columns: &[Column]) -> (Vec<ColumnProfile>, i64) {
+fn profile_sample(rel: pg_sys::Oid, columns: &[Column]) -> (Vec<(ColumnProfile, ValueSet)>, i64) {
     let limit = guc::profile_sample_rows();
     let (estimated, samplable) = table_size(rel);
     // Sample only when the table is clearly bigger than the limit; 1.5x over-asks so that LIMIT,
@@ -90,15 +91,25 @@ fn profile_sample(rel: pg_sys::Oid, columns: &[Column]) -> (Vec<ColumnProfile>, 
                 p.add(row.get::<&str>(i + 1)?);
             }
         }
-        Ok::<_, pgrx::spi::Error>((profilers.into_iter().map(ColumnProfiler::finish).collect(), rows))
+        let finished = profilers
+            .into_iter()
+            .map(|p| {
+                let values = ValueSet::from_values(p.distinct_values()).for_storage();
+                (p.finish(), values)
+            })
+            .collect();
+        Ok::<_, pgrx::spi::Error>((finished, rows))
     })
     .unwrap_or_else(|e| error!("eai: could not read a sample of the table: {e}"))
 }
 
+/// One row of `eai.profile()`'s result.
+pub type ProfileRow = (String, i32, String, String, Option<f64>, f64, i64, Option<String>, Vec<String>, String);
+
 /// Profiles every column of `rel` and stores a new version of each; one row per column.
 #[pg_extern(volatile, parallel_unsafe)]
 #[allow(clippy::type_complexity)]
-fn _profile(
+pub fn _profile(
     rel: pg_sys::Oid,
 ) -> TableIterator<
     'static,
@@ -115,9 +126,14 @@ fn _profile(
         name!(top_values, String),
     ),
 > {
+    TableIterator::new(profile_table(rel))
+}
+
+/// Profile `rel` and store the profiles (the work behind `eai.profile`).
+pub fn profile_table(rel: pg_sys::Oid) -> Vec<ProfileRow> {
     let columns = read_columns(rel);
     if columns.is_empty() {
-        return TableIterator::new(Vec::new());
+        return Vec::new();
     }
     let (profiles, sampled) = profile_sample(rel, &columns);
     let (estimated, _) = table_size(rel);
@@ -125,7 +141,7 @@ fn _profile(
     let embeddings = embed::embed_texts(&texts.iter().map(String::as_str).collect::<Vec<_>>());
     let mut out = Vec::with_capacity(columns.len());
     Spi::connect_mut(|client| {
-        for ((col, prof), (text, emb)) in columns.iter().zip(&profiles).zip(texts.iter().zip(embeddings)) {
+        for ((col, (prof, values)), (text, emb)) in columns.iter().zip(&profiles).zip(texts.iter().zip(embeddings)) {
             let share = (prof.inferred_type != "text")
                 .then(|| prof.type_shares.get(&prof.inferred_type).copied())
                 .flatten();
@@ -149,6 +165,7 @@ fn _profile(
                         prof.semantic_type.clone().into(),
                         prof.pii.clone().into(),
                         JsonB(json).into(),
+                        JsonB(serde_json::to_value(values).expect("value sets serialise")).into(),
                         text.as_str().into(),
                         emb.into(),
                     ],
@@ -173,5 +190,5 @@ fn _profile(
         Ok::<_, pgrx::spi::Error>(())
     })
     .unwrap_or_else(|e| error!("eai: could not store the profiles: {e}"));
-    TableIterator::new(out)
+    out
 }

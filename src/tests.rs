@@ -117,3 +117,19 @@ fn profile_stores_versions_and_embeddings() {
     let dims = Spi::get_one::<i32>("SELECT vector_dims(name_embedding) FROM eai.column_profiles LIMIT 1").unwrap();
     assert_eq!(dims, Some(384));
 }
+
+#[pg_test]
+fn map_schema_routes_and_records_every_decision() {
+    Spi::run(
+        "CREATE TABLE s (cust_email text, amount text, zzz_misc text);
+         INSERT INTO s VALUES ('a@x.io', '1.5', 'q'), ('b@y.org', '2', 'r');
+         CREATE TABLE t (customer_email text, amount numeric);",
+    )
+    .unwrap();
+    let approved = Spi::get_one::<i64>("SELECT count(*) FROM eai.map_schema('s', 't') WHERE status = 'approved'").unwrap();
+    assert_eq!(approved, Some(2));
+    let new_cols = Spi::get_one::<i64>("SELECT count(*) FROM eai.mappings WHERE status = 'new_column' AND target_column IS NULL").unwrap();
+    assert_eq!(new_cols, Some(1));
+    let explained = Spi::get_one::<bool>("SELECT bool_and(signals ? 'lexical' AND decided_by IS DISTINCT FROM '') FROM eai.mappings").unwrap();
+    assert_eq!(explained, Some(true));
+}

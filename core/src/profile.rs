@@ -93,6 +93,11 @@ impl ColumnProfiler {
         }
     }
 
+    /// The distinct non-empty values seen so far.
+    pub fn distinct_values(&self) -> impl Iterator<Item = &str> {
+        self.counts.keys().map(String::as_str)
+    }
+
     pub fn finish(self) -> ColumnProfile {
         let present: u64 = self.counts.values().sum();
         let rate = |n: u64| if self.rows == 0 { 0.0 } else { n as f64 / self.rows as f64 };

@@ -29,6 +29,8 @@ pub const W_DISTRIBUTION: f64 = 0.05;
 /// review when none is configured), below LLM to review.
 pub const AUTO: f64 = 0.85;
 pub const LLM: f64 = 0.70;
+/// A source column whose best target scores below this is proposed as a new column.
+pub const NEW_COLUMN_BELOW: f64 = 0.45;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -15,7 +15,7 @@ pub const EXACT_WALK: usize = 256;
 pub const MINHASH_K: usize = 128;
 
 /// The distinct (normalised) values of a column: exactly when few, always as a MinHash signature.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ValueSet {
     pub distinct: usize,
     pub exact: Option<HashSet<String>>,
@@ -45,6 +45,14 @@ impl ValueSet {
 
     pub fn is_empty(&self) -> bool {
         self.distinct == 0
+    }
+
+    /// The form kept in the catalog: the exact values only when few enough to compare one by one.
+    pub fn for_storage(mut self) -> ValueSet {
+        if self.distinct > EXACT_WALK {
+            self.exact = None;
+        }
+        self
     }
 
     /// Estimated Jaccard similarity from the signatures.
@@ -90,20 +98,32 @@ pub struct ColumnFeatures {
 }
 
 impl ColumnFeatures {
-    /// Features from a column's profile and its distinct values.
-    pub fn from_profile<'a, I: IntoIterator<Item = &'a str>>(name: &str, profile: &ColumnProfile, distinct_values: I) -> Self {
+    /// Features from stored parts (a column profile read back from the catalog).
+    pub fn new(name: &str, type_family: &str, values: ValueSet, quantiles: Option<Vec<f64>>, length_mean: Option<f64>, null_rate: f64) -> Self {
         let words: Vec<String> = names::normalize(name).split(' ').filter(|w| !w.is_empty()).map(str::to_string).collect();
         ColumnFeatures {
             name: name.to_string(),
             trigrams: trigrams(&words),
             words,
             embedding: None,
-            type_family: type_family(&profile.inferred_type).to_string(),
-            values: ValueSet::from_values(distinct_values),
-            quantiles: profile.numeric.as_ref().map(|n| n.quantiles.clone()),
-            length_mean: profile.length_mean,
-            null_rate: profile.null_rate,
+            type_family: type_family.to_string(),
+            values,
+            quantiles,
+            length_mean,
+            null_rate,
         }
+    }
+
+    /// Features from a column's profile and its distinct values.
+    pub fn from_profile<'a, I: IntoIterator<Item = &'a str>>(name: &str, profile: &ColumnProfile, distinct_values: I) -> Self {
+        ColumnFeatures::new(
+            name,
+            type_family(&profile.inferred_type),
+            ValueSet::from_values(distinct_values),
+            profile.numeric.as_ref().map(|n| n.quantiles.clone()),
+            profile.length_mean,
+            profile.null_rate,
+        )
     }
 
     /// Profile and features of a column from all its values (convenience for tests and benches).
@@ -164,6 +184,18 @@ mod tests {
         eb.exact = None;
         let c = ea.containment_in(&eb);
         assert!((c - 0.5).abs() < 0.15, "containment {c}");
+    }
+
+    #[test]
+    fn storage_round_trip() {
+        let small = ValueSet::from_values(["a", "b"]).for_storage();
+        let json = serde_json::to_string(&small).unwrap();
+        assert_eq!(serde_json::from_str::<ValueSet>(&json).unwrap(), small);
+        let many: Vec<String> = (0..300).map(|i| i.to_string()).collect();
+        let big = ValueSet::from_values(many.iter().map(String::as_str)).for_storage();
+        assert!(big.exact.is_none() && big.distinct == 300);
+        let back: ValueSet = serde_json::from_str(&serde_json::to_string(&big).unwrap()).unwrap();
+        assert_eq!(back.minhash, big.minhash, "u64 signatures survive JSON");
     }
 
     #[test]

@@ -23,12 +23,15 @@ fn stem(w: &str) -> &str {
 pub fn lexical(s: &ColumnFeatures, t: &ColumnFeatures) -> f64 {
     let sw: std::collections::HashSet<&str> = s.words.iter().map(|w| stem(w)).collect();
     let tw: std::collections::HashSet<&str> = t.words.iter().map(|w| stem(w)).collect();
-    let jaccard = if sw.is_empty() || tw.is_empty() {
-        0.0
-    } else {
-        sw.intersection(&tw).count() as f64 / sw.union(&tw).count() as f64
-    };
-    jaccard.max(dice(&s.trigrams, &t.trigrams))
+    if sw.is_empty() || tw.is_empty() {
+        return dice(&s.trigrams, &t.trigrams);
+    }
+    let common = sw.intersection(&tw).count() as f64;
+    let jaccard = common / sw.union(&tw).count() as f64;
+    // Every word of the shorter name in the longer one (`phone` ~ `phone number`), a bit below an
+    // exact match.
+    let containment = 0.8 * common / sw.len().min(tw.len()) as f64;
+    jaccard.max(containment).max(dice(&s.trigrams, &t.trigrams))
 }
 
 /// Dice coefficient of two sorted, unique lists.
@@ -116,6 +119,7 @@ mod tests {
         assert!(lexical(&col("cust_qty", &[]), &col("customer_quantity", &[])) > 0.99);
         assert!(lexical(&col("diagnosis", &[]), &col("diagnoses", &[])) > 0.6);
         assert!(lexical(&col("gender", &[]), &col("amount", &[])) < 0.2);
+        assert!((lexical(&col("phone", &[]), &col("phone_number", &[])) - 0.8).abs() < 1e-9);
         assert_eq!(dice(&[], &[1]), 0.0);
     }
 
