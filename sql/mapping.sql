@@ -62,7 +62,7 @@ COMMENT ON COLUMN eai.mappings.decided_at IS 'When it was decided.';
 CREATE FUNCTION eai.map_schema(source regclass, target regclass, one_to_many boolean DEFAULT false,
                                reprofile boolean DEFAULT false)
 RETURNS TABLE (mapping_id bigint, source_column text, target_column text, confidence double precision,
-               band text, status text, signals jsonb)
+               band text, status text, reason text, signals jsonb)
 LANGUAGE sql VOLATILE
 AS 'SELECT * FROM eai._map_schema(source, target, one_to_many, reprofile)';
 COMMENT ON FUNCTION eai.map_schema(regclass, regclass, boolean, boolean) IS 'eai: match every column of source to target (name embeddings, lexical similarity, types, shared values, distributions, past decisions), assign 1:1 (Hungarian) or 1:n, and record a new mapping version: > 0.85 confidence approved, 0.70-0.85 for the LLM (review when none is configured), below for review; unmatched columns are new-column proposals. Profiles the tables first when they have no profile (or when reprofile).';

@@ -16,6 +16,11 @@ static ONNXRUNTIME_LIBRARY: GucSetting<Option<CString>> =
 static EMBED_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
 static PROGRESS_ROWS: GucSetting<i32> = GucSetting::<i32>::new(100_000);
 static PROFILE_SAMPLE_ROWS: GucSetting<i32> = GucSetting::<i32>::new(100_000);
+static LLM_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static LLM_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"gpt-4o-mini"));
+static LLM_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static LLM_PROVIDER: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"auto"));
+static LLM_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 
 pub fn register() {
     GucRegistry::define_string_guc(
@@ -64,6 +69,48 @@ pub fn register() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    GucRegistry::define_string_guc(
+        c"eai.llm_url",
+        c"LLM endpoint for mapping disambiguation: an OpenAI-compatible base URL (…/v1) or Ollama (…:11434). Empty: no LLM.",
+        c"Superuser-only: it makes the server send data to that address.",
+        &LLM_URL,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"eai.llm_model",
+        c"Model name sent to the LLM endpoint.",
+        c"",
+        &LLM_MODEL,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"eai.llm_api_key",
+        c"API key for the LLM endpoint (sent as a Bearer token). Superuser-only, hidden, never printed.",
+        c"",
+        &LLM_API_KEY,
+        GucContext::Suset,
+        GucFlags::SUPERUSER_ONLY | GucFlags::NO_SHOW_ALL,
+    );
+    GucRegistry::define_string_guc(
+        c"eai.llm_provider",
+        c"Protocol of the LLM endpoint: openai, ollama, or auto (from the URL).",
+        c"",
+        &LLM_PROVIDER,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"eai.llm_timeout_ms",
+        c"Timeout of one LLM call, in milliseconds; a timeout is a transient error (the pair goes to review).",
+        c"",
+        &LLM_TIMEOUT_MS,
+        100,
+        600_000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
 }
 
 fn string(setting: &GucSetting<Option<CString>>, default: &std::ffi::CStr) -> String {
@@ -88,4 +135,28 @@ pub fn progress_rows() -> u64 {
 
 pub fn profile_sample_rows() -> i64 {
     PROFILE_SAMPLE_ROWS.get().max(1) as i64
+}
+
+fn optional(setting: &GucSetting<Option<CString>>) -> Option<String> {
+    setting.get().map(|c| c.to_string_lossy().trim().to_string()).filter(|s| !s.is_empty())
+}
+
+pub fn llm_url() -> Option<String> {
+    optional(&LLM_URL)
+}
+
+pub fn llm_model() -> String {
+    optional(&LLM_MODEL).unwrap_or_else(|| "gpt-4o-mini".into())
+}
+
+pub fn llm_api_key() -> Option<String> {
+    optional(&LLM_API_KEY)
+}
+
+pub fn llm_provider() -> String {
+    optional(&LLM_PROVIDER).unwrap_or_else(|| "auto".into())
+}
+
+pub fn llm_timeout() -> std::time::Duration {
+    std::time::Duration::from_millis(LLM_TIMEOUT_MS.get().max(100) as u64)
 }

@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 mod embed;
 mod errors;
 mod guc;
+mod llm;
 mod mapping;
 mod profile;
 mod source_helpers;
@@ -16,6 +17,7 @@ mod source_helpers;
 extension_sql_file!("../sql/catalog.sql", name = "catalog", bootstrap);
 extension_sql_file!("../sql/discovery.sql", name = "discovery", requires = ["catalog", profile::_profile]);
 extension_sql_file!("../sql/mapping.sql", name = "mapping", requires = ["discovery", mapping::_map_schema]);
+extension_sql_file!("../sql/llm.sql", name = "llm", requires = ["mapping"]);
 extension_sql_file!("../sql/api.sql", name = "api", finalize);
 
 #[pg_guard]

@@ -5,13 +5,14 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use eai_core::llm::{Candidate, Question};
 use eai_core::matching::{assign, combine, Band, ColumnFeatures, ValueSet};
 use eai_core::names;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::json;
 
-use crate::profile;
+use crate::{llm, profile};
 
 const FEATURES_SQL: &str = "SELECT p.column_name::text, p.inferred_type, p.null_rate, p.profile -> 'numeric' -> 'quantiles',
         (p.profile ->> 'length_mean')::float8, p.value_set, p.name_embedding::real[], a.attnum
@@ -22,7 +23,7 @@ const FEATURES_SQL: &str = "SELECT p.column_name::text, p.inferred_type, p.null_
 const HISTORY_SQL: &str = "SELECT DISTINCT ON (m.source_column, m.target_column) m.source_column, m.target_column, m.status
    FROM eai.mappings m JOIN eai.mapping_runs r USING (run_id)
   WHERE r.target_relid = $1 AND m.target_column IS NOT NULL AND m.status IN ('approved', 'rejected')
-    AND m.decided_by IS NOT NULL AND m.decided_by <> 'eai:auto'
+    AND m.decided_by IS NOT NULL AND m.decided_by NOT LIKE 'eai:%'
   ORDER BY m.source_column, m.target_column, m.decided_at DESC";
 
 const RUN_SQL: &str = "INSERT INTO eai.mapping_runs (source_relid, source_table, target_relid, target_table, version, one_to_many)
@@ -32,7 +33,7 @@ const RUN_SQL: &str = "INSERT INTO eai.mapping_runs (source_relid, source_table,
 
 const DECISION_SQL: &str = "INSERT INTO eai.mappings (run_id, source_column, target_column, proposed_target, score, confidence, band, status,
                           signals, candidates, reason, decided_by, decided_at)
- VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $11 IS NULL THEN NULL ELSE now() END)
+ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $12 IS NULL THEN NULL ELSE now() END)
  RETURNING mapping_id";
 
 fn has_profile(rel: pg_sys::Oid) -> bool {
@@ -68,7 +69,8 @@ fn load_features(rel: pg_sys::Oid) -> Vec<ColumnFeatures> {
     .unwrap_or_else(|e| error!("eai: could not read column profiles: {e}"))
 }
 
-/// Human decisions on earlier versions: (normalised source name, target column) → +1 / -1.
+/// Human decisions on earlier versions (not eai:auto nor eai:llm:…, so eai never learns from its
+/// own guesses): (normalised source name, target column) → +1 / -1.
 fn history(target: pg_sys::Oid) -> HashMap<(String, String), f64> {
     Spi::connect(|client| {
         client
@@ -122,6 +124,74 @@ fn decide(sources: &[ColumnFeatures], targets: &[ColumnFeatures], scores: &[f32]
     out
 }
 
+/// Where a decision ends up: its status, the target it keeps, why, and who decided.
+struct Routed {
+    status: &'static str,
+    target: Option<usize>,
+    reason: Option<String>,
+    decided_by: Option<String>,
+}
+
+fn table_names(source: pg_sys::Oid, target: pg_sys::Oid) -> (String, String) {
+    let name = |rel: pg_sys::Oid| Spi::get_one_with_args::<String>("SELECT $1::regclass::text", &[rel.into()]).ok().flatten().unwrap_or_default();
+    (name(source), name(target))
+}
+
+/// A few sample values of a column, for the LLM prompt.
+fn samples(f: &ColumnFeatures) -> Vec<String> {
+    let mut v: Vec<String> = f.values.exact.iter().flatten().cloned().collect();
+    v.sort();
+    v.truncate(5);
+    v
+}
+
+fn route(d: &Decision, sources: &[ColumnFeatures], targets: &[ColumnFeatures], scores: &[f32], llm: Option<&llm::Config>, run_id: i64, names: &(String, String)) -> Routed {
+    let pending = |reason: String| Routed { status: "pending", target: d.target, reason: Some(reason), decided_by: None };
+    match d.band {
+        "auto_approved" => Routed { status: "approved", target: d.target, reason: None, decided_by: Some("eai:auto".into()) },
+        "review" => pending("confidence below 0.70: waiting for review".into()),
+        "llm" => {
+            let Some(cfg) = llm else {
+                return pending("confidence 0.70-0.85; no LLM endpoint configured (eai.llm_url): waiting for review".into());
+            };
+            let n = targets.len();
+            let row = &scores[d.source * n..(d.source + 1) * n];
+            let candidates: Vec<Candidate> = combine::ranked(row)
+                .into_iter()
+                .take(3)
+                .map(|j| Candidate { column: targets[j].name.clone(), data_type: targets[j].type_family.clone(), samples: samples(&targets[j]), score: row[j] as f64 })
+                .collect();
+            let s = &sources[d.source];
+            let question = Question {
+                source_table: names.0.clone(),
+                source_column: s.name.clone(),
+                source_type: s.type_family.clone(),
+                source_samples: samples(s),
+                target_table: names.1.clone(),
+                candidates,
+            };
+            match cfg.ask(&question, run_id) {
+                Ok(answer) => match answer.target.as_deref().and_then(|t| targets.iter().position(|c| c.name == t)) {
+                    Some(j) => Routed {
+                        status: "approved",
+                        target: Some(j),
+                        reason: Some(format!("LLM ({:.2}): {}", answer.confidence, answer.reason)),
+                        decided_by: Some(format!("eai:llm:{}", cfg.model())),
+                    },
+                    None => pending(format!("the LLM found no matching column ({}): waiting for review", answer.reason)),
+                },
+                Err(e) => pending(format!("{e}: waiting for review")),
+            }
+        }
+        _ => Routed {
+            status: "new_column",
+            target: None,
+            reason: Some(format!("no target column scores {:.2} or more: kept as a new column", combine::NEW_COLUMN_BELOW)),
+            decided_by: None,
+        },
+    }
+}
+
 #[pg_extern(volatile, parallel_unsafe)]
 #[allow(clippy::type_complexity)]
 pub fn _map_schema(
@@ -138,6 +208,7 @@ pub fn _map_schema(
         name!(confidence, f64),
         name!(band, String),
         name!(status, String),
+        name!(reason, Option<String>),
         name!(signals, JsonB),
     ),
 > {
@@ -155,18 +226,20 @@ pub fn _map_schema(
     });
     let decisions = decide(&sources, &targets, &scores, &hist, one_to_many);
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let run_id: i64 = Spi::connect_mut(|client| {
+        let id = client.update(RUN_SQL, None, &[source.into(), target.into(), one_to_many.into()])?.first().get(1)?.unwrap_or(0);
+        client.update("UPDATE eai.mapping_runs SET duration_ms = $2 WHERE run_id = $1", None, &[id.into(), elapsed_ms.into()])?;
+        Ok::<i64, pgrx::spi::Error>(id)
+    })
+    .unwrap_or_else(|e| error!("eai: could not record the mapping run: {e}"));
+    let llm = llm::config();
+    let names = table_names(source, target);
+    let routed: Vec<Routed> = decisions.iter().map(|d| route(d, &sources, &targets, &scores, llm.as_ref(), run_id, &names)).collect();
     let mut out = Vec::with_capacity(decisions.len());
     Spi::connect_mut(|client| {
-        let run_id: i64 = client.update(RUN_SQL, None, &[source.into(), target.into(), one_to_many.into()])?.first().get(1)?.unwrap_or(0);
-        client.update("UPDATE eai.mapping_runs SET duration_ms = $2 WHERE run_id = $1", None, &[run_id.into(), elapsed_ms.into()])?;
-        for d in decisions {
-            let (status, reason, decided_by): (&str, Option<String>, Option<&str>) = match d.band {
-                "auto_approved" => ("approved", None, Some("eai:auto")),
-                "llm" => ("pending", Some("confidence 0.70-0.85; no LLM endpoint configured (eai.llm_url): waiting for review".into()), None),
-                "review" => ("pending", Some("confidence below 0.70: waiting for review".into()), None),
-                _ => ("new_column", Some(format!("no target column scores {:.2} or more: kept as a new column", combine::NEW_COLUMN_BELOW)), None),
-            };
-            let target_name = d.target.map(|j| targets[j].name.clone());
+        for (d, r) in decisions.iter().zip(routed) {
+            let target_name = r.target.map(|j| targets[j].name.clone());
+            let proposed = d.target.map(|j| targets[j].name.clone());
             let signals = serde_json::to_value(d.signals).expect("signals serialise");
             let id: i64 = client
                 .update(
@@ -176,20 +249,21 @@ pub fn _map_schema(
                         run_id.into(),
                         sources[d.source].name.as_str().into(),
                         target_name.clone().into(),
+                        proposed.into(),
                         d.score.into(),
                         d.confidence.into(),
                         d.band.into(),
-                        status.into(),
+                        r.status.into(),
                         JsonB(signals.clone()).into(),
-                        JsonB(d.candidates).into(),
-                        reason.into(),
-                        decided_by.into(),
+                        JsonB(d.candidates.clone()).into(),
+                        r.reason.clone().into(),
+                        r.decided_by.into(),
                     ],
                 )?
                 .first()
                 .get(1)?
                 .unwrap_or(0);
-            out.push((id, sources[d.source].name.clone(), target_name, d.confidence, d.band.to_string(), status.to_string(), JsonB(signals)));
+            out.push((id, sources[d.source].name.clone(), target_name, d.confidence, d.band.to_string(), r.status.to_string(), r.reason, JsonB(signals)));
         }
         Ok::<_, pgrx::spi::Error>(())
     })

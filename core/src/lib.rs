@@ -7,6 +7,7 @@
 //! - [`conninfo`]: libpq connection strings and URIs → postgres_fdw server / user-mapping options.
 //! - [`error_taxonomy`]: SQLSTATE → error class and a hint for the user; secret redaction.
 //! - [`embedding`]: in-process sentence embeddings with ONNX Runtime (mean pooling + L2).
+//! - [`llm`]: LLM disambiguation protocol: prompts, OpenAI/Ollama bodies and replies, validation, prices.
 //! - [`row_hash`]: 128-bit row identity that keeps bronze free of re-ingested duplicates.
 
 pub mod conninfo;
@@ -14,6 +15,7 @@ pub mod csv_sniff;
 pub mod embedding;
 pub mod error_taxonomy;
 pub mod ident;
+pub mod llm;
 pub mod matching;
 pub mod names;
 pub mod profile;
