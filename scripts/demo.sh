@@ -60,6 +60,13 @@ SELECT client_no, first_name, last_name, email_address, created, lifetime_value,
 SELECT column_name, inferred_type, round(null_rate::numeric, 2) AS null_rate, distinct_count,
        semantic_type, pii, top_values
   FROM eai.profile('bronze.shop__customers') ORDER BY column_name;
+\echo '== eai.map_schema(): bronze."shop__customers" onto silver.customers (a new mapping version each run)'
+CREATE TABLE IF NOT EXISTS silver.customers (customer_id integer, full_name text, email text, phone_number text,
+                                             signup_date date, country_code char(2));
+SELECT source_column, target_column, round(confidence::numeric, 2) AS confidence, band, status
+  FROM eai.map_schema('bronze.shop__customers', 'silver.customers');
+\echo '== Waiting for review in psql: eai.pending_mappings (decide with eai.approve_mapping(id), eai.reject_mapping(id, reason), eai.override_mapping(id, column))'
+SELECT id, source, target, confidence, source_values, why FROM eai.pending_mappings;
 \echo '== In-process embeddings: cosine of two column names'
 SELECT round((1 - (eai.embed('customer_email') <=> eai.embed('client e-mail address')))::numeric, 3) AS "cosine(customer_email, client e-mail address)";
 SQL
