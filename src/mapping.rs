@@ -116,8 +116,7 @@ fn decide(sources: &[ColumnFeatures], targets: &[ColumnFeatures], scores: &[f32]
         for j in targets_of_i {
             let h = hist.get(&(names::normalize(&sources[i].name), targets[j].name.clone())).copied();
             let signals = combine::signals(&sources[i], &targets[j], h);
-            let second = row.iter().enumerate().filter(|(k, _)| *k != j).map(|(_, s)| *s as f64).fold(0.0, f64::max);
-            let confidence = combine::confidence(row[j] as f64, second, &signals);
+            let confidence = combine::confidence(row[j] as f64, combine::runner_up(row, j), &signals);
             out.push(Decision { source: i, target: Some(j), score: row[j] as f64, confidence, band: Band::of(confidence).as_str(), signals, candidates: candidates.clone() });
         }
     }

@@ -68,7 +68,8 @@ fn table_size(rel: pg_sys::Oid) -> (f64, bool) {
     .unwrap_or_else(|e| error!("eai: could not read the table's size: {e}"))
 }
 
-fn profile_sample(rel: pg_sys::Oid, columns: &[Column]) -> (Vec<(ColumnProfile, ValueSet)>, i64) {
+/// Profiles and value sets of every column, the rows read, and the table's estimated size.
+fn profile_sample(rel: pg_sys::Oid, columns: &[Column]) -> (Vec<(ColumnProfile, ValueSet)>, i64, f64) {
     let limit = guc::profile_sample_rows();
     let (estimated, samplable) = table_size(rel);
     // Sample only when the table is clearly bigger than the limit; 1.5x over-asks so that LIMIT,
@@ -98,7 +99,7 @@ fn profile_sample(rel: pg_sys::Oid, columns: &[Column]) -> (Vec<(ColumnProfile, 
                 (p.finish(), values)
             })
             .collect();
-        Ok::<_, pgrx::spi::Error>((finished, rows))
+        Ok::<_, pgrx::spi::Error>((finished, rows, estimated))
     })
     .unwrap_or_else(|e| error!("eai: could not read a sample of the table: {e}"))
 }
@@ -135,8 +136,7 @@ pub fn profile_table(rel: pg_sys::Oid) -> Vec<ProfileRow> {
     if columns.is_empty() {
         return Vec::new();
     }
-    let (profiles, sampled) = profile_sample(rel, &columns);
-    let (estimated, _) = table_size(rel);
+    let (profiles, sampled, estimated) = profile_sample(rel, &columns);
     let texts: Vec<String> = columns.iter().map(|c| names::embedding_text(&c.name, c.comment.as_deref())).collect();
     let embeddings = embed::embed_texts(&texts.iter().map(String::as_str).collect::<Vec<_>>());
     let mut out = Vec::with_capacity(columns.len());

@@ -7,7 +7,7 @@
 //! confidence > 0.85: its precision, and its recall over the ground truth's source columns.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use eai_core::embedding::{Embedder, EmbedderConfig};
@@ -88,9 +88,9 @@ fn evaluate(source: &Table, target_features: &[ColumnFeatures], targets: &[Strin
     for (i, a) in assignment.iter().enumerate() {
         let Some(j) = *a else { continue };
         let row = &scores[i * n..(i + 1) * n];
-        let second = row.iter().enumerate().filter(|(k, _)| *k != j).map(|(_, s)| *s).fold(0f32, f32::max);
+        let second = combine::runner_up(row, j);
         let sig = combine::signals(&sf[i], &target_features[j], None);
-        let conf = combine::confidence(row[j] as f64, second as f64, &sig);
+        let conf = combine::confidence(row[j] as f64, second, &sig);
         if std::env::var("EAI_BENCH_ALL").is_ok() && truth.contains(&(source.columns[i].clone(), targets[j].clone())) {
             eprintln!("  right: {} -> {} score {:.3} second {:.3} conf {:.3} emb {:.2} lex {:.2} val {:?} empty {}", source.columns[i], targets[j], row[j], second, conf, sig.name_embedding.unwrap_or(0.0), sig.lexical, sig.value_overlap.map(|v| (v * 100.0).round() / 100.0), sig.target_empty);
         }
@@ -124,10 +124,12 @@ fn main() {
     let lib = std::env::var("EAI_ONNXRUNTIME_LIBRARY").unwrap_or_else(|_| "/usr/local/lib/eai/libonnxruntime.so".into());
     let mut embedder = Embedder::load(EmbedderConfig { model_dir: model_dir.into(), onnxruntime_library: lib.into(), threads: 2 }).expect("model");
 
-    let mut cases: Vec<(String, Table, Table, HashSet<(String, String)>)> = Vec::new();
+    // (name, source, index of its target in `targets`, ground truth)
+    let mut targets: Vec<Table> = Vec::new();
+    let mut cases: Vec<(String, Table, usize, HashSet<(String, String)>)> = Vec::new();
     let gdc = dir.join("gdc-sm");
     let target_path = std::fs::read_dir(gdc.join("target-tables")).expect("targets").flatten().next().expect("a target").path();
-    let target = read_csv(flate2::read::GzDecoder::new(std::fs::File::open(&target_path).unwrap()));
+    targets.push(read_csv(flate2::read::GzDecoder::new(std::fs::File::open(&target_path).unwrap())));
     let mut papers: Vec<PathBuf> = std::fs::read_dir(gdc.join("ground-truth")).unwrap().flatten().map(|e| e.path()).collect();
     papers.sort();
     for gt in papers {
@@ -139,26 +141,27 @@ fn main() {
             .flatten()
             .map(|r| (r[0].to_string(), r[1].to_string()))
             .collect();
-        cases.push((format!("gdc/{paper}"), source, read_csv(flate2::read::GzDecoder::new(std::fs::File::open(&target_path).unwrap())), truth));
+        cases.push((format!("gdc/{paper}"), source, 0, truth));
     }
-    let _ = target;
     let val = dir.join("valentine-example");
     if val.exists() {
         let truth_json: Vec<Vec<String>> =
             serde_json::from_str(&std::fs::read_to_string(val.join("ground_truth_from_valentine_example_py.json")).unwrap()).unwrap();
         let truth = truth_json.into_iter().map(|p| (p[0].clone(), p[1].clone())).collect();
         let open = |f: &str| read_csv(std::fs::File::open(val.join(f)).unwrap());
-        cases.push(("valentine/authors".into(), open("authors1.csv"), open("authors2.csv"), truth));
+        targets.push(open("authors2.csv"));
+        cases.push(("valentine/authors".into(), open("authors1.csv"), targets.len() - 1, truth));
     }
 
     println!("{:<20} {:>5} {:>5} {:>6} {:>6} {:>10} {:>11} {:>8}", "table", "cols", "MRR", "top-1", "R@GT", "auto prec", "auto recall", "seconds");
-    let mut cache: HashMap<String, Vec<ColumnFeatures>> = HashMap::new();
+    // Each target is profiled and embedded once, however many sources map onto it.
+    let mut target_features: HashMap<usize, Vec<ColumnFeatures>> = HashMap::new();
     let mut sums = [0.0f64; 5];
     let (mut auto_total, mut auto_right_total, mut gdc_n) = (0usize, 0f64, 0usize);
-    for (name, source, target, truth) in &cases {
-        let key = target.columns.join("\u{1}");
-        let tf = cache.entry(key).or_insert_with(|| features(target, &mut embedder)).clone();
-        let m = evaluate(source, &tf, &target.columns, truth, &mut embedder);
+    for (name, source, t, truth) in &cases {
+        let target = &targets[*t];
+        let tf = target_features.entry(*t).or_insert_with(|| features(target, &mut embedder));
+        let m = evaluate(source, tf, &target.columns, truth, &mut embedder);
         println!(
             "{:<20} {:>5} {:>5.3} {:>6.3} {:>6.3} {:>10} {:>11.3} {:>8.2}",
             name,
@@ -200,5 +203,4 @@ fn main() {
         // For bench/schema_matching.sh, which prints eai against Valentine's matchers.
         println!("EAI_SUMMARY {:.4},{:.4},{:.4},{:.4}", sums[0] / k, sums[1] / k, sums[2] / k, sums[4] / k);
     }
-    let _ = Path::new(".");
 }

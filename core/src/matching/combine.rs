@@ -162,6 +162,11 @@ where
     out
 }
 
+/// Best score in a row among the targets other than `chosen` (0 when there is none).
+pub fn runner_up(row: &[f32], chosen: usize) -> f64 {
+    row.iter().enumerate().filter(|(k, _)| *k != chosen).map(|(_, s)| *s as f64).fold(0.0, f64::max)
+}
+
 /// Target indices of one row, best first.
 pub fn ranked(row: &[f32]) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..row.len()).collect();
@@ -231,5 +236,7 @@ mod tests {
         assert_eq!(m.len(), 6);
         assert_eq!(ranked(&m[0..3])[0], 2);
         assert_eq!(ranked(&m[3..6])[0], 0);
+        assert_eq!(runner_up(&[0.9, 0.4, 0.7], 0), 0.7f32 as f64);
+        assert_eq!(runner_up(&[0.9], 0), 0.0);
     }
 }
