@@ -476,8 +476,3 @@ COMMENT ON COLUMN eai.ingest_status.last_rows_written IS 'Rows the latest batch 
 COMMENT ON COLUMN eai.ingest_status.last_finished_at IS 'When the latest batch ended.';
 COMMENT ON COLUMN eai.ingest_status.last_error_sqlstate IS 'SQLSTATE of the latest batch''s error, if it failed.';
 COMMENT ON COLUMN eai.ingest_status.last_error IS 'Message of the latest batch''s error, if it failed.';
-
--- Functions that read server files or create servers are not for everyone.
-REVOKE ALL ON FUNCTION eai._sniff_csv(text), eai._list_csv_files(text), eai._path_kind(text),
-    eai.add_source(text, text, name, jsonb), eai.refresh_source(text), eai.drop_source(text, boolean),
-    eai.ingest(text, text) FROM PUBLIC;

@@ -1,4 +1,4 @@
--- eai 0.1.0 -> 0.2.0: schema discovery (eai.profile), mapping (eai.map_schema, review), LLM disambiguation.
+-- eai 0.1.0 -> 0.2.0: schema discovery (eai.profile), mapping (eai.map_schema, review), LLM disambiguation, roles.
 -- Assembled by scripts/upgrade_script.py; checked by scripts/check_upgrades.sh.
 
 CREATE  FUNCTION "_profile"(
@@ -186,6 +186,29 @@ BEGIN
 END
 $$;
 
+-- Reviewers decide through the functions below, never by updating eai.mappings: they run with the
+-- caller's rights and pass the caller's role to this one, which alone may write the decision. It
+-- accepts only a role the session may act as, so the record names the real decider.
+CREATE FUNCTION eai._record_decision(p_id bigint, p_status text, p_target text, p_reason text, p_who name)
+RETURNS eai.mappings
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE m eai.mappings;
+BEGIN
+    IF p_who IS NULL OR NOT pg_has_role(session_user, p_who, 'MEMBER') THEN
+        RAISE EXCEPTION 'eai: % cannot record a decision as %', session_user, p_who USING ERRCODE = '42501',
+            HINT = 'Use eai.approve_mapping, eai.reject_mapping or eai.override_mapping.';
+    END IF;
+    UPDATE eai.mappings x SET status = p_status, target_column = p_target, reason = p_reason,
+                              decided_by = p_who, decided_at = now()
+     WHERE x.mapping_id = p_id RETURNING * INTO m;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'eai: mapping % does not exist', p_id USING ERRCODE = '42704';
+    END IF;
+    RETURN m;
+END
+$$;
+
 CREATE FUNCTION eai.approve_mapping(id bigint) RETURNS eai.mappings
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -195,9 +218,7 @@ BEGIN
         RAISE EXCEPTION 'eai: mapping % proposes a new column; there is no target to approve', id USING ERRCODE = '22023',
             HINT = 'Map it to an existing column with eai.override_mapping(id, target_column).';
     END IF;
-    UPDATE eai.mappings SET status = 'approved', decided_by = current_user, decided_at = now(), reason = NULL
-     WHERE mapping_id = id RETURNING * INTO m;
-    RETURN m;
+    RETURN eai._record_decision(id, 'approved', m.target_column, NULL, current_user);
 END
 $$;
 COMMENT ON FUNCTION eai.approve_mapping(bigint) IS 'eai: approve a mapping decision; records who and when, and feeds later runs (history signal).';
@@ -212,9 +233,7 @@ BEGIN
         RAISE EXCEPTION 'eai: say why mapping % is rejected', id USING ERRCODE = '22023',
             HINT = 'SELECT eai.reject_mapping(42, ''different meaning: billing vs shipping address'');';
     END IF;
-    UPDATE eai.mappings x SET status = 'rejected', decided_by = current_user, decided_at = now(), reason = reason
-     WHERE x.mapping_id = id RETURNING * INTO m;
-    RETURN m;
+    RETURN eai._record_decision(id, 'rejected', m.target_column, reason, current_user);
 END
 $$;
 COMMENT ON FUNCTION eai.reject_mapping(bigint, text) IS 'eai: reject a mapping decision with a reason; later runs score that pair down.';
@@ -235,10 +254,7 @@ BEGIN
                                                 FROM pg_attribute a WHERE a.attrelid = r.target_relid
                                                  AND a.attnum > 0 AND NOT a.attisdropped));
     END IF;
-    UPDATE eai.mappings x SET target_column = target_column, status = 'approved', decided_by = current_user,
-                              decided_at = now(), reason = 'overridden'
-     WHERE x.mapping_id = id RETURNING * INTO m;
-    RETURN m;
+    RETURN eai._record_decision(id, 'approved', target_column, 'overridden', current_user);
 END
 $$;
 COMMENT ON FUNCTION eai.override_mapping(bigint, text) IS 'eai: map the source column to another target column than proposed (approved by you; the proposal is kept in proposed_target).';
@@ -343,4 +359,63 @@ COMMENT ON COLUMN eai.llm_usage.tokens_out IS 'Completion tokens.';
 COMMENT ON COLUMN eai.llm_usage.cost_usd IS 'Estimated cost in US dollars.';
 COMMENT ON COLUMN eai.llm_usage.failures IS 'Calls whose outcome was not ok.';
 COMMENT ON COLUMN eai.llm_usage.avg_latency_ms IS 'Mean latency in milliseconds.';
+
+-- sql/roles.sql
+-- Roles. Three group roles (NOLOGIN), each including the one before; grant them to login roles:
+--   eai_reader    reads the catalog (profiles, mappings, review queue, ingest status, LLM usage)
+--                 and the silver and gold tables (BI tools).
+--   eai_reviewer  + decides pending mappings with approve_mapping / reject_mapping /
+--                 override_mapping; the decision records the reviewer's own role.
+--   eai_engineer  + profiles and maps the tables it can read (eai.profile, eai.map_schema), and
+--                 writes silver and gold.
+-- Adding sources and ingesting stay superuser-only: they read server files and create servers.
+-- Roles belong to the cluster, not to one database: they are created once, by the first database
+-- that creates the extension, and are left in place by DROP EXTENSION (other databases may use
+-- them).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'eai_reader') THEN
+        CREATE ROLE eai_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'eai_reviewer') THEN
+        CREATE ROLE eai_reviewer NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'eai_engineer') THEN
+        CREATE ROLE eai_engineer NOLOGIN;
+    END IF;
+END
+$$;
+GRANT eai_reader TO eai_reviewer;
+GRANT eai_reviewer TO eai_engineer;
+
+-- Functions that read server files or create servers are not for everyone.
+REVOKE ALL ON FUNCTION eai._sniff_csv(text), eai._list_csv_files(text), eai._path_kind(text),
+    eai.add_source(text, text, name, jsonb), eai.refresh_source(text), eai.drop_source(text, boolean),
+    eai.ingest(text, text) FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA eai, silver, gold TO eai_reader;
+GRANT SELECT ON eai.sources, eai.source_tables, eai.batches, eai.ingest_status,
+                eai.column_profiles, eai.mapping_runs, eai.mappings, eai.pending_mappings,
+                eai.llm_usage
+   TO eai_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA silver, gold TO eai_reader;
+-- Tables created later in silver and gold by the role installing eai.
+ALTER DEFAULT PRIVILEGES IN SCHEMA silver, gold GRANT SELECT ON TABLES TO eai_reader;
+
+-- Decisions go through the functions; only they may call the writer.
+REVOKE ALL ON FUNCTION eai._record_decision(bigint, text, text, text, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION eai.approve_mapping(bigint), eai.reject_mapping(bigint, text),
+                       eai.override_mapping(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION eai._record_decision(bigint, text, text, text, name),
+                          eai.approve_mapping(bigint), eai.reject_mapping(bigint, text),
+                          eai.override_mapping(bigint, text)
+   TO eai_reviewer;
+
+-- Profiling and mapping run with the caller's rights: the engineer reads only what it may read,
+-- and writes the results to the catalog.
+GRANT INSERT ON eai.column_profiles, eai.mapping_runs, eai.mappings, eai.llm_calls TO eai_engineer;
+GRANT UPDATE (duration_ms) ON eai.mapping_runs TO eai_engineer;
+GRANT SELECT, INSERT ON eai.llm_cache TO eai_engineer;
+GRANT SELECT ON eai.llm_calls TO eai_engineer;
+GRANT USAGE, CREATE ON SCHEMA silver, gold TO eai_engineer;
 

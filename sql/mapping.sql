@@ -82,6 +82,29 @@ BEGIN
 END
 $$;
 
+-- Reviewers decide through the functions below, never by updating eai.mappings: they run with the
+-- caller's rights and pass the caller's role to this one, which alone may write the decision. It
+-- accepts only a role the session may act as, so the record names the real decider.
+CREATE FUNCTION eai._record_decision(p_id bigint, p_status text, p_target text, p_reason text, p_who name)
+RETURNS eai.mappings
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE m eai.mappings;
+BEGIN
+    IF p_who IS NULL OR NOT pg_has_role(session_user, p_who, 'MEMBER') THEN
+        RAISE EXCEPTION 'eai: % cannot record a decision as %', session_user, p_who USING ERRCODE = '42501',
+            HINT = 'Use eai.approve_mapping, eai.reject_mapping or eai.override_mapping.';
+    END IF;
+    UPDATE eai.mappings x SET status = p_status, target_column = p_target, reason = p_reason,
+                              decided_by = p_who, decided_at = now()
+     WHERE x.mapping_id = p_id RETURNING * INTO m;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'eai: mapping % does not exist', p_id USING ERRCODE = '42704';
+    END IF;
+    RETURN m;
+END
+$$;
+
 CREATE FUNCTION eai.approve_mapping(id bigint) RETURNS eai.mappings
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -91,9 +114,7 @@ BEGIN
         RAISE EXCEPTION 'eai: mapping % proposes a new column; there is no target to approve', id USING ERRCODE = '22023',
             HINT = 'Map it to an existing column with eai.override_mapping(id, target_column).';
     END IF;
-    UPDATE eai.mappings SET status = 'approved', decided_by = current_user, decided_at = now(), reason = NULL
-     WHERE mapping_id = id RETURNING * INTO m;
-    RETURN m;
+    RETURN eai._record_decision(id, 'approved', m.target_column, NULL, current_user);
 END
 $$;
 COMMENT ON FUNCTION eai.approve_mapping(bigint) IS 'eai: approve a mapping decision; records who and when, and feeds later runs (history signal).';
@@ -108,9 +129,7 @@ BEGIN
         RAISE EXCEPTION 'eai: say why mapping % is rejected', id USING ERRCODE = '22023',
             HINT = 'SELECT eai.reject_mapping(42, ''different meaning: billing vs shipping address'');';
     END IF;
-    UPDATE eai.mappings x SET status = 'rejected', decided_by = current_user, decided_at = now(), reason = reason
-     WHERE x.mapping_id = id RETURNING * INTO m;
-    RETURN m;
+    RETURN eai._record_decision(id, 'rejected', m.target_column, reason, current_user);
 END
 $$;
 COMMENT ON FUNCTION eai.reject_mapping(bigint, text) IS 'eai: reject a mapping decision with a reason; later runs score that pair down.';
@@ -131,10 +150,7 @@ BEGIN
                                                 FROM pg_attribute a WHERE a.attrelid = r.target_relid
                                                  AND a.attnum > 0 AND NOT a.attisdropped));
     END IF;
-    UPDATE eai.mappings x SET target_column = target_column, status = 'approved', decided_by = current_user,
-                              decided_at = now(), reason = 'overridden'
-     WHERE x.mapping_id = id RETURNING * INTO m;
-    RETURN m;
+    RETURN eai._record_decision(id, 'approved', target_column, 'overridden', current_user);
 END
 $$;
 COMMENT ON FUNCTION eai.override_mapping(bigint, text) IS 'eai: map the source column to another target column than proposed (approved by you; the proposal is kept in proposed_target).';

@@ -18,7 +18,9 @@ extension_sql_file!("../sql/catalog.sql", name = "catalog", bootstrap);
 extension_sql_file!("../sql/discovery.sql", name = "discovery", requires = ["catalog", profile::_profile]);
 extension_sql_file!("../sql/mapping.sql", name = "mapping", requires = ["discovery", mapping::_map_schema]);
 extension_sql_file!("../sql/llm.sql", name = "llm", requires = ["mapping"]);
-extension_sql_file!("../sql/api.sql", name = "api", finalize);
+extension_sql_file!("../sql/api.sql", name = "api", requires = ["llm", embed::_embed, embed::_embed_batch]);
+// Last: privileges on everything above and on the Rust functions.
+extension_sql_file!("../sql/roles.sql", name = "roles", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

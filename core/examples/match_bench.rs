@@ -3,8 +3,10 @@
 //!
 //! MRR and top-1 are per source column of the ground truth (rank of its first correct target);
 //! Recall@GT is Magneto's: of the N highest-scoring pairs over all source columns (N = ground-truth
-//! pairs), the share that are true. The auto band is the 1:1 assignment's decisions with
-//! confidence > 0.85: its precision, and its recall over the ground truth's source columns.
+//! pairs), the share that are true. The bands are those of the 1:1 assignment's decisions, as
+//! map_schema routes them; their precision is over the ground truth's source columns (a decision
+//! on a column the ground truth does not cover is listed, not counted), and the auto band's recall
+//! is over those columns too. EAI_BENCH_VERBOSE=1 prints every miss with its signals.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -41,18 +43,47 @@ fn features(table: &Table, embedder: &mut Embedder) -> Vec<ColumnFeatures> {
         .zip(embeddings)
         .map(|((name, vals), emb)| {
             let vals: Vec<Option<&str>> = vals.iter().map(|v| v.as_deref()).collect();
-            ColumnFeatures::from_values(name, None, &vals).1.with_embedding(emb)
+            // As in the catalog: the value set in the form eai.profile stores.
+            let mut f = ColumnFeatures::from_values(name, None, &vals).1;
+            f = ColumnFeatures::new(name, &f.type_family, f.values.for_storage(), f.quantiles, f.length_mean, f.null_rate);
+            f.with_embedding(emb)
         })
         .collect()
+}
+
+/// Decisions of the 1:1 assignment on the ground truth's source columns, per band: (made, right).
+#[derive(Default, Clone, Copy)]
+struct BandCounts {
+    auto: (usize, usize),
+    llm: (usize, usize),
+    review: (usize, usize),
+}
+
+impl BandCounts {
+    fn add(&mut self, other: &BandCounts) {
+        for (a, b) in [(&mut self.auto, other.auto), (&mut self.llm, other.llm), (&mut self.review, other.review)] {
+            a.0 += b.0;
+            a.1 += b.1;
+        }
+    }
+}
+
+fn precision((made, right): (usize, usize)) -> String {
+    if made == 0 {
+        "- (0)".into()
+    } else {
+        format!("{:.3} ({made})", right as f64 / made as f64)
+    }
 }
 
 struct Metrics {
     mrr: f64,
     top1: f64,
     recall_gt: f64,
-    auto_precision: Option<f64>,
+    bands: BandCounts,
     auto_recall: f64,
-    auto_n: usize,
+    /// Auto-approved decisions on source columns the ground truth says nothing about.
+    unjudged: Vec<String>,
     seconds: f64,
 }
 
@@ -62,6 +93,19 @@ fn evaluate(source: &Table, target_features: &[ColumnFeatures], targets: &[Strin
     let scores = combine::score_matrix(&sf, target_features, |_, _| None);
     let seconds = started.elapsed().as_secs_f64();
     let n = targets.len();
+    let verbose = std::env::var("EAI_BENCH_VERBOSE").is_ok();
+    let show = |i: usize, j: usize| {
+        let sig = combine::signals(&sf[i], &target_features[j], None);
+        format!(
+            "{} {:.3} [name emb {:.2} lex {:.2}, values {:?}, types {:.1}]",
+            targets[j],
+            scores[i * n + j],
+            sig.name_embedding.unwrap_or(0.0),
+            sig.lexical,
+            sig.value_overlap.map(|v| (v * 100.0).round() / 100.0),
+            sig.type_compat
+        )
+    };
     let truth_sources: HashSet<&str> = truth.iter().map(|(s, _)| s.as_str()).collect();
     let (mut rr, mut top1, mut counted) = (0.0, 0.0, 0usize);
     for (i, name) in source.columns.iter().enumerate() {
@@ -74,6 +118,8 @@ fn evaluate(source: &Table, target_features: &[ColumnFeatures], targets: &[Strin
             rr += 1.0 / (pos + 1) as f64;
             if pos == 0 {
                 top1 += 1.0;
+            } else if verbose {
+                eprintln!("  miss {name}: rank {}, top {} / true {}", pos + 1, show(i, ranked[0]), show(i, ranked[pos]));
             }
         }
     }
@@ -82,34 +128,40 @@ fn evaluate(source: &Table, target_features: &[ColumnFeatures], targets: &[Strin
         (0..source.columns.len()).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| (scores[i * n + j], i, j)).collect();
     pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
     let hits = pairs.iter().take(truth.len()).filter(|(_, i, j)| truth.contains(&(source.columns[*i].clone(), targets[*j].clone()))).count();
-    // The auto band of the 1:1 assignment.
+    // The bands of the 1:1 assignment's decisions, as map_schema routes them.
     let assignment = assign::one_to_one(&scores, source.columns.len(), n, 0.0);
-    let (mut auto, mut auto_right) = (0usize, 0usize);
+    let (mut bands, mut unjudged) = (BandCounts::default(), Vec::new());
     for (i, a) in assignment.iter().enumerate() {
         let Some(j) = *a else { continue };
         let row = &scores[i * n..(i + 1) * n];
-        let second = combine::runner_up(row, j);
         let sig = combine::signals(&sf[i], &target_features[j], None);
-        let conf = combine::confidence(row[j] as f64, second, &sig);
-        if std::env::var("EAI_BENCH_ALL").is_ok() && truth.contains(&(source.columns[i].clone(), targets[j].clone())) {
-            eprintln!("  right: {} -> {} score {:.3} second {:.3} conf {:.3} emb {:.2} lex {:.2} val {:?} empty {}", source.columns[i], targets[j], row[j], second, conf, sig.name_embedding.unwrap_or(0.0), sig.lexical, sig.value_overlap.map(|v| (v * 100.0).round() / 100.0), sig.target_empty);
-        }
-        if combine::Band::of(conf) == combine::Band::AutoApproved {
-            auto += 1;
-            if truth.contains(&(source.columns[i].clone(), targets[j].clone())) {
-                auto_right += 1;
-            } else if std::env::var("EAI_BENCH_VERBOSE").is_ok() {
-                eprintln!("  wrong auto: {} -> {} score {:.3} second {:.3} conf {:.3} {:?}", source.columns[i], targets[j], row[j], second, conf, sig);
+        let conf = combine::confidence(row[j] as f64, combine::runner_up(row, j), &sig);
+        let band = combine::Band::of(conf);
+        if !truth_sources.contains(source.columns[i].as_str()) {
+            if band == combine::Band::AutoApproved {
+                unjudged.push(format!("{} -> {} ({conf:.3})", source.columns[i], targets[j]));
             }
+            continue;
+        }
+        let right = truth.contains(&(source.columns[i].clone(), targets[j].clone()));
+        let slot = match band {
+            combine::Band::AutoApproved => &mut bands.auto,
+            combine::Band::Llm => &mut bands.llm,
+            combine::Band::Review => &mut bands.review,
+        };
+        slot.0 += 1;
+        slot.1 += right as usize;
+        if verbose && !right && band == combine::Band::AutoApproved {
+            eprintln!("  wrong auto: {} -> {} (confidence {conf:.3})", source.columns[i], show(i, j));
         }
     }
     Metrics {
         mrr: rr / counted.max(1) as f64,
         top1: top1 / counted.max(1) as f64,
         recall_gt: hits as f64 / truth.len().max(1) as f64,
-        auto_precision: (auto > 0).then(|| auto_right as f64 / auto as f64),
-        auto_recall: auto_right as f64 / counted.max(1) as f64,
-        auto_n: auto,
+        auto_recall: bands.auto.1 as f64 / counted.max(1) as f64,
+        bands,
+        unjudged,
         seconds,
     }
 }
@@ -157,7 +209,7 @@ fn main() {
     // Each target is profiled and embedded once, however many sources map onto it.
     let mut target_features: HashMap<usize, Vec<ColumnFeatures>> = HashMap::new();
     let mut sums = [0.0f64; 5];
-    let (mut auto_total, mut auto_right_total, mut gdc_n) = (0usize, 0f64, 0usize);
+    let (mut gdc_bands, mut gdc_n, mut unjudged) = (BandCounts::default(), 0usize, Vec::new());
     for (name, source, t, truth) in &cases {
         let target = &targets[*t];
         let tf = target_features.entry(*t).or_insert_with(|| features(target, &mut embedder));
@@ -169,7 +221,7 @@ fn main() {
             m.mrr,
             m.top1,
             m.recall_gt,
-            m.auto_precision.map(|p| format!("{p:.3} ({})", m.auto_n)).unwrap_or_else(|| "- (0)".into()),
+            precision(m.bands.auto),
             m.auto_recall,
             m.seconds
         );
@@ -180,8 +232,8 @@ fn main() {
             sums[2] += m.recall_gt;
             sums[3] += m.auto_recall;
             sums[4] += m.seconds;
-            auto_total += m.auto_n;
-            auto_right_total += m.auto_precision.unwrap_or(0.0) * m.auto_n as f64;
+            gdc_bands.add(&m.bands);
+            unjudged.extend(m.unjudged.iter().map(|u| format!("{name}: {u}")));
         }
     }
     if gdc_n > 0 {
@@ -193,12 +245,20 @@ fn main() {
             sums[0] / k,
             sums[1] / k,
             sums[2] / k,
-            if auto_total > 0 { format!("{:.3} ({auto_total})", auto_right_total / auto_total as f64) } else { "- (0)".into() },
+            precision(gdc_bands.auto),
             sums[3] / k,
             sums[4] / k
         );
     }
     if gdc_n > 0 {
+        let (a, l, r) = (gdc_bands.auto, gdc_bands.llm, gdc_bands.review);
+        println!("\nGDC, 1:1 decisions on ground-truth columns by band (precision, decisions):");
+        println!("  auto-approved (> {:.2}) {}   LLM ({:.2}-{:.2}) {}   review (< {:.2}) {}", combine::AUTO, precision(a), combine::LLM, combine::AUTO, precision(l), combine::LLM, precision(r));
+        if !unjudged.is_empty() {
+            println!("  auto-approved on columns the ground truth does not cover (not counted above):");
+            unjudged.iter().for_each(|u| println!("    {u}"));
+            println!("  auto precision if all of those were wrong: {:.3}", a.1 as f64 / (a.0 + unjudged.len()) as f64);
+        }
         let k = gdc_n as f64;
         // For bench/schema_matching.sh, which prints eai against Valentine's matchers.
         println!("EAI_SUMMARY {:.4},{:.4},{:.4},{:.4}", sums[0] / k, sums[1] / k, sums[2] / k, sums[4] / k);

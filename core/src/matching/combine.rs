@@ -24,6 +24,10 @@ pub const W_EMBEDDING: f64 = 0.45;
 pub const W_LEXICAL: f64 = 0.30;
 pub const W_VALUES: f64 = 0.35;
 pub const W_DISTRIBUTION: f64 = 0.05;
+/// Share of the stronger of the two name signals in the name score (the weaker breaks ties).
+pub const NAME_MAX: f64 = 0.85;
+/// Weight given to the values signal, as a share of W_VALUES, when few values are shared.
+pub const VALUES_FLOOR: f64 = 0.5;
 
 /// Confidence bands: above AUTO the mapping is approved, from LLM to AUTO it goes to the LLM (or
 /// review when none is configured), below LLM to review.
@@ -81,15 +85,13 @@ pub fn score(sig: &Signals) -> f64 {
     // Names: the embedding and the lexical signal agree most of the time; when one is much
     // stronger (an abbreviation the embedding misses, a synonym the letters miss), trust it.
     if let Some(e) = sig.name_embedding {
-        num += W_EMBEDDING * e.max(sig.lexical);
+        num += W_EMBEDDING * (NAME_MAX * e.max(sig.lexical) + (1.0 - NAME_MAX) * e.min(sig.lexical));
         den += W_EMBEDDING;
     }
-    // Values only ever add evidence: few shared values say little against matching names.
+    // Values: shared values add evidence; disjoint values weigh a little against the pair.
     if let Some(v) = sig.value_overlap {
-        if v > 0.0 {
-            num += W_VALUES * v;
-            den += W_VALUES * v.max(0.5);
-        }
+        num += W_VALUES * v;
+        den += W_VALUES * v.max(VALUES_FLOOR);
     }
     if let Some(d) = sig.distribution {
         num += W_DISTRIBUTION * d;
@@ -112,9 +114,9 @@ pub fn confidence(best: f64, second: f64, sig: &Signals) -> f64 {
 }
 
 /// 1 when nothing contradicts the pair; below 1 when the values say otherwise: both columns have
-/// values but (almost) none are shared, or the target column is always empty while its table has
-/// rows. A pair without such evidence (e.g. an empty target table) is not penalised. Past approvals
-/// override it.
+/// values but (almost) none are shared, even word by word. A pair without values on one side (an
+/// empty target table, a column never filled) has no such evidence and is not penalised. Past
+/// approvals override it.
 pub fn corroboration(sig: &Signals) -> f64 {
     if sig.history.is_some_and(|h| h > 0.0) {
         return 1.0;
@@ -122,7 +124,6 @@ pub fn corroboration(sig: &Signals) -> f64 {
     match sig.value_overlap {
         Some(v) if v < 0.2 => 0.85,
         Some(v) if v < 0.5 => 0.95,
-        _ if sig.target_empty => 0.85,
         _ => 1.0,
     }
 }
@@ -189,9 +190,14 @@ mod tests {
         assert!((0.0..=1.0).contains(&low) && (0.0..=1.0).contains(&high) && high > low);
         assert!(score(&sig(0.9, 0.9, None)) > 0.85);
         assert_eq!(score(&sig(1.0, 1.0, Some(1.0))), 1.0);
-        // Values add evidence, never take it away.
-        assert!(score(&sig(0.6, 0.5, Some(1.0))) > score(&sig(0.6, 0.5, None)));
-        assert_eq!(score(&sig(0.6, 0.5, Some(0.0))), score(&sig(0.6, 0.5, None)));
+        // Shared values add evidence; disjoint values weigh a little against the pair, less than
+        // the names weigh for it.
+        let none = score(&sig(0.6, 0.5, None));
+        assert!(score(&sig(0.6, 0.5, Some(1.0))) > none);
+        let disjoint = score(&sig(0.6, 0.5, Some(0.0)));
+        assert!(disjoint < none && disjoint > 0.75 * none, "{disjoint} vs {none}");
+        // The weaker name signal breaks ties between equally strong ones.
+        assert!(score(&sig(0.6, 0.8, None)) > score(&sig(0.3, 0.8, None)));
     }
 
     #[test]
@@ -214,9 +220,9 @@ mod tests {
         assert!(confidence(0.95, 0.94, &plain) < 0.75);
         // Same names, disjoint values: not auto-approved.
         assert!(confidence(1.0, 0.2, &sig(1.0, 1.0, Some(0.0))) <= AUTO);
-        // A target column always empty in a table with rows: not auto-approved.
+        // A target column never filled is no evidence either way.
         let empty = Signals { target_empty: true, ..plain };
-        assert!(confidence(1.0, 0.2, &empty) <= AUTO);
+        assert_eq!(confidence(1.0, 0.2, &empty), confidence(1.0, 0.2, &plain));
         // An approval in the past wins.
         let approved = Signals { history: Some(1.0), ..sig(1.0, 1.0, Some(0.0)) };
         assert!(confidence(1.0, 0.2, &approved) > AUTO);

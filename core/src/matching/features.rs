@@ -20,7 +20,13 @@ pub struct ValueSet {
     pub distinct: usize,
     pub exact: Option<HashSet<String>>,
     pub minhash: Vec<u64>,
+    /// Every word of every distinct value, sorted, when there are at most [`MAX_WORDS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub words: Option<Vec<String>>,
 }
+
+/// A column's value words are kept up to this many distinct words.
+pub const MAX_WORDS: usize = 4096;
 
 /// Values compare case-insensitively, trimmed, with inner whitespace collapsed.
 pub fn normalize_value(v: &str) -> String {
@@ -39,8 +45,10 @@ impl ValueSet {
                 }
             }
         }
+        let words: std::collections::BTreeSet<&str> = set.iter().flat_map(|v| value_words_of(v)).collect();
+        let words = (words.len() <= MAX_WORDS).then(|| words.into_iter().map(str::to_string).collect());
         let distinct = set.len();
-        ValueSet { distinct, exact: (distinct <= EXACT_VALUES).then_some(set), minhash }
+        ValueSet { distinct, exact: (distinct <= EXACT_VALUES).then_some(set), minhash, words }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -95,6 +103,60 @@ pub struct ColumnFeatures {
     pub quantiles: Option<Vec<f64>>,
     pub length_mean: Option<f64>,
     pub null_rate: f64,
+    /// The words of the distinct values, when they are few enough to be kept exactly.
+    pub value_words: Option<ValueWords>,
+}
+
+/// The words of a column's distinct values, for comparing coded values written differently
+/// (`IA` ~ `Stage IA`, `R0: No residual tumor` ~ `R0`, `Colon` ~ `Colon, NOS`).
+#[derive(Debug, Clone, Default)]
+pub struct ValueWords {
+    /// The words of each distinct value that has a word with a letter (purely numeric values are
+    /// left to the exact comparison); only when the values are few enough to walk.
+    pub per_value: Vec<Vec<String>>,
+    /// Every word of every distinct value.
+    pub all: HashSet<String>,
+}
+
+/// The words of a normalised value: runs of letters and digits.
+pub fn value_words_of(v: &str) -> impl Iterator<Item = &str> {
+    v.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty())
+}
+
+impl ValueWords {
+    pub fn of(values: &ValueSet) -> Option<ValueWords> {
+        let all: HashSet<String> = values.words.as_ref()?.iter().cloned().collect();
+        let per_value = match values.exact.as_ref().filter(|e| e.len() <= EXACT_WALK) {
+            Some(exact) => exact
+                .iter()
+                .map(|v| value_words_of(v).map(str::to_string).collect::<Vec<_>>())
+                .filter(|words| words.iter().any(|w| w.chars().any(char::is_alphabetic)))
+                .collect(),
+            None => Vec::new(),
+        };
+        (!all.is_empty()).then_some(ValueWords { per_value, all })
+    }
+
+    /// Share of this column's (non-numeric) distinct values that the other column's values
+    /// account for word by word: every word of the value appears among the other's words, or one
+    /// of its words (with a letter, two characters or more) is a whole value of the other.
+    pub fn containment_in(&self, other: &ValueWords, other_values: &ValueSet) -> f64 {
+        if self.per_value.is_empty() {
+            return 0.0;
+        }
+        let other_exact = other_values.exact.as_ref();
+        let hits = self
+            .per_value
+            .iter()
+            .filter(|words| {
+                words.iter().all(|w| other.all.contains(w))
+                    || other_exact.is_some_and(|e| {
+                        words.iter().any(|w| w.len() >= 2 && w.chars().any(char::is_alphabetic) && e.contains(w))
+                    })
+            })
+            .count();
+        hits as f64 / self.per_value.len() as f64
+    }
 }
 
 impl ColumnFeatures {
@@ -102,6 +164,7 @@ impl ColumnFeatures {
     pub fn new(name: &str, type_family: &str, values: ValueSet, quantiles: Option<Vec<f64>>, length_mean: Option<f64>, null_rate: f64) -> Self {
         let words: Vec<String> = names::normalize(name).split(' ').filter(|w| !w.is_empty()).map(str::to_string).collect();
         ColumnFeatures {
+            value_words: ValueWords::of(&values),
             name: name.to_string(),
             trigrams: trigrams(&words),
             words,
@@ -169,6 +232,29 @@ mod tests {
         assert_eq!(a.containment_in(&b), 1.0);
         assert_eq!(b.containment_in(&a), 0.5);
         assert_eq!(ValueSet::from_values(Vec::<&str>::new()).containment_in(&b), 0.0);
+    }
+
+    #[test]
+    fn value_words_match_codes_written_differently() {
+        let words = |vals: &[&str]| {
+            let set = ValueSet::from_values(vals.iter().copied());
+            (ValueWords::of(&set).unwrap(), set)
+        };
+        let (stage_src, _) = words(&["IA", "IIIC1", "IVB"]);
+        let (stage_tgt, stage_set) = words(&["Stage IA", "Stage IIIC1", "Stage IVB", "Not Reported"]);
+        assert_eq!(stage_src.containment_in(&stage_tgt, &stage_set), 1.0);
+        let (resid_src, _) = words(&["R0: No residual tumor", "RX: cannot be assessed"]);
+        let (resid_tgt, resid_set) = words(&["R0", "R1", "RX"]);
+        assert_eq!(resid_src.containment_in(&resid_tgt, &resid_set), 1.0);
+        // Numbers are left to the exact comparison; unrelated words do not match.
+        let (nums, _) = words(&["1", "2"]);
+        assert_eq!(nums.containment_in(&stage_tgt, &stage_set), 0.0);
+        let (other, _) = words(&["blue", "green"]);
+        assert_eq!(other.containment_in(&stage_tgt, &stage_set), 0.0);
+        // Words survive storage even when the exact values do not.
+        let many: Vec<String> = (0..300).map(|i| format!("Stage {i}")).collect();
+        let stored = ValueSet::from_values(many.iter().map(String::as_str)).for_storage();
+        assert!(stored.exact.is_none() && stored.words.as_ref().is_some_and(|w| w.contains(&"stage".to_string())));
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub fn dice(a: &[u32], b: &[u32]) -> f64 {
 /// Can values of the source's type land in the target's type?
 pub fn type_compat(s: &ColumnFeatures, t: &ColumnFeatures) -> f64 {
     let (a, b) = (s.type_family.as_str(), t.type_family.as_str());
-    if a == b {
+    if a == b || untyped(s) || untyped(t) {
         return 1.0;
     }
     match (a, b) {
@@ -70,12 +70,26 @@ pub fn type_compat(s: &ColumnFeatures, t: &ColumnFeatures) -> f64 {
     }
 }
 
-/// Share of the source's distinct values found among the target's.
+/// A text column without a single value says nothing about the type it holds.
+fn untyped(c: &ColumnFeatures) -> bool {
+    c.type_family == "text" && c.values.is_empty()
+}
+
+/// Weight of a match found word by word rather than value by value.
+pub const WORD_MATCH: f64 = 0.8;
+
+/// Share of the source's distinct values found among the target's: exactly, or (discounted by
+/// [`WORD_MATCH`]) word by word when the same codes are written differently.
 pub fn value_overlap(s: &ColumnFeatures, t: &ColumnFeatures) -> Option<f64> {
     if s.values.is_empty() || t.values.is_empty() {
         return None;
     }
-    Some(s.values.containment_in(&t.values))
+    let exact = s.values.containment_in(&t.values);
+    let words = match (&s.value_words, &t.value_words) {
+        (Some(a), Some(b)) if exact < WORD_MATCH => WORD_MATCH * a.containment_in(b, &t.values),
+        _ => 0.0,
+    };
+    Some(exact.max(words))
 }
 
 /// Similarity of value distributions: for numbers, the overlap of the central ranges (p5–p95);
@@ -133,6 +147,8 @@ mod tests {
         assert_eq!(type_compat(&int, &num), 0.9);
         assert_eq!(type_compat(&date, &txt), 0.7);
         assert_eq!(type_compat(&date, &int), 0.2);
+        // A text column without values says nothing about its type.
+        assert_eq!(type_compat(&date, &col("e", &[])), 1.0);
     }
 
     #[test]
@@ -141,6 +157,9 @@ mod tests {
         let t = col("gender", &["male", "female", "unknown"]);
         assert_eq!(value_overlap(&s, &t), Some(1.0));
         assert_eq!(value_overlap(&s, &col("e", &[])), None);
+        // Codes written differently match word by word, discounted.
+        let stage = value_overlap(&col("stage", &["IA", "IIB"]), &col("figo_stage", &["Stage IA", "Stage IIB"]));
+        assert_eq!(stage, Some(WORD_MATCH));
         let a = col("a", &["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]);
         let b = col("b", &["6", "7", "8", "9", "10", "11", "12", "13", "14", "15"]);
         let d = distribution(&a, &b).unwrap();

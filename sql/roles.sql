@@ -1,0 +1,57 @@
+-- Roles. Three group roles (NOLOGIN), each including the one before; grant them to login roles:
+--   eai_reader    reads the catalog (profiles, mappings, review queue, ingest status, LLM usage)
+--                 and the silver and gold tables (BI tools).
+--   eai_reviewer  + decides pending mappings with approve_mapping / reject_mapping /
+--                 override_mapping; the decision records the reviewer's own role.
+--   eai_engineer  + profiles and maps the tables it can read (eai.profile, eai.map_schema), and
+--                 writes silver and gold.
+-- Adding sources and ingesting stay superuser-only: they read server files and create servers.
+-- Roles belong to the cluster, not to one database: they are created once, by the first database
+-- that creates the extension, and are left in place by DROP EXTENSION (other databases may use
+-- them).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'eai_reader') THEN
+        CREATE ROLE eai_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'eai_reviewer') THEN
+        CREATE ROLE eai_reviewer NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'eai_engineer') THEN
+        CREATE ROLE eai_engineer NOLOGIN;
+    END IF;
+END
+$$;
+GRANT eai_reader TO eai_reviewer;
+GRANT eai_reviewer TO eai_engineer;
+
+-- Functions that read server files or create servers are not for everyone.
+REVOKE ALL ON FUNCTION eai._sniff_csv(text), eai._list_csv_files(text), eai._path_kind(text),
+    eai.add_source(text, text, name, jsonb), eai.refresh_source(text), eai.drop_source(text, boolean),
+    eai.ingest(text, text) FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA eai, silver, gold TO eai_reader;
+GRANT SELECT ON eai.sources, eai.source_tables, eai.batches, eai.ingest_status,
+                eai.column_profiles, eai.mapping_runs, eai.mappings, eai.pending_mappings,
+                eai.llm_usage
+   TO eai_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA silver, gold TO eai_reader;
+-- Tables created later in silver and gold by the role installing eai.
+ALTER DEFAULT PRIVILEGES IN SCHEMA silver, gold GRANT SELECT ON TABLES TO eai_reader;
+
+-- Decisions go through the functions; only they may call the writer.
+REVOKE ALL ON FUNCTION eai._record_decision(bigint, text, text, text, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION eai.approve_mapping(bigint), eai.reject_mapping(bigint, text),
+                       eai.override_mapping(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION eai._record_decision(bigint, text, text, text, name),
+                          eai.approve_mapping(bigint), eai.reject_mapping(bigint, text),
+                          eai.override_mapping(bigint, text)
+   TO eai_reviewer;
+
+-- Profiling and mapping run with the caller's rights: the engineer reads only what it may read,
+-- and writes the results to the catalog.
+GRANT INSERT ON eai.column_profiles, eai.mapping_runs, eai.mappings, eai.llm_calls TO eai_engineer;
+GRANT UPDATE (duration_ms) ON eai.mapping_runs TO eai_engineer;
+GRANT SELECT, INSERT ON eai.llm_cache TO eai_engineer;
+GRANT SELECT ON eai.llm_calls TO eai_engineer;
+GRANT USAGE, CREATE ON SCHEMA silver, gold TO eai_engineer;
