@@ -6,17 +6,21 @@
 //! - [`csv_sniff`]: delimiter, header, column names and encoding of a CSV file.
 //! - [`conninfo`]: libpq connection strings and URIs → postgres_fdw server / user-mapping options.
 //! - [`error_taxonomy`]: SQLSTATE → error class and a hint for the user; secret redaction.
+//! - [`expectations`]: rules silver data must hold (`eai.expect`), suggestions from profiles.
 //! - [`embedding`]: in-process sentence embeddings with ONNX Runtime (mean pooling + L2).
 //! - [`llm`]: LLM disambiguation protocol: prompts, OpenAI/Ollama bodies and replies, validation, prices.
+//! - [`promotion`]: the bronze → silver statement: safe casts, expectations, quarantine, dedup.
 //! - [`row_hash`]: 128-bit row identity that keeps bronze free of re-ingested duplicates.
 
 pub mod conninfo;
 pub mod csv_sniff;
 pub mod embedding;
 pub mod error_taxonomy;
+pub mod expectations;
 pub mod ident;
 pub mod llm;
 pub mod matching;
 pub mod names;
 pub mod profile;
+pub mod promotion;
 pub mod row_hash;

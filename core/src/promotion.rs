@@ -1,0 +1,455 @@
+//! Promotion bronze → silver: the one statement that casts a batch to the silver table's types,
+//! checks its expectations, quarantines the rows that break them (with the rules and why) and
+//! inserts the rest, in a single pass, with counts that always add up (read = promoted +
+//! quarantined).
+//!
+//! Every identifier is quoted with [`quote`]; every value (patterns, bounds, allowed values, rule
+//! descriptions) is passed as the statement's parameters: `$1` pipeline id, `$2` promotion id,
+//! `$3` the checks as a jsonb array (see [`Plan::checks_json`]).
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+pub use crate::expectations::{reason, Action, Check, Rule};
+
+/// `"name"`, with inner quotes doubled: a quoted identifier PostgreSQL accepts for any name.
+pub fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// One silver column and where its value comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Column {
+    pub target: String,
+    /// Bronze column (text), or none: the column stays NULL.
+    pub source: Option<String>,
+    /// The silver column's type as `format_type` prints it (`integer`, `numeric(10,2)`, …).
+    pub pg_type: String,
+}
+
+/// Everything needed to promote batches of one pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub target_schema: String,
+    pub target_table: String,
+    pub columns: Vec<Column>,
+    /// Declared expectations (implicit type and dedup checks are added by [`Plan::checks`]).
+    pub expectations: Vec<Check>,
+    pub dedup_key: Vec<String>,
+    /// Bronze columns no silver column takes: kept, as jsonb, in `_eai_extra`.
+    pub extra: Vec<String>,
+    /// `YMD` (ISO only), `DMY` or `MDY`: how to read dates like 03/04/2024.
+    pub date_order: String,
+}
+
+/// The SQL expression that casts text `v` to `pg_type`, or gives NULL when it does not parse:
+/// never an error. Integers, numbers, booleans, uuids and bounded text are checked in SQL; dates,
+/// timestamps and JSON by `eai._normalize`; any other type by `eai._try_cast` (one subtransaction
+/// per value: slow, but safe).
+pub fn safe_cast(v: &str, pg_type: &str, date_order: &str) -> String {
+    let t = pg_type.trim().to_ascii_lowercase();
+    let base = t.split('(').next().unwrap_or("").trim().to_string();
+    let typmod: Vec<u32> = t
+        .split_once('(')
+        .map(|(_, r)| r.trim_end_matches(')').split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    let int = |fast: usize, max_digits: usize, lo: &str, hi: &str, ty: &str| {
+        format!(
+            "CASE WHEN {v} ~ '^\\s*[-+]?[0-9]{{1,{fast}}}\\s*$' THEN {v}::{ty} \
+             WHEN {v} ~ '^\\s*[-+]?[0-9]{{{max_digits}}}\\s*$' AND {v}::numeric BETWEEN {lo} AND {hi} THEN {v}::{ty} END"
+        )
+    };
+    const NUM: &str = "'^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]{1,3})?\\s*$'";
+    match base.as_str() {
+        "smallint" | "int2" => int(4, 5, "-32768", "32767", "smallint"),
+        "integer" | "int" | "int4" => int(9, 10, "-2147483648", "2147483647", "integer"),
+        "bigint" | "int8" => int(18, 19, "-9223372036854775808", "9223372036854775807", "bigint"),
+        "numeric" | "decimal" => match typmod.as_slice() {
+            [p, s] if *p >= *s => format!(
+                "CASE WHEN {v} ~ {NUM} AND abs(round({v}::numeric, {s})) < 1e{d} THEN {v}::{t} END",
+                d = p - s
+            ),
+            [p] => format!("CASE WHEN {v} ~ {NUM} AND abs(round({v}::numeric, 0)) < 1e{p} THEN {v}::{t} END"),
+            _ => format!("CASE WHEN {v} ~ {NUM} AND {v}::numeric BETWEEN -1e300 AND 1e300 THEN {v}::numeric END"),
+        },
+        "double precision" | "float8" | "real" | "float4" => {
+            let lim = if base.starts_with("double") || base == "float8" { "1e308" } else { "3.4e38" };
+            format!("CASE WHEN {v} ~ {NUM} AND abs({v}::numeric) <= {lim} THEN {v}::{t} END")
+        }
+        "boolean" | "bool" => format!(
+            "CASE WHEN lower(btrim({v})) IN ('t','true','y','yes','on','1') THEN true \
+             WHEN lower(btrim({v})) IN ('f','false','n','no','off','0') THEN false END"
+        ),
+        "uuid" => format!("CASE WHEN {v} ~* '^\\s*\\{{?[0-9a-f]{{8}}-?[0-9a-f]{{4}}-?[0-9a-f]{{4}}-?[0-9a-f]{{4}}-?[0-9a-f]{{12}}\\}}?\\s*$' THEN {v}::uuid END"),
+        "text" => v.to_string(),
+        "character varying" | "varchar" | "character" | "char" | "bpchar" => match typmod.first() {
+            Some(n) => format!("CASE WHEN length({v}) <= {n} THEN {v}::{t} END"),
+            None => format!("{v}::{t}"),
+        },
+        "date" => format!("eai._normalize({v}, 'date', '{}')::date", order(date_order)),
+        _ if base.starts_with("timestamp") => format!("eai._normalize({v}, 'timestamp', '{}')::{t}", order(date_order)),
+        "json" | "jsonb" => format!("eai._normalize({v}, 'json', 'YMD')::{t}"),
+        _ => format!("eai._try_cast({v}, '{}'::regtype)::{t}", t.replace('\'', "''")),
+    }
+}
+
+fn order(o: &str) -> &'static str {
+    match o.to_ascii_uppercase().as_str() {
+        "DMY" => "DMY",
+        "MDY" => "MDY",
+        _ => "YMD",
+    }
+}
+
+impl Plan {
+    /// Implicit checks (type of every mapped column, not null and in-batch duplicates of the dedup
+    /// key) followed by the declared ones, in the order their index is used in the statement.
+    pub fn checks(&self) -> Vec<Check> {
+        let mut out: Vec<Check> = self
+            .columns
+            .iter()
+            .filter(|c| c.source.is_some() && !is_text(&c.pg_type))
+            .map(|c| Check { id: None, column: Some(c.target.clone()), rule: Rule::Type, action: Action::Quarantine })
+            .collect();
+        for k in &self.dedup_key {
+            out.push(Check { id: None, column: Some(k.clone()), rule: Rule::NotNull, action: Action::Quarantine });
+        }
+        if !self.dedup_key.is_empty() {
+            out.push(Check { id: None, column: None, rule: Rule::DuplicateKey, action: Action::Quarantine });
+        }
+        out.extend(self.expectations.iter().filter(|e| e.rule != Rule::Type).cloned());
+        out
+    }
+
+    /// `$3`: the checks as jsonb, each with a readable `reason`; a quarantined row's `violations`
+    /// are elements of this array.
+    pub fn checks_json(&self) -> serde_json::Value {
+        let cols: std::collections::HashMap<&str, &str> = self.columns.iter().map(|c| (c.target.as_str(), c.pg_type.as_str())).collect();
+        let arr: Vec<serde_json::Value> = self
+            .checks()
+            .iter()
+            .map(|c| {
+                let mut v = serde_json::to_value(c).expect("serialisable");
+                let col = c.column.as_deref().unwrap_or("row");
+                let ty = c.column.as_deref().and_then(|k| cols.get(k)).copied().unwrap_or("");
+                v["reason"] = json!(reason(&c.rule, col, ty));
+                v
+            })
+            .collect();
+        serde_json::Value::Array(arr)
+    }
+
+    /// The promotion statement reading the bronze rows from `rows` (a relation name or a
+    /// parenthesised query with an alias-free result). It returns one row: read, promoted,
+    /// quarantined, failed (rows breaking a `fail` rule: the caller raises) and warned (jsonb:
+    /// check index → rows).
+    pub fn statement(&self, rows: &str) -> String {
+        let checks = self.checks();
+        let target = format!("{}.{}", quote(&self.target_schema), quote(&self.target_table));
+        let raw = |c: &Column| c.source.as_ref().map(|s| format!("r.{}", quote(s)));
+        // 1. src: raw values of the mapped columns, the row as jsonb, its bronze identity and order.
+        let mut src = vec![
+            "r._eai_row_hash AS _eai_row".to_string(),
+            "r._eai_batch AS _eai_bronze_batch".to_string(),
+            "to_jsonb(r) AS _eai_raw".to_string(),
+            "row_number() OVER () AS _eai_ord".to_string(),
+        ];
+        for (i, c) in self.columns.iter().enumerate() {
+            src.push(format!("{} AS _eai_r{i}", raw(c).unwrap_or_else(|| "NULL::text".into())));
+        }
+        // 2. typed: the safe casts, named as the silver columns.
+        let mut typed = vec!["s.*".to_string()];
+        for (i, c) in self.columns.iter().enumerate() {
+            let v = format!("s._eai_r{i}");
+            let e = if c.source.is_some() { safe_cast(&v, &c.pg_type, &self.date_order) } else { format!("NULL::{}", c.pg_type) };
+            typed.push(format!("{e} AS {}", quote(&c.target)));
+        }
+        // 3. checked: the indices of the broken checks.
+        let idx: std::collections::HashMap<&str, usize> = self.columns.iter().enumerate().map(|(i, c)| (c.target.as_str(), i)).collect();
+        let key_cols: Vec<String> = self.dedup_key.iter().map(|k| format!("t.{}", quote(k))).collect();
+        let mut broken = Vec::new();
+        for (n, c) in checks.iter().enumerate() {
+            let col = c.column.as_deref().map(|k| format!("t.{}", quote(k)));
+            let arg = |k: &str| format!("($3 -> {n} ->> '{k}')");
+            let ty = c.column.as_deref().and_then(|k| self.columns.iter().find(|x| x.target == k)).map(|x| x.pg_type.clone()).unwrap_or_else(|| "text".into());
+            let cond = match (&c.rule, &col) {
+                (Rule::Type, Some(v)) => {
+                    let i = idx[c.column.as_deref().unwrap()];
+                    format!("t._eai_r{i} IS NOT NULL AND btrim(t._eai_r{i}) <> '' AND {v} IS NULL")
+                }
+                (Rule::NotNull, Some(v)) => format!("{v} IS NULL"),
+                (Rule::Range { min, max }, Some(v)) => {
+                    let mut parts = Vec::new();
+                    if min.is_some() {
+                        parts.push(format!("{v} < {}::{ty}", arg("min")));
+                    }
+                    if max.is_some() {
+                        parts.push(format!("{v} > {}::{ty}", arg("max")));
+                    }
+                    format!("({})", parts.join(" OR "))
+                }
+                (Rule::Regex { .. }, Some(v)) => format!("{v}::text !~ {}", arg("pattern")),
+                (Rule::Allowed { .. }, Some(v)) => {
+                    format!("NOT ({v}::text IN (SELECT jsonb_array_elements_text($3 -> {n} -> 'values')))")
+                }
+                (Rule::Unique, Some(v)) => format!(
+                    "{v} IS NOT NULL AND (count(*) OVER (PARTITION BY {v}) > 1 OR EXISTS (SELECT 1 FROM {target} x WHERE x.{q} = {v}))",
+                    q = quote(c.column.as_deref().unwrap())
+                ),
+                (Rule::ForeignKey { table, column }, Some(v)) => {
+                    format!("{v} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} f WHERE f.{} = {v})", quote(column))
+                }
+                (Rule::Sql { expr }, _) => format!("NOT coalesce(({expr})::boolean, true)"),
+                (Rule::DuplicateKey, _) => format!(
+                    "row_number() OVER (PARTITION BY {} ORDER BY t._eai_ord DESC) > 1 AND {}",
+                    key_cols.join(", "),
+                    key_cols.iter().map(|k| format!("{k} IS NOT NULL")).collect::<Vec<_>>().join(" AND ")
+                ),
+                // A column rule without a column cannot be built; eai.expect refuses it.
+                _ => "false".to_string(),
+            };
+            broken.push(format!("CASE WHEN {cond} THEN {n} END"));
+        }
+        let by = |a: Action| -> String {
+            let ns: Vec<String> = checks.iter().enumerate().filter(|(_, c)| c.action == a).map(|(n, _)| n.to_string()).collect();
+            if ns.is_empty() {
+                "false".into()
+            } else {
+                format!("_eai_broken && ARRAY[{}]", ns.join(","))
+            }
+        };
+        let (quarantine, warn, fail) = (by(Action::Quarantine), by(Action::Warn), by(Action::Fail));
+        // Record quality: share of the row's cells that are filled and of its warn checks that pass.
+        let warn_n = checks.iter().filter(|c| c.action == Action::Warn).count();
+        let filled: Vec<String> = self.columns.iter().map(|c| format!("({} IS NOT NULL)::int", quote(&c.target))).collect();
+        let quality = format!(
+            "(({filled}) + {warn_n} - cardinality(array(SELECT unnest(_eai_broken) INTERSECT SELECT unnest(ARRAY[{warn_list}]::int[]))))::real / {den}",
+            filled = if filled.is_empty() { "0".into() } else { filled.join(" + ") },
+            warn_list = checks.iter().enumerate().filter(|(_, c)| c.action == Action::Warn).map(|(n, _)| n.to_string()).collect::<Vec<_>>().join(","),
+            den = (self.columns.len() + warn_n).max(1)
+        );
+        let cols: Vec<String> = self.columns.iter().map(|c| quote(&c.target)).collect();
+        let extra = if self.extra.is_empty() {
+            "NULL::jsonb".to_string()
+        } else {
+            format!(
+                "jsonb_strip_nulls(jsonb_build_object({}))",
+                self.extra.iter().enumerate().map(|(i, _)| format!("$4[{}], _eai_raw -> $4[{}]", i + 1, i + 1)).collect::<Vec<_>>().join(", ")
+            )
+        };
+        let upsert = if self.dedup_key.is_empty() {
+            String::new()
+        } else {
+            let keys: Vec<String> = self.dedup_key.iter().map(|k| quote(k)).collect();
+            let set: Vec<String> = cols
+                .iter()
+                .filter(|c| !keys.contains(c))
+                .cloned()
+                .chain(["_eai_row", "_eai_promotion", "_eai_quality", "_eai_extra"].map(String::from))
+                .map(|c| format!("{c} = EXCLUDED.{c}"))
+                .collect();
+            format!(" ON CONFLICT ({}) DO UPDATE SET {}", keys.join(", "), set.join(", "))
+        };
+        format!(
+            "WITH src AS (SELECT {src} FROM {rows} AS r), \
+             typed AS (SELECT {typed} FROM src s), \
+             checked AS (SELECT t.*, array_remove(ARRAY[{broken}]::int[], NULL) AS _eai_broken FROM typed t), \
+             q AS (INSERT INTO eai.quarantine (pipeline_id, promotion_id, bronze_batch, row_hash, row, violations) \
+                   SELECT $1, $2, _eai_bronze_batch, _eai_row, _eai_raw, \
+                          (SELECT jsonb_agg($3 -> b ORDER BY b) FROM unnest(_eai_broken) b) \
+                     FROM checked WHERE {quarantine} RETURNING 1), \
+             ins AS (INSERT INTO {target} AS x ({cols}, _eai_row, _eai_promotion, _eai_quality, _eai_extra) \
+                     SELECT {cols}, _eai_row, $2, {quality}, {extra} FROM checked WHERE NOT ({quarantine}){upsert} RETURNING 1) \
+             SELECT (SELECT count(*) FROM src) AS rows_read, (SELECT count(*) FROM ins) AS rows_promoted, \
+                    (SELECT count(*) FROM q) AS rows_quarantined, \
+                    (SELECT count(*) FROM checked WHERE {fail}) AS rows_failed, \
+                    (SELECT coalesce(jsonb_object_agg(b, n), '{{}}') FROM (SELECT b, count(*) AS n FROM checked, unnest(_eai_broken) b \
+                      WHERE {warn} GROUP BY b) w) AS warned",
+            src = src.join(", "),
+            typed = typed.join(", "),
+            broken = if broken.is_empty() { "NULL::int".into() } else { broken.join(", ") },
+            cols = cols.join(", "),
+        )
+    }
+}
+
+fn is_text(pg_type: &str) -> bool {
+    pg_type.trim().eq_ignore_ascii_case("text")
+}
+
+/// Canonical text PostgreSQL's input functions accept for `value` read as `family` (`date`,
+/// `timestamp`, `json`), or None when it is not one. Dates: ISO `YYYY-MM-DD` always; `D/M/Y` or
+/// `M/D/Y` (also with `-` or `.`) when `order` is `DMY` or `MDY`. Timestamps: a date as above, then
+/// `T` or a space, `HH:MM[:SS[.fff]]` and an optional zone (`Z`, `±HH[:MM]`).
+pub fn normalize(value: &str, family: &str, order: &str) -> Option<String> {
+    let v = value.trim();
+    match family {
+        "date" => parse_date(v, order).map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}")),
+        "timestamp" => {
+            let (date, rest) = match v.find(['T', ' ']) {
+                Some(i) => (&v[..i], v[i + 1..].trim()),
+                None => (v, ""),
+            };
+            let (y, m, d) = parse_date(date, order)?;
+            if rest.is_empty() {
+                return Some(format!("{y:04}-{m:02}-{d:02} 00:00:00"));
+            }
+            let zone_at = rest.find(['Z', 'z', '+']).or_else(|| rest.rfind('-'));
+            let (time, zone) = match zone_at {
+                Some(i) => (rest[..i].trim(), rest[i..].trim()),
+                None => (rest, ""),
+            };
+            let mut parts = time.split(':');
+            let h: u32 = parts.next()?.parse().ok()?;
+            let mi: u32 = parts.next()?.parse().ok()?;
+            let s = parts.next().unwrap_or("0");
+            if parts.next().is_some() || h > 23 || mi > 59 {
+                return None;
+            }
+            let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+            let sec: u32 = whole.parse().ok()?;
+            if sec > 59 || !frac.chars().all(|c| c.is_ascii_digit()) || frac.len() > 9 {
+                return None;
+            }
+            let zone = match zone {
+                "" => String::new(),
+                "Z" | "z" => "+00".into(),
+                z => {
+                    let sign = &z[..1];
+                    let digits: String = z[1..].chars().filter(|c| *c != ':').collect();
+                    if !(digits.len() == 2 || digits.len() == 4) || !digits.chars().all(|c| c.is_ascii_digit()) {
+                        return None;
+                    }
+                    if digits[..2].parse::<u32>().ok()? > 15 {
+                        return None;
+                    }
+                    format!("{sign}{digits}")
+                }
+            };
+            let frac = if frac.is_empty() { String::new() } else { format!(".{frac}") };
+            Some(format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{sec:02}{frac}{zone}"))
+        }
+        "json" => {
+            let parsed: serde_json::Value = serde_json::from_str(v).ok()?;
+            // PostgreSQL's jsonb refuses \u0000.
+            if v.contains("\\u0000") {
+                return None;
+            }
+            Some(parsed.to_string())
+        }
+        _ => None,
+    }
+}
+
+fn parse_date(v: &str, order: &str) -> Option<(i32, u32, u32)> {
+    let parts: Vec<&str> = v.split(['-', '/', '.']).collect();
+    if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit())) {
+        return None;
+    }
+    let n = |s: &str| s.parse::<u32>().ok();
+    let (y, m, d) = if parts[0].len() == 4 {
+        (n(parts[0])?, n(parts[1])?, n(parts[2])?)
+    } else if parts[2].len() == 4 {
+        match order.to_ascii_uppercase().as_str() {
+            "DMY" => (n(parts[2])?, n(parts[1])?, n(parts[0])?),
+            "MDY" => (n(parts[2])?, n(parts[0])?, n(parts[1])?),
+            _ => return None,
+        }
+    } else {
+        return None;
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    (y >= 1 && (1..=12).contains(&m) && d >= 1 && d <= days[(m - 1) as usize]).then_some((y as i32, m, d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan {
+            target_schema: "silver".into(),
+            target_table: "cust\"omers; --".into(),
+            columns: vec![
+                Column { target: "id".into(), source: Some("Cust ID".into()), pg_type: "integer".into() },
+                Column { target: "e\"mail".into(), source: Some("E-mail".into()), pg_type: "text".into() },
+                Column { target: "signup".into(), source: Some("signup; DROP TABLE x".into()), pg_type: "date".into() },
+                Column { target: "tier".into(), source: None, pg_type: "text".into() },
+            ],
+            expectations: vec![
+                Check { id: Some(7), column: Some("e\"mail".into()), rule: Rule::Regex { pattern: "^[^@]+@[^@]+$".into() }, action: Action::Quarantine },
+                Check { id: Some(8), column: Some("id".into()), rule: Rule::Range { min: Some("1".into()), max: None }, action: Action::Warn },
+            ],
+            dedup_key: vec!["id".into()],
+            extra: vec!["notes".into()],
+            date_order: "YMD".into(),
+        }
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("a\"b;c"), "\"a\"\"b;c\"");
+        assert_eq!(quote("ünï"), "\"ünï\"");
+    }
+
+    #[test]
+    fn checks_are_implicit_then_declared() {
+        let p = plan();
+        let rules: Vec<&str> = p.checks().iter().map(|c| c.rule.name()).collect();
+        // type of id and signup (text needs none), key not null, duplicates, then the declared.
+        assert_eq!(rules, ["type", "type", "not_null", "duplicate_key", "regex", "range"]);
+        let j = p.checks_json();
+        assert_eq!(j[4]["pattern"], "^[^@]+@[^@]+$");
+        assert_eq!(j[5]["reason"], "id below 1");
+        assert_eq!(j[0]["reason"], "id: value is not a valid integer");
+    }
+
+    #[test]
+    fn statement_quotes_every_name_and_keeps_values_out() {
+        let p = plan();
+        let sql = p.statement("new_rows");
+        assert!(sql.contains(r#""silver"."cust""omers; --""#), "{sql}");
+        assert!(sql.contains(r#"r."signup; DROP TABLE x""#));
+        assert!(sql.contains(r#"AS "e""mail""#));
+        // Patterns and bounds are parameters, never in the text.
+        assert!(!sql.contains("[^@]"));
+        assert!(sql.contains("($3 -> 4 ->> 'pattern')"));
+        assert!(sql.contains("ON CONFLICT (\"id\") DO UPDATE"));
+        assert!(sql.contains("$4[1]"));
+        assert!(sql.contains("eai._normalize(s._eai_r2, 'date', 'YMD')::date"));
+        // Balanced parentheses.
+        assert_eq!(sql.matches('(').count(), sql.matches(')').count());
+    }
+
+    #[test]
+    fn safe_casts() {
+        assert!(safe_cast("v", "integer", "YMD").contains("BETWEEN -2147483648 AND 2147483647"));
+        assert!(safe_cast("v", "numeric(10,2)", "YMD").contains("< 1e8"));
+        assert_eq!(safe_cast("v", "text", "YMD"), "v");
+        assert!(safe_cast("v", "character varying(5)", "YMD").contains("length(v) <= 5"));
+        assert!(safe_cast("v", "timestamp with time zone", "DMY").contains("'timestamp', 'DMY')::timestamp with time zone"));
+        assert!(safe_cast("v", "inet", "YMD").contains("eai._try_cast(v, 'inet'::regtype)"));
+        // The regexes the SQL uses accept what they should (checked here with the regex crate).
+        let int = regex::Regex::new(r"^\s*[-+]?[0-9]{1,9}\s*$").unwrap();
+        assert!(int.is_match(" -42 ") && !int.is_match("4.2") && !int.is_match("1e3"));
+    }
+
+    #[test]
+    fn normalize_dates_and_times() {
+        assert_eq!(normalize("2024-02-29", "date", "YMD").as_deref(), Some("2024-02-29"));
+        assert_eq!(normalize("2023-02-29", "date", "YMD"), None);
+        assert_eq!(normalize("03/04/2024", "date", "YMD"), None);
+        assert_eq!(normalize("03/04/2024", "date", "DMY").as_deref(), Some("2024-04-03"));
+        assert_eq!(normalize("03/04/2024", "date", "MDY").as_deref(), Some("2024-03-04"));
+        assert_eq!(normalize("13/13/2024", "date", "MDY"), None);
+        assert_eq!(normalize("2024-01-15T10:30:00Z", "timestamp", "YMD").as_deref(), Some("2024-01-15 10:30:00+00"));
+        assert_eq!(normalize("2024-01-15 10:30:05.25-05:00", "timestamp", "YMD").as_deref(), Some("2024-01-15 10:30:05.25-0500"));
+        assert_eq!(normalize("2024-01-15", "timestamp", "YMD").as_deref(), Some("2024-01-15 00:00:00"));
+        assert_eq!(normalize("2024-01-15 25:00", "timestamp", "YMD"), None);
+        assert_eq!(normalize("yesterday", "timestamp", "YMD"), None);
+        assert_eq!(normalize(r#"{"a": [1, 2]}"#, "json", "YMD").as_deref(), Some(r#"{"a":[1,2]}"#));
+        assert_eq!(normalize("{nope", "json", "YMD"), None);
+        assert_eq!(normalize(r#""\u0000""#, "json", "YMD"), None);
+    }
+}
