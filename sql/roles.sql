@@ -3,9 +3,10 @@
 --                 and the silver and gold tables (BI tools).
 --   eai_reviewer  + decides pending mappings with approve_mapping / reject_mapping /
 --                 override_mapping; the decision records the reviewer's own role.
---   eai_engineer  + profiles and maps the tables it can read (eai.profile, eai.map_schema), and
---                 writes silver and gold.
--- Adding sources and ingesting stay superuser-only: they read server files and create servers.
+--   eai_engineer  + profiles and maps the tables it can read (eai.profile, eai.map_schema),
+--                 declares expectations, and writes silver and gold.
+-- Adding sources, ingesting and pipelines stay superuser-only: they read server files, create
+-- servers and triggers.
 -- Roles belong to the cluster, not to one database: they are created once, by the first database
 -- that creates the extension, and are left in place by DROP EXTENSION (other databases may use
 -- them).
@@ -29,11 +30,15 @@ GRANT eai_reviewer TO eai_engineer;
 REVOKE ALL ON FUNCTION eai._sniff_csv(text), eai._list_csv_files(text), eai._path_kind(text),
     eai.add_source(text, text, name, jsonb), eai.refresh_source(text), eai.drop_source(text, boolean),
     eai.ingest(text, text) FROM PUBLIC;
+-- Pipelines create triggers on bronze tables and write silver as the ingesting role.
+REVOKE ALL ON FUNCTION eai.create_pipeline(text, regclass, text, text[], text), eai.run_pipeline(text),
+    eai.promote_queued(text, integer), eai.requeue_quarantine(text, bigint[]) FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA eai, silver, gold TO eai_reader;
 GRANT SELECT ON eai.sources, eai.source_tables, eai.batches, eai.ingest_status,
                 eai.column_profiles, eai.mapping_runs, eai.mappings, eai.pending_mappings,
-                eai.llm_usage
+                eai.llm_usage, eai.pipelines, eai.pipeline_columns, eai.expectations, eai.promotions,
+                eai.quarantine, eai.promotion_queue, eai.pipeline_status
    TO eai_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA silver, gold TO eai_reader;
 -- Tables created later in silver and gold by the role installing eai.
@@ -54,4 +59,6 @@ GRANT INSERT ON eai.column_profiles, eai.mapping_runs, eai.mappings, eai.llm_cal
 GRANT UPDATE (duration_ms) ON eai.mapping_runs TO eai_engineer;
 GRANT SELECT, INSERT ON eai.llm_cache TO eai_engineer;
 GRANT SELECT ON eai.llm_calls TO eai_engineer;
+-- Expectations on the tables it works on (sql rules: only on tables it owns, see eai.expect).
+GRANT INSERT, UPDATE (enabled, action) ON eai.expectations TO eai_engineer;
 GRANT USAGE, CREATE ON SCHEMA silver, gold TO eai_engineer;

@@ -15,6 +15,7 @@ static ONNXRUNTIME_LIBRARY: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(DEFAULT_ONNXRUNTIME_LIBRARY));
 static EMBED_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
 static PROGRESS_ROWS: GucSetting<i32> = GucSetting::<i32>::new(100_000);
+static SYNC_PROMOTION_MAX_ROWS: GucSetting<i32> = GucSetting::<i32>::new(100_000);
 static PROFILE_SAMPLE_ROWS: GucSetting<i32> = GucSetting::<i32>::new(100_000);
 static LLM_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static LLM_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"gpt-4o-mini"));
@@ -54,6 +55,16 @@ pub fn register() {
         c"Report ingest progress with a NOTICE every this many rows (0 = never).",
         c"",
         &PROGRESS_ROWS,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"eai.sync_promotion_max_rows",
+        c"A bronze batch of at most this many rows is promoted in the ingesting transaction; a larger one is queued.",
+        c"Queued batches are promoted by eai.promote_queued() (pg_cron) or eai.run_pipeline.",
+        &SYNC_PROMOTION_MAX_ROWS,
         0,
         i32::MAX,
         GucContext::Userset,

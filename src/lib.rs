@@ -10,6 +10,7 @@ mod guc;
 mod llm;
 mod mapping;
 mod profile;
+mod promotion;
 mod source_helpers;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -19,6 +20,11 @@ extension_sql_file!("../sql/discovery.sql", name = "discovery", requires = ["cat
 extension_sql_file!("../sql/mapping.sql", name = "mapping", requires = ["discovery", mapping::_map_schema]);
 extension_sql_file!("../sql/llm.sql", name = "llm", requires = ["mapping"]);
 extension_sql_file!("../sql/api.sql", name = "api", requires = ["llm", embed::_embed, embed::_embed_batch]);
+extension_sql_file!(
+    "../sql/pipelines.sql",
+    name = "pipelines",
+    requires = ["api", promotion::_promotion_statement, promotion::_normalize, promotion::_silver_type, promotion::_parse_rule, promotion::_suggest_expectations]
+);
 // Last: privileges on everything above and on the Rust functions.
 extension_sql_file!("../sql/roles.sql", name = "roles", finalize);
 

@@ -36,7 +36,7 @@ const INSERT_SQL: &str = "INSERT INTO eai.column_profiles
      inferred_type, type_share, null_rate, empty_rate, distinct_count, semantic_type, pii, profile, value_set, name_text, name_embedding)
  SELECT $1, n.nspname, c.relname, $2, $3,
         coalesce((SELECT max(p.version) FROM eai.column_profiles p WHERE p.relid = $1 AND p.column_name = $2), 0) + 1,
-        $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::real[]::vector
+        $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::real[]
    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1
  RETURNING version";
 

@@ -18,13 +18,13 @@ const HISTOGRAM_BINS: usize = 10;
 /// Types eai infers for text values, most specific first.
 pub const INFERRED_TYPES: [&str; 8] = ["boolean", "integer", "numeric", "date", "timestamp", "uuid", "json", "text"];
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct TopValue {
     pub value: String,
     pub count: u64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct NumericStats {
     pub min: f64,
     pub max: f64,
@@ -36,7 +36,7 @@ pub struct NumericStats {
     pub histogram: Vec<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct ColumnProfile {
     pub rows: u64,
     pub nulls: u64,

@@ -42,6 +42,14 @@ pub struct Plan {
     pub date_order: String,
 }
 
+/// SQL pattern of a number as PostgreSQL's numeric input accepts it.
+const NUM: &str = "'^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]{1,3})?\\s*$'";
+
+fn is_textual(pg_type: &str) -> bool {
+    let t = pg_type.trim().to_ascii_lowercase();
+    t == "text" || t.starts_with("character") || t.starts_with("varchar") || t.starts_with("char")
+}
+
 /// The SQL expression that casts text `v` to `pg_type`, or gives NULL when it does not parse:
 /// never an error. Integers, numbers, booleans, uuids and bounded text are checked in SQL; dates,
 /// timestamps and JSON by `eai._normalize`; any other type by `eai._try_cast` (one subtransaction
@@ -59,7 +67,6 @@ pub fn safe_cast(v: &str, pg_type: &str, date_order: &str) -> String {
              WHEN {v} ~ '^\\s*[-+]?[0-9]{{{max_digits}}}\\s*$' AND {v}::numeric BETWEEN {lo} AND {hi} THEN {v}::{ty} END"
         )
     };
-    const NUM: &str = "'^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]{1,3})?\\s*$'";
     match base.as_str() {
         "smallint" | "int2" => int(4, 5, "-32768", "32767", "smallint"),
         "integer" | "int" | "int4" => int(9, 10, "-2147483648", "2147483647", "integer"),
@@ -179,12 +186,23 @@ impl Plan {
                 }
                 (Rule::NotNull, Some(v)) => format!("{v} IS NULL"),
                 (Rule::Range { min, max }, Some(v)) => {
+                    // Numeric bounds on a text column compare as numbers (a value that is not a
+                    // number is outside the range); otherwise in the column's type.
+                    let numeric_bounds = [min, max].iter().all(|b| b.as_deref().is_none_or(|x| x.trim().parse::<f64>().is_ok()));
+                    let (val, bty) = if is_textual(&ty) && numeric_bounds {
+                        (format!("(CASE WHEN {v} ~ {NUM} THEN {v}::numeric END)"), "numeric".to_string())
+                    } else {
+                        (v.clone(), ty.clone())
+                    };
                     let mut parts = Vec::new();
                     if min.is_some() {
-                        parts.push(format!("{v} < {}::{ty}", arg("min")));
+                        parts.push(format!("{val} < {}::{bty}", arg("min")));
                     }
                     if max.is_some() {
-                        parts.push(format!("{v} > {}::{ty}", arg("max")));
+                        parts.push(format!("{val} > {}::{bty}", arg("max")));
+                    }
+                    if val != *v {
+                        parts.push(format!("({v} IS NOT NULL AND {val} IS NULL)"));
                     }
                     format!("({})", parts.join(" OR "))
                 }
@@ -263,7 +281,7 @@ impl Plan {
              SELECT (SELECT count(*) FROM src) AS rows_read, (SELECT count(*) FROM ins) AS rows_promoted, \
                     (SELECT count(*) FROM q) AS rows_quarantined, \
                     (SELECT count(*) FROM checked WHERE {fail}) AS rows_failed, \
-                    (SELECT coalesce(jsonb_object_agg(b, n), '{{}}') FROM (SELECT b, count(*) AS n FROM checked, unnest(_eai_broken) b \
+                    (SELECT coalesce(jsonb_object_agg($3 -> b ->> 'reason', n), '{{}}') FROM (SELECT b, count(*) AS n FROM checked, unnest(_eai_broken) b \
                       WHERE {warn} GROUP BY b) w) AS warned",
             src = src.join(", "),
             typed = typed.join(", "),

@@ -1,0 +1,149 @@
+//! Pipelines against the real cluster: every bronze batch is promoted exactly once, also when
+//! several sessions promote at the same time or a backend is killed in the middle of a promotion.
+
+use std::thread;
+use std::time::Duration;
+
+use eai_integration_tests::*;
+use postgres::Client;
+
+/// A CSV source with `rows` rows (ids from `first`), every tenth with an age that is not a number.
+fn patients(first: usize, rows: usize) -> String {
+    let mut s = String::from("id,name,age\n");
+    for i in first..first + rows {
+        let age = if i % 10 == 0 { "n/a".to_string() } else { (20 + i % 60).to_string() };
+        s.push_str(&format!("{i},p{i},{age}\n"));
+    }
+    s
+}
+
+/// Bronze rows, silver rows, quarantined rows, and rows read by all promotions.
+fn totals(c: &mut Client) -> (i64, i64, i64, i64) {
+    let r = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM bronze.clinic__patients), (SELECT count(*) FROM silver.patients),
+                    (SELECT count(*) FROM eai.quarantine WHERE status = 'quarantined'),
+                    (SELECT coalesce(sum(rows_read), 0)::bigint FROM eai.promotions)",
+            &[],
+        )
+        .unwrap();
+    (r.get(0), r.get(1), r.get(2), r.get(3))
+}
+
+fn assert_exactly_once(c: &mut Client) {
+    let (bronze, silver, quarantined, read) = totals(c);
+    assert_eq!(read, bronze, "every bronze row read by exactly one promotion");
+    assert_eq!(silver + quarantined, bronze, "nothing lost, nothing doubled");
+    let unbalanced: i64 = c
+        .query_one("SELECT count(*) FROM eai.promotions WHERE rows_read <> rows_promoted + rows_quarantined", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(unbalanced, 0);
+    let batches: i64 = c.query_one("SELECT count(DISTINCT _eai_batch) FROM bronze.clinic__patients", &[]).unwrap().get(0);
+    let promoted: i64 = c.query_one("SELECT count(*) FROM eai.promotions WHERE bronze_batch IS NOT NULL", &[]).unwrap().get(0);
+    assert_eq!(promoted, batches, "one promotion per bronze batch");
+}
+
+fn setup(name: &str) -> (String, Client, std::path::PathBuf) {
+    let (db, mut c) = fresh_db(name);
+    let dir = scratch_dir(name);
+    write(&dir, "patients.csv", &patients(1, 50));
+    c.query("SELECT * FROM eai.add_source('clinic', $1)", &[&dir.to_str().unwrap()]).unwrap();
+    ingest(&mut c, "clinic");
+    c.query("SELECT * FROM eai.create_pipeline('patients', 'bronze.clinic__patients', 'silver.patients')", &[]).unwrap();
+    (db, c, dir)
+}
+
+#[test]
+fn concurrent_promoters_promote_each_batch_once() {
+    let (db, mut c, dir) = setup("pipe_concurrent");
+    assert_exactly_once(&mut c);
+    // Every new batch is queued; four sessions drain the queue at the same time.
+    c.batch_execute(&format!("ALTER DATABASE \"{db}\" SET eai.sync_promotion_max_rows = 0")).unwrap();
+    let mut c = connect(&db);
+    for k in 1..=6 {
+        write(&dir, "patients.csv", &patients(1, 50 + 20 * k));
+        ingest(&mut c, "clinic");
+    }
+    let queued: i64 = c.query_one("SELECT count(*) FROM eai.promotion_queue", &[]).unwrap().get(0);
+    assert_eq!(queued, 6);
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let db = db.clone();
+            thread::spawn(move || {
+                let mut w = connect(&db);
+                w.query("SELECT * FROM eai.promote_queued()", &[]).unwrap().len()
+            })
+        })
+        .collect();
+    let done: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert_eq!(done, 6, "each queued batch promoted by exactly one session");
+    assert_exactly_once(&mut c);
+    // Sessions ingesting and running the pipeline at the same time (triggers, backlogs, queue).
+    c.batch_execute(&format!("ALTER DATABASE \"{db}\" RESET eai.sync_promotion_max_rows")).unwrap();
+    write(&dir, "patients.csv", &patients(1, 300));
+    let runners: Vec<_> = (0..4)
+        .map(|_| {
+            let db = db.clone();
+            thread::spawn(move || {
+                let mut w = connect(&db);
+                w.query("SELECT * FROM eai.run_pipeline('patients')", &[]).unwrap().len()
+            })
+        })
+        .collect();
+    runners.into_iter().for_each(|r| {
+        r.join().unwrap();
+    });
+    assert_exactly_once(&mut c);
+    let (bronze, _, quarantined, _) = totals(&mut c);
+    assert_eq!((bronze, quarantined), (300, 30));
+}
+
+#[test]
+fn a_killed_promotion_loses_and_doubles_nothing() {
+    let (db, mut c, dir) = setup("pipe_killed");
+    // A slow rule, so that the promotion can be killed while it runs.
+    c.query("SELECT eai.expect('silver.patients', NULL, 'sql (SELECT true FROM pg_sleep(0.05 + 0 * coalesce(age, 0)))', 'warn')", &[]).unwrap();
+    c.batch_execute(&format!("ALTER DATABASE \"{db}\" SET eai.sync_promotion_max_rows = 0")).unwrap();
+    let mut c = connect(&db);
+    write(&dir, "patients.csv", &patients(1, 250));
+    ingest(&mut c, "clinic");
+    let before = totals(&mut c);
+    let victim_db = db.clone();
+    let victim = thread::spawn(move || {
+        let mut v = connect(&victim_db);
+        v.query("SELECT * FROM eai.promote_queued()", &[]).map(|r| r.len())
+    });
+    // Wait until it is inside the promotion, then kill its backend.
+    let mut killed = false;
+    for _ in 0..100 {
+        thread::sleep(Duration::from_millis(100));
+        let n: i64 = c
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                  WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%promote_queued%'
+                    AND state = 'active' AND now() - query_start > interval '0.5 s'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            killed = true;
+            break;
+        }
+    }
+    assert!(killed, "the promotion was seen running");
+    assert!(victim.join().unwrap().is_err(), "the killed session got an error");
+    // Nothing of the killed promotion is left, and the batch is still queued.
+    assert_eq!(totals(&mut c), before);
+    let queued: i64 = c.query_one("SELECT count(*) FROM eai.promotion_queue", &[]).unwrap().get(0);
+    assert_eq!(queued, 1);
+    // Without the slow rule the batch is promoted, once.
+    c.batch_execute("UPDATE eai.expectations SET enabled = false").unwrap();
+    let n = c.query("SELECT * FROM eai.promote_queued()", &[]).unwrap().len();
+    assert_eq!(n, 1);
+    assert_eq!(c.query("SELECT * FROM eai.promote_queued()", &[]).unwrap().len(), 0);
+    assert_exactly_once(&mut c);
+    let (bronze, silver, quarantined, _) = totals(&mut c);
+    assert_eq!((bronze, silver, quarantined), (250, 225, 25));
+}
