@@ -98,7 +98,7 @@ SELECT name FROM eai.create_pipeline('we"ird; --', 'bronze."we""ird; --"', 'silv
 INSERT INTO bronze."we""ird; --" ("Ünï ""id""", "a;b", _eai_batch, _eai_row_hash)
 VALUES ('1', 'x''); DROP TABLE silver.x; --', 1, gen_random_uuid()), ('zwei', 'y', 1, gen_random_uuid());
 INSERT INTO bronze."we""ird; --" ("Ünï ""id""", "a;b", _eai_batch, _eai_row_hash) SELECT 'n', 'n', 2, gen_random_uuid() WHERE false;
-SELECT * FROM silver."tar""get; --";
+SELECT "ünï ""id""", "a;b", _eai_row IS NOT NULL AS traced, _eai_quality FROM silver."tar""get; --";
 SELECT jsonb_path_query_array(violations, '$[*].reason') FROM eai.quarantine;
 SELECT kind, rows_read, rows_promoted, rows_quarantined FROM eai.promotions ORDER BY promotion_id;
 rollback;
