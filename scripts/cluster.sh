@@ -39,12 +39,17 @@ port = $EAI_PGPORT
 unix_socket_directories = '$SOCK'
 shared_preload_libraries = 'pg_cron, eai'
 cron.database_name = '$DB'
+eai.worker_database = '$DB'
 eai.model_dir = '$EAI_MODEL_DIR'
 eai.onnxruntime_library = '$EAI_ONNXRUNTIME_LIBRARY'
 max_connections = 50
 shared_buffers = 256MB
 logging_collector = off
 CONF
+  fi
+  # Settings added after a cluster was created (older checkouts).
+  if ! grep -q '^eai.worker_database' "$PGDATA/postgresql.conf"; then
+    echo "eai.worker_database = '$DB'" | as_pg tee -a "$PGDATA/postgresql.conf" >/dev/null
   fi
   as_pg mkdir -p "$SOCK"
   # eai is preloaded: a running server keeps the library it started with. Restart it when the

@@ -32,6 +32,7 @@ log "demo: ingesting the bundled sources into bronze"
 \pset footer off
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS eai CASCADE;
+ALTER EXTENSION eai UPDATE;
 RESET client_min_messages;
 SELECT count(*) AS has_shop FROM eai.sources WHERE source = 'shop' \gset
 \if :has_shop
@@ -67,6 +68,25 @@ SELECT source_column, target_column, round(confidence::numeric, 2) AS confidence
   FROM eai.map_schema('bronze.shop__customers', 'silver.customers');
 \echo '== Waiting for review in psql: eai.pending_mappings (decide with eai.approve_mapping(id), eai.reject_mapping(id, reason), eai.override_mapping(id, column))'
 SELECT id, source, target, confidence, source_values, why FROM eai.pending_mappings;
+SELECT count(*) AS has_orders FROM eai.pipelines WHERE name = 'orders' \gset
+\if :has_orders
+\else
+  \echo '== eai.create_pipeline(): bronze."shop__orders" -> silver.orders, created from the profile; then expectations'
+  SELECT name, target_table, dedup_key FROM eai.create_pipeline('orders', 'bronze.shop__orders', 'silver.orders',
+                                                                dedup_key => '{order_id}', promote => false);
+  SELECT column_name, data_type FROM information_schema.columns
+   WHERE table_schema = 'silver' AND table_name = 'orders' AND column_name NOT LIKE '\_eai\_%' ORDER BY ordinal_position;
+  SELECT table_name, column_name, rule, spec, action FROM eai.expect('silver.orders', 'amount', 'range 0..100000');
+  SELECT table_name, column_name, rule, spec, action FROM eai.expect('silver.orders', 'status', 'allowed pending, paid, shipped, refunded', 'warn');
+  SELECT table_name, column_name, rule, spec, action FROM eai.expect('silver.orders', 'currency', 'regex ^[A-Z]{3}$', 'warn');
+\endif
+\echo '== eai.run_pipeline(''orders''): ingest, then promote to silver what is new (casts, expectations, quarantine)'
+SELECT kind, bronze_batch, rows_read, rows_promoted, rows_quarantined, warned FROM eai.run_pipeline('orders');
+SELECT order_id, cust, order_date, amount, currency, status, round(_eai_quality::numeric, 2) AS record_quality FROM silver.orders ORDER BY order_id;
+\echo '== eai.quarantine: rows kept aside, whole, with why (eai.requeue_quarantine promotes them again after a fix)'
+SELECT quarantine_id, row ->> 'order_id' AS order_id, row ->> 'amount' AS amount,
+       jsonb_path_query_array(violations, '$[*].reason') AS why FROM eai.quarantine WHERE status = 'quarantined';
+SELECT name, rows_read, rows_promoted, rows_quarantined, in_quarantine, batches_queued FROM eai.pipeline_status;
 \echo '== In-process embeddings: cosine of two column names'
 SELECT round((1 - (eai.embed('customer_email') <=> eai.embed('client e-mail address')))::numeric, 3) AS "cosine(customer_email, client e-mail address)";
 SQL

@@ -17,6 +17,11 @@ CREATE TABLE eai.pipelines (
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE eai.pipelines IS 'eai: a bronze table bound to a silver table through an approved mapping version; every batch landing in bronze is promoted once.';
+COMMENT ON COLUMN eai.pipelines.pipeline_id IS 'Identifier of the pipeline.';
+COMMENT ON COLUMN eai.pipelines.source_relid IS 'OID of the bronze table.';
+COMMENT ON COLUMN eai.pipelines.target_relid IS 'OID of the silver table.';
+COMMENT ON COLUMN eai.pipelines.created_by IS 'Role that created the pipeline.';
+COMMENT ON COLUMN eai.pipelines.created_at IS 'When it was created.';
 COMMENT ON COLUMN eai.pipelines.name IS 'Name of the pipeline (eai.run_pipeline takes it).';
 COMMENT ON COLUMN eai.pipelines.source_table IS 'Bronze table.';
 COMMENT ON COLUMN eai.pipelines.target_table IS 'Silver table.';
@@ -34,6 +39,8 @@ CREATE TABLE eai.pipeline_columns (
     PRIMARY KEY (pipeline_id, target_column)
 );
 COMMENT ON TABLE eai.pipeline_columns IS 'eai: where each silver column of a pipeline comes from (column lineage bronze → silver).';
+COMMENT ON COLUMN eai.pipeline_columns.pipeline_id IS 'Pipeline (eai.pipelines).';
+COMMENT ON COLUMN eai.pipeline_columns.target_column IS 'Silver column.';
 COMMENT ON COLUMN eai.pipeline_columns.source_column IS 'Bronze column, or NULL when no approved mapping feeds the silver column (it stays NULL).';
 COMMENT ON COLUMN eai.pipeline_columns.target_type IS 'Type of the silver column; values are cast to it safely (a value that does not cast is quarantined, never aborts the batch).';
 COMMENT ON COLUMN eai.pipeline_columns.mapping_id IS 'The approved mapping decision (eai.mappings) behind the column.';
@@ -53,6 +60,12 @@ CREATE TABLE eai.expectations (
 );
 CREATE INDEX ON eai.expectations (relid) WHERE enabled;
 COMMENT ON TABLE eai.expectations IS 'eai: rules the rows of a silver table must hold, checked at every promotion. Disable one with UPDATE … SET enabled = false.';
+COMMENT ON COLUMN eai.expectations.expectation_id IS 'Identifier of the expectation (quarantine violations name it).';
+COMMENT ON COLUMN eai.expectations.relid IS 'OID of the table the rule is about.';
+COMMENT ON COLUMN eai.expectations.table_name IS 'Table the rule is about, schema-qualified.';
+COMMENT ON COLUMN eai.expectations.enabled IS 'Whether promotions check the rule.';
+COMMENT ON COLUMN eai.expectations.created_by IS 'Role that declared or accepted it.';
+COMMENT ON COLUMN eai.expectations.created_at IS 'When.';
 COMMENT ON COLUMN eai.expectations.column_name IS 'Column the rule is about (NULL for a row-level sql rule).';
 COMMENT ON COLUMN eai.expectations.rule IS 'not_null, type, range, regex, allowed, unique, foreign_key or sql.';
 COMMENT ON COLUMN eai.expectations.spec IS 'The parsed rule with its arguments (bounds, pattern, values, referenced column, expression).';
@@ -75,6 +88,14 @@ CREATE TABLE eai.promotions (
     CHECK (rows_read = rows_promoted + rows_quarantined)
 );
 COMMENT ON TABLE eai.promotions IS 'eai: one row per promoted batch; a bronze batch is promoted once per pipeline (unique), and rows read = rows promoted + rows quarantined, always.';
+COMMENT ON COLUMN eai.promotions.promotion_id IS 'Identifier of the promotion (silver rows carry it in _eai_promotion).';
+COMMENT ON COLUMN eai.promotions.pipeline_id IS 'Pipeline.';
+COMMENT ON COLUMN eai.promotions.rows_read IS 'Bronze rows the promotion read.';
+COMMENT ON COLUMN eai.promotions.rows_promoted IS 'Rows written to silver (inserted or, with a dedup key, replacing an earlier version).';
+COMMENT ON COLUMN eai.promotions.rows_quarantined IS 'Rows written to eai.quarantine.';
+COMMENT ON COLUMN eai.promotions.started_at IS 'When the promotion started.';
+COMMENT ON COLUMN eai.promotions.duration_ms IS 'How long it took, in milliseconds.';
+COMMENT ON COLUMN eai.promotions.promoted_by IS 'Role that ran it (the ingesting role for trigger promotions).';
 COMMENT ON COLUMN eai.promotions.bronze_batch IS 'The eai.batches batch promoted (NULL for a requeue of quarantined rows).';
 COMMENT ON COLUMN eai.promotions.kind IS 'trigger (in the ingesting transaction), queue (a large batch, promoted later), backlog (bronze rows that were there before the pipeline) or requeue.';
 COMMENT ON COLUMN eai.promotions.warned IS 'Rows promoted although they broke a warn rule: {"reason": rows}.';
@@ -93,6 +114,13 @@ CREATE TABLE eai.quarantine (
 );
 CREATE INDEX ON eai.quarantine (pipeline_id) WHERE status = 'quarantined';
 COMMENT ON TABLE eai.quarantine IS 'eai: bronze rows a promotion did not promote, whole, with the rules they broke and why. Nothing is dropped: eai.requeue_quarantine promotes them again after a fix.';
+COMMENT ON COLUMN eai.quarantine.quarantine_id IS 'Identifier of the quarantined row (eai.requeue_quarantine takes it).';
+COMMENT ON COLUMN eai.quarantine.pipeline_id IS 'Pipeline.';
+COMMENT ON COLUMN eai.quarantine.promotion_id IS 'Promotion that quarantined the row.';
+COMMENT ON COLUMN eai.quarantine.bronze_batch IS 'Bronze batch the row came with.';
+COMMENT ON COLUMN eai.quarantine.row_hash IS 'The bronze row''s _eai_row_hash.';
+COMMENT ON COLUMN eai.quarantine.quarantined_at IS 'When.';
+COMMENT ON COLUMN eai.quarantine.requeued_in IS 'Promotion that took the row again, once requeued.';
 COMMENT ON COLUMN eai.quarantine.row IS 'The bronze row, as jsonb.';
 COMMENT ON COLUMN eai.quarantine.violations IS 'The checks the row broke: rule, column, action, expectation_id (NULL for implicit checks) and reason.';
 COMMENT ON COLUMN eai.quarantine.status IS 'quarantined, or requeued (promoted again in promotion requeued_in; a row that broke rules again has a new quarantine row).';
@@ -102,9 +130,21 @@ CREATE TABLE eai.promotion_queue (
     bronze_batch    bigint NOT NULL,
     rows_queued     bigint NOT NULL,
     queued_at       timestamptz NOT NULL DEFAULT now(),
+    attempts        integer NOT NULL DEFAULT 0,
+    last_attempt_at timestamptz,
+    last_error      text,
+    last_sqlstate   text,
     PRIMARY KEY (pipeline_id, bronze_batch)
 );
 COMMENT ON TABLE eai.promotion_queue IS 'eai: bronze batches too large to promote in the ingesting transaction (eai.sync_promotion_max_rows), waiting for eai.promote_queued().';
+COMMENT ON COLUMN eai.promotion_queue.pipeline_id IS 'Pipeline.';
+COMMENT ON COLUMN eai.promotion_queue.bronze_batch IS 'Bronze batch waiting for promotion.';
+COMMENT ON COLUMN eai.promotion_queue.rows_queued IS 'Rows of the batch.';
+COMMENT ON COLUMN eai.promotion_queue.queued_at IS 'When it was queued.';
+COMMENT ON COLUMN eai.promotion_queue.last_attempt_at IS 'When the last failed attempt was.';
+COMMENT ON COLUMN eai.promotion_queue.last_sqlstate IS 'SQLSTATE of the last failed attempt.';
+COMMENT ON COLUMN eai.promotion_queue.attempts IS 'Failed attempts so far; a failed batch is retried after 2^attempts seconds (at most an hour) and never blocks the others.';
+COMMENT ON COLUMN eai.promotion_queue.last_error IS 'Message of the last failed attempt (e.g. a fail rule).';
 
 -- A value that does not cast gives NULL: one subtransaction per value, for the types eai has no
 -- faster check for.
@@ -261,7 +301,7 @@ END
 $$;
 
 CREATE FUNCTION eai.create_pipeline(name text, source regclass, target text, dedup_key text[] DEFAULT NULL,
-                                    date_order text DEFAULT 'YMD')
+                                    date_order text DEFAULT 'YMD', promote boolean DEFAULT true)
 RETURNS eai.pipelines
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -350,12 +390,14 @@ BEGIN
     EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT '
                    'EXECUTE FUNCTION eai._promote_trigger(%L)', 'eai_promote_' || v_pipeline.pipeline_id, source,
                    v_pipeline.pipeline_id);
-    -- What bronze already holds.
-    PERFORM eai._promote_backlog(v_pipeline);
+    -- What bronze already holds (or later, with eai.run_pipeline: e.g. after declaring expectations).
+    IF promote THEN
+        PERFORM eai._promote_backlog(v_pipeline);
+    END IF;
     RETURN v_pipeline;
 END
 $$;
-COMMENT ON FUNCTION eai.create_pipeline(text, regclass, text, text[], text) IS 'eai: bind a bronze table to a silver table through its latest mapping version (creating silver.<target> from the bronze profile when it does not exist), then promote what bronze holds; later batches are promoted as they land.';
+COMMENT ON FUNCTION eai.create_pipeline(text, regclass, text, text[], text, boolean) IS 'eai: bind a bronze table to a silver table through its latest mapping version (creating silver.<target> from the bronze profile when it does not exist), then promote what bronze holds (unless promote => false: eai.run_pipeline does it later); later batches are promoted as they land.';
 
 CREATE FUNCTION eai.promote_queued(pipeline text DEFAULT NULL, max_batches integer DEFAULT NULL)
 RETURNS SETOF eai.promotions
@@ -367,21 +409,41 @@ DECLARE
     p eai.pipelines;
     pr eai.promotions;
     n integer := 0;
+    tried text[] := '{}';
+    v_state text;
+    v_msg text;
 BEGIN
     IF pipeline IS NOT NULL THEN
         p := eai._pipeline_or_raise(pipeline);
     END IF;
     LOOP
         EXIT WHEN max_batches IS NOT NULL AND n >= max_batches;
-        SELECT * INTO q FROM eai.promotion_queue x WHERE pipeline IS NULL OR x.pipeline_id = p.pipeline_id
+        -- The oldest batch nobody else is promoting, not tried in this call, not backing off.
+        SELECT * INTO q FROM eai.promotion_queue x
+         WHERE (pipeline IS NULL OR x.pipeline_id = p.pipeline_id) AND NOT (x.pipeline_id || ':' || x.bronze_batch) = ANY (tried)
+           AND (x.last_attempt_at IS NULL
+                OR x.last_attempt_at + least(interval '1 hour', interval '1 second' * 2 ^ x.attempts) <= clock_timestamp())
          ORDER BY x.queued_at, x.bronze_batch FOR UPDATE SKIP LOCKED LIMIT 1;
         EXIT WHEN NOT FOUND;
-        pr := eai._promote(q.pipeline_id, q.bronze_batch, 'queue',
-                           format('(SELECT * FROM %s WHERE _eai_batch = $5)',
-                                  (SELECT x.source_relid::regclass FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id)),
-                           q.bronze_batch);
-        DELETE FROM eai.promotion_queue x WHERE x.pipeline_id = q.pipeline_id AND x.bronze_batch = q.bronze_batch;
+        tried := tried || (q.pipeline_id || ':' || q.bronze_batch);
         n := n + 1;
+        BEGIN
+            pr := eai._promote(q.pipeline_id, q.bronze_batch, 'queue',
+                               format('(SELECT * FROM %s WHERE _eai_batch = $5)',
+                                      (SELECT x.source_relid::regclass FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id)),
+                               q.bronze_batch);
+            DELETE FROM eai.promotion_queue x WHERE x.pipeline_id = q.pipeline_id AND x.bronze_batch = q.bronze_batch;
+        EXCEPTION WHEN others THEN
+            -- A batch that cannot be promoted (a fail rule, a dropped table…) stays queued with its
+            -- error and is retried later; the others go on.
+            GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
+            UPDATE eai.promotion_queue x SET attempts = x.attempts + 1, last_attempt_at = clock_timestamp(),
+                                             last_error = v_msg, last_sqlstate = v_state
+             WHERE x.pipeline_id = q.pipeline_id AND x.bronze_batch = q.bronze_batch;
+            RAISE WARNING 'eai: batch % of pipeline % could not be promoted (attempt %): %', q.bronze_batch, q.pipeline_id,
+                q.attempts + 1, v_msg;
+            CONTINUE;
+        END;
         IF pr.promotion_id IS NOT NULL THEN
             RETURN NEXT pr;
         END IF;
@@ -519,6 +581,24 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION eai.requeue_quarantine(text, bigint[]) IS 'eai: promote quarantined rows of a pipeline again (all, or the given quarantine_ids), after fixing data or rules; rows that break rules again get a new quarantine row. Returns the promotion.';
+
+CREATE FUNCTION eai.drop_pipeline(name text, drop_silver boolean DEFAULT false) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE p eai.pipelines := eai._pipeline_or_raise(name);
+BEGIN
+    IF to_regclass(p.source_table) IS NOT NULL THEN
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'eai_promote_' || p.pipeline_id, p.source_relid::regclass);
+    END IF;
+    -- Promotions, quarantine, queue and column lineage go with it (ON DELETE CASCADE).
+    DELETE FROM eai.pipelines x WHERE x.pipeline_id = p.pipeline_id;
+    IF drop_silver AND to_regclass(p.target_table) IS NOT NULL THEN
+        EXECUTE format('DROP TABLE %s', p.target_relid::regclass);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION eai.drop_pipeline(text, boolean) IS 'eai: remove a pipeline, its trigger, promotions, quarantine and queue; the silver table stays unless drop_silver => true.';
 
 CREATE VIEW eai.pipeline_status AS
 SELECT p.name, p.source_table, p.target_table, p.enabled,

@@ -31,8 +31,8 @@ REVOKE ALL ON FUNCTION eai._sniff_csv(text), eai._list_csv_files(text), eai._pat
     eai.add_source(text, text, name, jsonb), eai.refresh_source(text), eai.drop_source(text, boolean),
     eai.ingest(text, text) FROM PUBLIC;
 -- Pipelines create triggers on bronze tables and write silver as the ingesting role.
-REVOKE ALL ON FUNCTION eai.create_pipeline(text, regclass, text, text[], text), eai.run_pipeline(text),
-    eai.promote_queued(text, integer), eai.requeue_quarantine(text, bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION eai.create_pipeline(text, regclass, text, text[], text, boolean), eai.run_pipeline(text),
+    eai.promote_queued(text, integer), eai.requeue_quarantine(text, bigint[]), eai.drop_pipeline(text, boolean) FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA eai, silver, gold TO eai_reader;
 GRANT SELECT ON eai.sources, eai.source_tables, eai.batches, eai.ingest_status,

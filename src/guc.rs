@@ -16,6 +16,8 @@ static ONNXRUNTIME_LIBRARY: GucSetting<Option<CString>> =
 static EMBED_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
 static PROGRESS_ROWS: GucSetting<i32> = GucSetting::<i32>::new(100_000);
 static SYNC_PROMOTION_MAX_ROWS: GucSetting<i32> = GucSetting::<i32>::new(100_000);
+static WORKER_DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
+static WORKER_NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 static PROFILE_SAMPLE_ROWS: GucSetting<i32> = GucSetting::<i32>::new(100_000);
 static LLM_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static LLM_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"gpt-4o-mini"));
@@ -69,6 +71,24 @@ pub fn register() {
         i32::MAX,
         GucContext::Userset,
         GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"eai.worker_database",
+        c"Database whose queued promotions the eai promotion worker runs (eai must be in shared_preload_libraries).",
+        c"Read when the server starts.",
+        &WORKER_DATABASE,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"eai.worker_naptime_ms",
+        c"How long the eai promotion worker sleeps when the queue is empty.",
+        c"",
+        &WORKER_NAPTIME_MS,
+        10,
+        3_600_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
     );
     GucRegistry::define_int_guc(
         c"eai.profile_sample_rows",
@@ -142,6 +162,14 @@ pub fn embed_threads() -> usize {
 
 pub fn progress_rows() -> u64 {
     PROGRESS_ROWS.get().max(0) as u64
+}
+
+pub fn worker_database() -> String {
+    string(&WORKER_DATABASE, c"postgres")
+}
+
+pub fn worker_naptime() -> std::time::Duration {
+    std::time::Duration::from_millis(WORKER_NAPTIME_MS.get().max(10) as u64)
 }
 
 pub fn profile_sample_rows() -> i64 {

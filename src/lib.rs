@@ -12,6 +12,7 @@ mod mapping;
 mod profile;
 mod promotion;
 mod source_helpers;
+mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -31,6 +32,7 @@ extension_sql_file!("../sql/roles.sql", name = "roles", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     guc::register();
+    worker::register();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

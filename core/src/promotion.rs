@@ -71,17 +71,18 @@ pub fn safe_cast(v: &str, pg_type: &str, date_order: &str) -> String {
         "smallint" | "int2" => int(4, 5, "-32768", "32767", "smallint"),
         "integer" | "int" | "int4" => int(9, 10, "-2147483648", "2147483647", "integer"),
         "bigint" | "int8" => int(18, 19, "-9223372036854775808", "9223372036854775807", "bigint"),
-        "numeric" | "decimal" => match typmod.as_slice() {
-            [p, s] if *p >= *s => format!(
-                "CASE WHEN {v} ~ {NUM} AND abs(round({v}::numeric, {s})) < 1e{d} THEN {v}::{t} END",
-                d = p - s
-            ),
-            [p] => format!("CASE WHEN {v} ~ {NUM} AND abs(round({v}::numeric, 0)) < 1e{p} THEN {v}::{t} END"),
-            _ => format!("CASE WHEN {v} ~ {NUM} AND {v}::numeric BETWEEN -1e300 AND 1e300 THEN {v}::numeric END"),
-        },
-        "double precision" | "float8" | "real" | "float4" => {
-            let lim = if base.starts_with("double") || base == "float8" { "1e308" } else { "3.4e38" };
-            format!("CASE WHEN {v} ~ {NUM} AND abs({v}::numeric) <= {lim} THEN {v}::{t} END")
+        "numeric" | "decimal" | "double precision" | "float8" | "real" | "float4" => {
+            // Plain numbers are checked in SQL; other spellings (1,234.5 or 19,99) go through
+            // eai._normalize, which reads them as eai.profile does.
+            let n = format!("coalesce(CASE WHEN {v} ~ {NUM} THEN {v} END, eai._normalize({v}, 'numeric', 'YMD'))");
+            let bound = match (base.as_str(), typmod.as_slice()) {
+                ("numeric" | "decimal", [p, s]) if *p >= *s => format!("abs(round({n}::numeric, {s})) < 1e{}", p - s),
+                ("numeric" | "decimal", [p]) => format!("abs(round({n}::numeric, 0)) < 1e{p}"),
+                ("numeric" | "decimal", _) => format!("abs({n}::numeric) < 1e300"),
+                ("real" | "float4", _) => format!("abs({n}::numeric) <= 3.4e38"),
+                _ => format!("abs({n}::numeric) <= 1e308"),
+            };
+            format!("CASE WHEN {n} IS NOT NULL AND {bound} THEN {n}::{t} END")
         }
         "boolean" | "bool" => format!(
             "CASE WHEN lower(btrim({v})) IN ('t','true','y','yes','on','1') THEN true \
@@ -236,14 +237,15 @@ impl Plan {
                 format!("_eai_broken && ARRAY[{}]", ns.join(","))
             }
         };
-        let (quarantine, warn, fail) = (by(Action::Quarantine), by(Action::Warn), by(Action::Fail));
+        let (quarantine, fail) = (by(Action::Quarantine), by(Action::Fail));
+        let warn_list = checks.iter().enumerate().filter(|(_, c)| c.action == Action::Warn).map(|(n, _)| n.to_string()).collect::<Vec<_>>().join(",");
         // Record quality: share of the row's cells that are filled and of its warn checks that pass.
         let warn_n = checks.iter().filter(|c| c.action == Action::Warn).count();
         let filled: Vec<String> = self.columns.iter().map(|c| format!("({} IS NOT NULL)::int", quote(&c.target))).collect();
         let quality = format!(
             "(({filled}) + {warn_n} - cardinality(array(SELECT unnest(_eai_broken) INTERSECT SELECT unnest(ARRAY[{warn_list}]::int[]))))::real / {den}",
             filled = if filled.is_empty() { "0".into() } else { filled.join(" + ") },
-            warn_list = checks.iter().enumerate().filter(|(_, c)| c.action == Action::Warn).map(|(n, _)| n.to_string()).collect::<Vec<_>>().join(","),
+            warn_list = warn_list,
             den = (self.columns.len() + warn_n).max(1)
         );
         let cols: Vec<String> = self.columns.iter().map(|c| quote(&c.target)).collect();
@@ -282,7 +284,7 @@ impl Plan {
                     (SELECT count(*) FROM q) AS rows_quarantined, \
                     (SELECT count(*) FROM checked WHERE {fail}) AS rows_failed, \
                     (SELECT coalesce(jsonb_object_agg($3 -> b ->> 'reason', n), '{{}}') FROM (SELECT b, count(*) AS n FROM checked, unnest(_eai_broken) b \
-                      WHERE {warn} GROUP BY b) w) AS warned",
+                      WHERE NOT ({quarantine}) AND b = ANY (ARRAY[{warn_list}]::int[]) GROUP BY b) w) AS warned",
             src = src.join(", "),
             typed = typed.join(", "),
             broken = if broken.is_empty() { "NULL::int".into() } else { broken.join(", ") },
@@ -346,6 +348,34 @@ pub fn normalize(value: &str, family: &str, order: &str) -> Option<String> {
             };
             let frac = if frac.is_empty() { String::new() } else { format!(".{frac}") };
             Some(format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{sec:02}{frac}{zone}"))
+        }
+        "numeric" => {
+            let unsigned = v.strip_prefix(['+', '-']).unwrap_or(v);
+            let plain = !unsigned.is_empty()
+                && unsigned.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+                && unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.');
+            if plain && v.parse::<f64>().is_ok_and(f64::is_finite) {
+                return Some(v.to_string());
+            }
+            // As eai.profile reads numbers: thousands separators (1,234.5) or a decimal comma (19,99).
+            let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+            let (sign, body) = if let Some(rest) = v.strip_prefix('-') { ("-", rest) } else { ("", v.strip_prefix('+').unwrap_or(v)) };
+            let (int, frac) = body.split_once('.').map_or((body, None), |(a, b)| (a, Some(b)));
+            let groups: Vec<&str> = int.split(',').collect();
+            if groups.len() > 1
+                && (1..=3).contains(&groups[0].len())
+                && groups.iter().all(|g| digits(g))
+                && groups[1..].iter().all(|g| g.len() == 3)
+                && frac.is_none_or(digits)
+            {
+                return Some(format!("{sign}{}{}", groups.concat(), frac.map(|f| format!(".{f}")).unwrap_or_default()));
+            }
+            if let (Some((a, b)), None) = (body.split_once(','), frac) {
+                if digits(a) && digits(b) {
+                    return Some(format!("{sign}{a}.{b}"));
+                }
+            }
+            None
         }
         "json" => {
             let parsed: serde_json::Value = serde_json::from_str(v).ok()?;
@@ -444,6 +474,7 @@ mod tests {
     fn safe_casts() {
         assert!(safe_cast("v", "integer", "YMD").contains("BETWEEN -2147483648 AND 2147483647"));
         assert!(safe_cast("v", "numeric(10,2)", "YMD").contains("< 1e8"));
+        assert!(safe_cast("v", "numeric", "YMD").contains("eai._normalize(v, 'numeric', 'YMD')"));
         assert_eq!(safe_cast("v", "text", "YMD"), "v");
         assert!(safe_cast("v", "character varying(5)", "YMD").contains("length(v) <= 5"));
         assert!(safe_cast("v", "timestamp with time zone", "DMY").contains("'timestamp', 'DMY')::timestamp with time zone"));
@@ -466,6 +497,13 @@ mod tests {
         assert_eq!(normalize("2024-01-15", "timestamp", "YMD").as_deref(), Some("2024-01-15 00:00:00"));
         assert_eq!(normalize("2024-01-15 25:00", "timestamp", "YMD"), None);
         assert_eq!(normalize("yesterday", "timestamp", "YMD"), None);
+        assert_eq!(normalize("19,99", "numeric", "YMD").as_deref(), Some("19.99"));
+        assert_eq!(normalize("-1,234.5", "numeric", "YMD").as_deref(), Some("-1234.5"));
+        assert_eq!(normalize("1,234", "numeric", "YMD").as_deref(), Some("1234"));
+        assert_eq!(normalize(" 007 ", "numeric", "YMD").as_deref(), Some("007"));
+        assert_eq!(normalize("12,34.5", "numeric", "YMD"), None);
+        assert_eq!(normalize("inf", "numeric", "YMD"), None);
+        assert_eq!(normalize("1.2.3", "numeric", "YMD"), None);
         assert_eq!(normalize(r#"{"a": [1, 2]}"#, "json", "YMD").as_deref(), Some(r#"{"a":[1,2]}"#));
         assert_eq!(normalize("{nope", "json", "YMD"), None);
         assert_eq!(normalize(r#""\u0000""#, "json", "YMD"), None);

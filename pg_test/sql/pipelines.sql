@@ -78,6 +78,16 @@ SELECT status FROM eai.ingest('hospital');
 SELECT rows_queued FROM eai.promotion_queue;
 SELECT kind, rows_read, rows_promoted FROM eai.promote_queued();
 SELECT count(*) AS still_queued FROM eai.promotion_queue;
+-- A queued batch that cannot be promoted stays queued with its error; it blocks nothing.
+UPDATE eai.expectations SET enabled = true WHERE action = 'fail';
+COPY (VALUES ('Patient ID,Full Name,Age,Admitted,Sex,Ward Note'), ('15,lower,40,2024-04-03,F,')) TO :'file0' WITH (FORMAT text);
+SELECT status FROM eai.ingest('hospital');
+SELECT count(*) AS promoted FROM eai.promote_queued();
+SELECT rows_queued, attempts, last_sqlstate, last_error FROM eai.promotion_queue;
+SELECT count(*) AS retried_too_early FROM eai.promote_queued();
+UPDATE eai.expectations SET enabled = false WHERE action = 'fail';
+UPDATE eai.promotion_queue SET last_attempt_at = now() - interval '1 hour';
+SELECT kind, rows_read, rows_promoted FROM eai.promote_queued();
 RESET eai.sync_promotion_max_rows;
 -- Errors.
 SELECT eai.create_pipeline('admissions', 'bronze.hospital__regress_admissions', 'silver.admissions');

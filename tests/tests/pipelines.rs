@@ -147,3 +147,58 @@ fn a_killed_promotion_loses_and_doubles_nothing() {
     let (bronze, silver, quarantined, _) = totals(&mut c);
     assert_eq!((bronze, silver, quarantined), (250, 225, 25));
 }
+
+/// The promotion worker (started with the server, eai in shared_preload_libraries) promotes the
+/// queued batches of the database `eai.worker_database` names, without anyone calling anything.
+#[test]
+fn the_worker_promotes_queued_batches() {
+    let mut admin = connect("postgres");
+    let db: String = admin.query_one("SELECT current_setting('eai.worker_database')", &[]).unwrap().get(0);
+    let exists: bool = admin.query_one("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", &[&db]).unwrap().get(0);
+    if !exists {
+        admin.batch_execute(&format!("CREATE DATABASE \"{db}\"")).unwrap();
+    }
+    let mut c = connect(&db);
+    c.batch_execute("SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS eai CASCADE; ALTER EXTENSION eai UPDATE")
+        .unwrap_or_else(|e| panic!("database {db} holds an eai that cannot be updated ({e}); scripts/demo.sh --reset recreates it"));
+    let name = format!("it_worker_{}", std::process::id());
+    let dir = scratch_dir(&name);
+    write(&dir, "patients.csv", &patients(1, 40));
+    c.query("SELECT * FROM eai.add_source($1, $2)", &[&name, &dir.join("patients.csv").to_str().unwrap()]).unwrap();
+    ingest(&mut c, &name);
+    let bronze: String = c.query_one("SELECT format('bronze.%I', bronze_table) FROM eai.source_tables WHERE source = $1", &[&name]).unwrap().get(0);
+    let silver = format!("silver.{name}");
+    c.query("SELECT * FROM eai.create_pipeline($1, $2::text::regclass, $3)", &[&name, &bronze, &silver]).unwrap();
+    c.batch_execute("SET eai.sync_promotion_max_rows = 0").unwrap();
+    write(&dir, "patients.csv", &patients(1, 90));
+    ingest(&mut c, &name);
+    let count = |c: &mut Client| -> (i64, i64) {
+        let r = c
+            .query_one(
+                "SELECT (SELECT count(*) FROM eai.promotion_queue q JOIN eai.pipelines p USING (pipeline_id) WHERE p.name = $1),
+                        (SELECT coalesce(sum(rows_read), 0)::bigint FROM eai.promotions x JOIN eai.pipelines p USING (pipeline_id) WHERE p.name = $1)",
+                &[&name],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    let mut state = count(&mut c);
+    for _ in 0..300 {
+        if state.0 == 0 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+        state = count(&mut c);
+    }
+    let by: Vec<String> = c
+        .query("SELECT DISTINCT kind FROM eai.promotions x JOIN eai.pipelines p USING (pipeline_id) WHERE p.name = $1 ORDER BY 1", &[&name])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    // Clean up before asserting, so that a failure leaves nothing behind in the shared database.
+    c.query("SELECT eai.drop_pipeline($1, drop_silver => true)", &[&name]).unwrap();
+    c.query("SELECT eai.drop_source($1, drop_bronze => true)", &[&name]).unwrap();
+    assert_eq!(state, (0, 90), "the queued batch was promoted by the worker, once");
+    assert_eq!(by, ["backlog", "queue"]);
+}
