@@ -94,7 +94,12 @@ pub fn safe_cast(v: &str, pg_type: &str, date_order: &str) -> String {
             Some(n) => format!("CASE WHEN length({v}) <= {n} THEN {v}::{t} END"),
             None => format!("{v}::{t}"),
         },
-        "date" => format!("eai._normalize({v}, 'date', '{}')::date", order(date_order)),
+        // ISO dates up to the 28th are valid in every month: cast in SQL; the rest through Rust.
+        "date" => format!(
+            "CASE WHEN {v} ~ '^[0-9]{{4}}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$' THEN {v}::date \
+             ELSE eai._normalize({v}, 'date', '{}')::date END",
+            order(date_order)
+        ),
         _ if base.starts_with("timestamp") => format!("eai._normalize({v}, 'timestamp', '{}')::{t}", order(date_order)),
         "json" | "jsonb" => format!("eai._normalize({v}, 'json', 'YMD')::{t}"),
         _ => format!("eai._try_cast({v}, '{}'::regtype)::{t}", t.replace('\'', "''")),
@@ -156,14 +161,16 @@ impl Plan {
         let target = format!("{}.{}", quote(&self.target_schema), quote(&self.target_table));
         let raw = |c: &Column| c.source.as_ref().map(|s| format!("r.{}", quote(s)));
         // 1. src: raw values of the mapped columns, the row as jsonb, its bronze identity and order.
-        let mut src = vec![
-            "r._eai_row_hash AS _eai_row".to_string(),
-            "r._eai_batch AS _eai_bronze_batch".to_string(),
-            "to_jsonb(r) AS _eai_raw".to_string(),
-            "row_number() OVER () AS _eai_ord".to_string(),
-        ];
+        // The whole bronze row is kept as a record and turned into jsonb only for quarantined rows.
+        let mut src = vec!["r._eai_row_hash AS _eai_row".to_string(), "r._eai_batch AS _eai_bronze_batch".to_string(), "r AS _eai_rec".to_string()];
+        if !self.dedup_key.is_empty() {
+            src.push("row_number() OVER () AS _eai_ord".to_string());
+        }
         for (i, c) in self.columns.iter().enumerate() {
             src.push(format!("{} AS _eai_r{i}", raw(c).unwrap_or_else(|| "NULL::text".into())));
+        }
+        for (i, x) in self.extra.iter().enumerate() {
+            src.push(format!("r.{}::text AS _eai_x{i}", quote(x)));
         }
         // 2. typed: the safe casts, named as the silver columns.
         let mut typed = vec!["s.*".to_string()];
@@ -242,11 +249,16 @@ impl Plan {
         // Record quality: share of the row's cells that are filled and of its warn checks that pass.
         let warn_n = checks.iter().filter(|c| c.action == Action::Warn).count();
         let filled: Vec<String> = self.columns.iter().map(|c| format!("({} IS NOT NULL)::int", quote(&c.target))).collect();
+        let passed: Vec<String> = checks
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.action == Action::Warn)
+            .map(|(n, _)| format!("(CASE WHEN {n} = ANY (_eai_broken) THEN 0 ELSE 1 END)"))
+            .collect();
         let quality = format!(
-            "(({filled}) + {warn_n} - cardinality(array(SELECT unnest(_eai_broken) INTERSECT SELECT unnest(ARRAY[{warn_list}]::int[]))))::real / {den}",
-            filled = if filled.is_empty() { "0".into() } else { filled.join(" + ") },
-            warn_list = warn_list,
-            den = (self.columns.len() + warn_n).max(1)
+            "({})::real / {}",
+            if filled.is_empty() && passed.is_empty() { "1".to_string() } else { filled.iter().chain(&passed).cloned().collect::<Vec<_>>().join(" + ") },
+            (self.columns.len() + warn_n).max(1)
         );
         let cols: Vec<String> = self.columns.iter().map(|c| quote(&c.target)).collect();
         let extra = if self.extra.is_empty() {
@@ -254,7 +266,7 @@ impl Plan {
         } else {
             format!(
                 "jsonb_strip_nulls(jsonb_build_object({}))",
-                self.extra.iter().enumerate().map(|(i, _)| format!("$4[{}], _eai_raw -> $4[{}]", i + 1, i + 1)).collect::<Vec<_>>().join(", ")
+                self.extra.iter().enumerate().map(|(i, _)| format!("$4[{}], _eai_x{i}", i + 1)).collect::<Vec<_>>().join(", ")
             )
         };
         let upsert = if self.dedup_key.is_empty() {
@@ -271,20 +283,26 @@ impl Plan {
             format!(" ON CONFLICT ({}) DO UPDATE SET {}", keys.join(", "), set.join(", "))
         };
         format!(
-            "WITH src AS (SELECT {src} FROM {rows} AS r), \
-             typed AS (SELECT {typed} FROM src s), \
-             checked AS (SELECT t.*, array_remove(ARRAY[{broken}]::int[], NULL) AS _eai_broken FROM typed t), \
+            "WITH checked AS MATERIALIZED (SELECT t.*, array_remove(ARRAY[{broken}]::int[], NULL) AS _eai_broken \
+                    FROM (SELECT {typed} FROM (SELECT {src} FROM {rows} AS r) s OFFSET 0) t), \
              q AS (INSERT INTO eai.quarantine (pipeline_id, promotion_id, bronze_batch, row_hash, row, violations) \
-                   SELECT $1, $2, _eai_bronze_batch, _eai_row, _eai_raw, \
+                   SELECT $1, $2, _eai_bronze_batch, _eai_row, to_jsonb(_eai_rec), \
                           (SELECT jsonb_agg($3 -> b ORDER BY b) FROM unnest(_eai_broken) b) \
                      FROM checked WHERE {quarantine} RETURNING 1), \
              ins AS (INSERT INTO {target} AS x ({cols}, _eai_row, _eai_promotion, _eai_quality, _eai_extra) \
                      SELECT {cols}, _eai_row, $2, {quality}, {extra} FROM checked WHERE NOT ({quarantine}){upsert} RETURNING 1) \
-             SELECT (SELECT count(*) FROM src) AS rows_read, (SELECT count(*) FROM ins) AS rows_promoted, \
+             SELECT (SELECT count(*) FROM checked) AS rows_read, (SELECT count(*) FROM ins) AS rows_promoted, \
                     (SELECT count(*) FROM q) AS rows_quarantined, \
-                    (SELECT count(*) FROM checked WHERE {fail}) AS rows_failed, \
-                    (SELECT coalesce(jsonb_object_agg($3 -> b ->> 'reason', n), '{{}}') FROM (SELECT b, count(*) AS n FROM checked, unnest(_eai_broken) b \
-                      WHERE NOT ({quarantine}) AND b = ANY (ARRAY[{warn_list}]::int[]) GROUP BY b) w) AS warned",
+                    {failed} AS rows_failed, {warned} AS warned",
+            failed = if fail == "false" { "0::bigint".to_string() } else { format!("(SELECT count(*) FROM checked WHERE {fail})") },
+            warned = if warn_list.is_empty() {
+                "'{}'::jsonb".to_string()
+            } else {
+                format!(
+                    "(SELECT coalesce(jsonb_object_agg($3 -> b ->> 'reason', n), '{{}}') FROM (SELECT b, count(*) AS n FROM checked, unnest(_eai_broken) b \
+                      WHERE NOT ({quarantine}) AND b = ANY (ARRAY[{warn_list}]::int[]) GROUP BY b) w)"
+                )
+            },
             src = src.join(", "),
             typed = typed.join(", "),
             broken = if broken.is_empty() { "NULL::int".into() } else { broken.join(", ") },
@@ -466,6 +484,7 @@ mod tests {
         assert!(sql.contains("ON CONFLICT (\"id\") DO UPDATE"));
         assert!(sql.contains("$4[1]"));
         assert!(sql.contains("eai._normalize(s._eai_r2, 'date', 'YMD')::date"));
+        assert!(sql.contains("to_jsonb(_eai_rec)") && sql.contains("_eai_x0"));
         // Balanced parentheses.
         assert_eq!(sql.matches('(').count(), sql.matches(')').count());
     }
