@@ -206,6 +206,10 @@ BEGIN
     IF res.warned <> '{}' THEN
         RAISE WARNING 'eai: promotion %: rows broke warn rules: %', pr.promotion_id, res.warned;
     END IF;
+    -- Gold tables that read the silver table (eai._refresh_gold_after, sql/gold.sql).
+    IF res.rows_promoted > 0 THEN
+        PERFORM eai._refresh_gold_after((SELECT p.target_relid FROM eai.pipelines p WHERE p.pipeline_id = pr.pipeline_id));
+    END IF;
     RETURN pr;
 END
 $$;
@@ -387,6 +391,17 @@ BEGIN
                           WHERE x.run_id = v_run.run_id AND x.status = 'approved' AND x.target_column = a.attname
                           ORDER BY x.confidence DESC LIMIT 1) m ON true
      WHERE a.attrelid = v_target AND a.attnum > 0 AND NOT a.attisdropped AND a.attname NOT LIKE '\_eai\_%';
+    -- Comments on silver columns that have none: where each comes from (BI tools and gold show them).
+    FOR k IN SELECT format('COMMENT ON COLUMN %s.%I IS %L', v_target, pc.target_column,
+                          format('From %s.%I (mapping decision %s, %s).', source, pc.source_column, pc.mapping_id,
+                                 coalesce('decided by ' || m.decided_by, 'pending')))
+               FROM eai.pipeline_columns pc
+               LEFT JOIN eai.mappings m ON m.mapping_id = pc.mapping_id
+               JOIN pg_attribute a ON a.attrelid = v_target AND a.attname = pc.target_column
+              WHERE pc.pipeline_id = v_pipeline.pipeline_id AND pc.source_column IS NOT NULL
+                AND col_description(v_target, a.attnum) IS NULL LOOP
+        EXECUTE k;
+    END LOOP;
     EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT '
                    'EXECUTE FUNCTION eai._promote_trigger(%L)', 'eai_promote_' || v_pipeline.pipeline_id, source,
                    v_pipeline.pipeline_id);

@@ -32,13 +32,15 @@ REVOKE ALL ON FUNCTION eai._sniff_csv(text), eai._list_csv_files(text), eai._pat
     eai.ingest(text, text) FROM PUBLIC;
 -- Pipelines create triggers on bronze tables and write silver as the ingesting role.
 REVOKE ALL ON FUNCTION eai.create_pipeline(text, regclass, text, text[], text, boolean), eai.run_pipeline(text),
-    eai.promote_queued(text, integer), eai.requeue_quarantine(text, bigint[]), eai.drop_pipeline(text, boolean) FROM PUBLIC;
+    eai.promote_queued(text, integer), eai.requeue_quarantine(text, bigint[]), eai.drop_pipeline(text, boolean),
+    eai.create_gold(text, text, text), eai.refresh_gold(text), eai.drop_gold(text) FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA eai, silver, gold TO eai_reader;
 GRANT SELECT ON eai.sources, eai.source_tables, eai.batches, eai.ingest_status,
                 eai.column_profiles, eai.mapping_runs, eai.mappings, eai.pending_mappings,
                 eai.llm_usage, eai.pipelines, eai.pipeline_columns, eai.expectations, eai.promotions,
-                eai.quarantine, eai.promotion_queue, eai.pipeline_status
+                eai.quarantine, eai.promotion_queue, eai.pipeline_status, eai.gold_tables, eai.gold_columns,
+                eai.lineage_edges
    TO eai_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA silver, gold TO eai_reader;
 -- Tables created later in silver and gold by the role installing eai.

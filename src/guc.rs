@@ -72,14 +72,18 @@ pub fn register() {
         GucContext::Userset,
         GucFlags::default(),
     );
-    GucRegistry::define_string_guc(
-        c"eai.worker_database",
-        c"Database whose queued promotions the eai promotion worker runs (eai must be in shared_preload_libraries).",
-        c"Read when the server starts.",
-        &WORKER_DATABASE,
-        GucContext::Postmaster,
-        GucFlags::default(),
-    );
+    // A server-start setting can only be defined while shared_preload_libraries loads eai (which
+    // is also the only way the worker runs); loaded later, eai leaves it undefined.
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        GucRegistry::define_string_guc(
+            c"eai.worker_database",
+            c"Database whose queued promotions the eai promotion worker runs (eai must be in shared_preload_libraries).",
+            c"Read when the server starts.",
+            &WORKER_DATABASE,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+    }
     GucRegistry::define_int_guc(
         c"eai.worker_naptime_ms",
         c"How long the eai promotion worker sleeps when the queue is empty.",

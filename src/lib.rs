@@ -6,6 +6,7 @@ use pgrx::prelude::*;
 
 mod embed;
 mod errors;
+mod gold;
 mod guc;
 mod llm;
 mod mapping;
@@ -26,6 +27,7 @@ extension_sql_file!(
     name = "pipelines",
     requires = ["api", promotion::_promotion_statement, promotion::_normalize, promotion::_silver_type, promotion::_parse_rule, promotion::_suggest_expectations]
 );
+extension_sql_file!("../sql/gold.sql", name = "gold", requires = ["pipelines", gold::_view_lineage]);
 // Last: privileges on everything above and on the Rust functions.
 extension_sql_file!("../sql/roles.sql", name = "roles", finalize);
 

@@ -10,6 +10,7 @@
 //! - [`embedding`]: in-process sentence embeddings with ONNX Runtime (mean pooling + L2).
 //! - [`llm`]: LLM disambiguation protocol: prompts, OpenAI/Ollama bodies and replies, validation, prices.
 //! - [`promotion`]: the bronze → silver statement: safe casts, expectations, quarantine, dedup.
+//! - [`node_tree`]: PostgreSQL's `pg_node_tree` text parsed; column lineage of a view (gold tables).
 //! - [`row_hash`]: 128-bit row identity that keeps bronze free of re-ingested duplicates.
 
 pub mod conninfo;
@@ -21,6 +22,7 @@ pub mod ident;
 pub mod llm;
 pub mod matching;
 pub mod names;
+pub mod node_tree;
 pub mod profile;
 pub mod promotion;
 pub mod row_hash;
