@@ -1,4 +1,4 @@
--- eai 0.2.0 -> 0.3.0: pipelines bronze -> silver (promotion, expectations, quarantine, worker), gold tables, column lineage.
+-- eai 0.2.0 -> 0.3.0: pipelines bronze -> silver (promotion, expectations, quarantine, worker), gold tables, column lineage, quality scores.
 -- Assembled by scripts/upgrade_script.py; checked by scripts/check_upgrades.sh.
 
 CREATE  FUNCTION "_promotion_statement"(
@@ -57,6 +57,18 @@ CREATE  FUNCTION "_view_lineage"(
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_view_lineage_wrapper';
+
+CREATE  FUNCTION "_quality_score"(
+	"tbl" oid /* pg_sys :: Oid */
+) RETURNS TABLE (
+	"dimension" TEXT,  /* String */
+	"score" double precision,  /* Option < f64 > */
+	"measured" TEXT,  /* String */
+	"expected" TEXT  /* String */
+)
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_quality_score_wrapper';
 
 -- sql/pipelines.sql
 -- eai 0.3.0: pipelines bronze → silver, expectations, quarantine. Loaded by src/lib.rs after the
@@ -983,6 +995,66 @@ END
 $$;
 COMMENT ON FUNCTION eai.lineage(regclass, text, text) IS 'eai: column-level lineage of a table (or one column): upstream to the source, downstream to gold, or both, with the mapping decision or gold table behind each edge.';
 
+-- sql/quality.sql
+-- eai 0.3.0: table quality scores and their history. Loaded after gold.sql and eai._quality_score.
+
+CREATE TABLE eai.quality_runs (
+    run_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    relid           oid NOT NULL,
+    table_name      text NOT NULL,
+    run_at          timestamptz NOT NULL DEFAULT clock_timestamp(),
+    duration_ms     double precision,
+    rows            bigint NOT NULL,
+    overall         double precision,
+    measure         jsonb NOT NULL,
+    run_by          name NOT NULL DEFAULT current_user
+);
+CREATE INDEX ON eai.quality_runs (relid, run_id DESC);
+COMMENT ON TABLE eai.quality_runs IS 'eai: every eai.quality_score run: what the scan measured (the baseline of the next run) and the overall score.';
+COMMENT ON COLUMN eai.quality_runs.run_id IS 'Identifier of the run.';
+COMMENT ON COLUMN eai.quality_runs.relid IS 'OID of the table scored.';
+COMMENT ON COLUMN eai.quality_runs.table_name IS 'Table scored, schema-qualified.';
+COMMENT ON COLUMN eai.quality_runs.run_at IS 'When.';
+COMMENT ON COLUMN eai.quality_runs.duration_ms IS 'How long the run took (scan and scoring), in milliseconds.';
+COMMENT ON COLUMN eai.quality_runs.rows IS 'Rows in the table.';
+COMMENT ON COLUMN eai.quality_runs.overall IS 'Overall score 0-1: the mean of the dimensions that could be judged.';
+COMMENT ON COLUMN eai.quality_runs.measure IS 'Per column: non-null count, mean and standard deviation (numbers), distinct count (unique columns); rule breaks.';
+COMMENT ON COLUMN eai.quality_runs.run_by IS 'Role that ran it.';
+
+CREATE TABLE eai.quality_scores (
+    run_id          bigint NOT NULL REFERENCES eai.quality_runs ON DELETE CASCADE,
+    dimension       text NOT NULL CHECK (dimension IN ('freshness', 'volume', 'distribution', 'completeness', 'schema', 'validity', 'uniqueness')),
+    score           double precision,
+    measured        text NOT NULL,
+    expected        text NOT NULL,
+    PRIMARY KEY (run_id, dimension)
+);
+COMMENT ON TABLE eai.quality_scores IS 'eai: the score of each dimension of each run, with what was measured and what it was judged against.';
+COMMENT ON COLUMN eai.quality_scores.run_id IS 'Run (eai.quality_runs).';
+COMMENT ON COLUMN eai.quality_scores.dimension IS 'freshness, volume, distribution, completeness, schema, validity or uniqueness.';
+COMMENT ON COLUMN eai.quality_scores.score IS 'Score 0-1; NULL when there was nothing to judge it against (e.g. volume on a first run).';
+COMMENT ON COLUMN eai.quality_scores.measured IS 'What was measured.';
+COMMENT ON COLUMN eai.quality_scores.expected IS 'The expectation it was judged against.';
+
+CREATE FUNCTION eai.quality_score(tbl regclass)
+RETURNS TABLE (dimension text, score double precision, measured text, expected text)
+LANGUAGE sql VOLATILE
+AS 'SELECT * FROM eai._quality_score(tbl)';
+COMMENT ON FUNCTION eai.quality_score(regclass) IS 'eai: score a table''s quality in one scan: freshness, volume, distribution, completeness, schema, validity and uniqueness (each 0-1 with what was measured and the expectation), plus overall; every run is kept (eai.quality_runs, eai.quality_scores).';
+
+CREATE VIEW eai.quality_history AS
+SELECT r.table_name, r.run_id, r.run_at, r.rows, round(r.overall::numeric, 3) AS overall,
+       jsonb_object_agg(s.dimension, round(s.score::numeric, 3)) AS scores
+  FROM eai.quality_runs r JOIN eai.quality_scores s USING (run_id)
+ GROUP BY r.run_id;
+COMMENT ON VIEW eai.quality_history IS 'eai: every quality run, one row each, the dimensions side by side.';
+COMMENT ON COLUMN eai.quality_history.table_name IS 'Table scored.';
+COMMENT ON COLUMN eai.quality_history.run_id IS 'Run.';
+COMMENT ON COLUMN eai.quality_history.run_at IS 'When.';
+COMMENT ON COLUMN eai.quality_history.rows IS 'Rows then.';
+COMMENT ON COLUMN eai.quality_history.overall IS 'Overall score.';
+COMMENT ON COLUMN eai.quality_history.scores IS 'Score of each dimension (null: not judged).';
+
 -- sql/roles.sql
 -- Roles. Three group roles (NOLOGIN), each including the one before; grant them to login roles:
 --   eai_reader    reads the catalog (profiles, mappings, review queue, ingest status, LLM usage)
@@ -1026,7 +1098,7 @@ GRANT SELECT ON eai.sources, eai.source_tables, eai.batches, eai.ingest_status,
                 eai.column_profiles, eai.mapping_runs, eai.mappings, eai.pending_mappings,
                 eai.llm_usage, eai.pipelines, eai.pipeline_columns, eai.expectations, eai.promotions,
                 eai.quarantine, eai.promotion_queue, eai.pipeline_status, eai.gold_tables, eai.gold_columns,
-                eai.lineage_edges
+                eai.lineage_edges, eai.quality_runs, eai.quality_scores, eai.quality_history
    TO eai_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA silver, gold TO eai_reader;
 -- Tables created later in silver and gold by the role installing eai.
@@ -1049,5 +1121,7 @@ GRANT SELECT, INSERT ON eai.llm_cache TO eai_engineer;
 GRANT SELECT ON eai.llm_calls TO eai_engineer;
 -- Expectations on the tables it works on (sql rules: only on tables it owns, see eai.expect).
 GRANT INSERT, UPDATE (enabled, action) ON eai.expectations TO eai_engineer;
+-- Quality runs on the tables it can read.
+GRANT INSERT ON eai.quality_runs, eai.quality_scores TO eai_engineer;
 GRANT USAGE, CREATE ON SCHEMA silver, gold TO eai_engineer;
 

@@ -40,7 +40,7 @@ GRANT SELECT ON eai.sources, eai.source_tables, eai.batches, eai.ingest_status,
                 eai.column_profiles, eai.mapping_runs, eai.mappings, eai.pending_mappings,
                 eai.llm_usage, eai.pipelines, eai.pipeline_columns, eai.expectations, eai.promotions,
                 eai.quarantine, eai.promotion_queue, eai.pipeline_status, eai.gold_tables, eai.gold_columns,
-                eai.lineage_edges
+                eai.lineage_edges, eai.quality_runs, eai.quality_scores, eai.quality_history
    TO eai_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA silver, gold TO eai_reader;
 -- Tables created later in silver and gold by the role installing eai.
@@ -63,4 +63,6 @@ GRANT SELECT, INSERT ON eai.llm_cache TO eai_engineer;
 GRANT SELECT ON eai.llm_calls TO eai_engineer;
 -- Expectations on the tables it works on (sql rules: only on tables it owns, see eai.expect).
 GRANT INSERT, UPDATE (enabled, action) ON eai.expectations TO eai_engineer;
+-- Quality runs on the tables it can read.
+GRANT INSERT ON eai.quality_runs, eai.quality_scores TO eai_engineer;
 GRANT USAGE, CREATE ON SCHEMA silver, gold TO eai_engineer;

@@ -12,6 +12,7 @@ mod llm;
 mod mapping;
 mod profile;
 mod promotion;
+mod quality;
 mod source_helpers;
 mod worker;
 
@@ -28,6 +29,7 @@ extension_sql_file!(
     requires = ["api", promotion::_promotion_statement, promotion::_normalize, promotion::_silver_type, promotion::_parse_rule, promotion::_suggest_expectations]
 );
 extension_sql_file!("../sql/gold.sql", name = "gold", requires = ["pipelines", gold::_view_lineage]);
+extension_sql_file!("../sql/quality.sql", name = "quality", requires = ["gold", quality::_quality_score]);
 // Last: privileges on everything above and on the Rust functions.
 extension_sql_file!("../sql/roles.sql", name = "roles", finalize);
 

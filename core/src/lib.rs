@@ -11,6 +11,7 @@
 //! - [`llm`]: LLM disambiguation protocol: prompts, OpenAI/Ollama bodies and replies, validation, prices.
 //! - [`promotion`]: the bronze → silver statement: safe casts, expectations, quarantine, dedup.
 //! - [`node_tree`]: PostgreSQL's `pg_node_tree` text parsed; column lineage of a view (gold tables).
+//! - [`quality`]: the single-pass quality scan and the scores of its seven dimensions.
 //! - [`row_hash`]: 128-bit row identity that keeps bronze free of re-ingested duplicates.
 
 pub mod conninfo;
@@ -25,4 +26,5 @@ pub mod names;
 pub mod node_tree;
 pub mod profile;
 pub mod promotion;
+pub mod quality;
 pub mod row_hash;
