@@ -209,12 +209,27 @@ pub fn suggest(p: &ColumnProfile) -> Vec<(Rule, String)> {
             ));
         }
     }
+    // Allowed values: a few values hold (nearly) every row. Values too rare to be part of the
+    // vocabulary (under 0.5% of the rows, under 2% of the most frequent value's count, or seen
+    // fewer than 3 times) are left out: on dirty data they are the typos the rule is for.
     let numeric_like = matches!(p.inferred_type.as_str(), "integer" | "numeric");
-    if present >= 20 && p.distinct >= 2 && p.distinct <= 12 && !numeric_like && (p.distinct as f64) <= present as f64 / 5.0 {
-        let mut values: Vec<String> = p.top_values.iter().map(|t| t.value.clone()).collect();
-        if values.len() as u64 == p.distinct {
-            values.sort();
-            out.push((Rule::Allowed { values: values.clone() }, format!("{} distinct values in {present} rows", p.distinct)));
+    if present >= 20 && !numeric_like && p.distinct >= 2 {
+        let top = p.top_values.first().map(|t| t.count).unwrap_or(0) as f64;
+        let floor = ((present as f64) * 0.005).max(top * 0.02).max(3.0);
+        let mut values: Vec<&crate::profile::TopValue> = p.top_values.iter().filter(|t| t.count as f64 >= floor).collect();
+        let covered: u64 = values.iter().map(|t| t.count).sum();
+        let coverage = covered as f64 / present as f64;
+        if !values.is_empty() && values.len() <= MAX_ALLOWED && coverage >= 0.95 && (values.len() as f64) <= present as f64 / 5.0 {
+            values.sort_by(|a, b| a.value.cmp(&b.value));
+            let rare = p.distinct.saturating_sub(values.len() as u64);
+            out.push((
+                Rule::Allowed { values: values.iter().map(|t| t.value.clone()).collect() },
+                if rare == 0 {
+                    format!("{} distinct values in {present} rows", values.len())
+                } else {
+                    format!("{} values hold {:.1}% of {present} rows; {rare} rare values left out", values.len(), coverage * 100.0)
+                },
+            ));
         }
     }
     if let Some(sem) = p.semantic_type.as_deref() {
@@ -229,6 +244,9 @@ pub fn suggest(p: &ColumnProfile) -> Vec<(Rule, String)> {
     }
     out
 }
+
+/// Most values a suggested allowed-value rule lists.
+pub const MAX_ALLOWED: usize = 100;
 
 /// A pattern for values of a semantic type, for suggested regex rules.
 pub fn semantic_pattern(semantic: &str) -> Option<&'static str> {
@@ -296,6 +314,13 @@ mod tests {
         let emails: Vec<String> = (0..30).map(|i| format!("u{i}@example.com")).collect();
         let e = suggest(&profile(&emails.iter().map(|s| Some(s.as_str())).collect::<Vec<_>>()));
         assert!(e.iter().any(|(r, _)| matches!(r, Rule::Regex { .. })), "{e:?}");
+        // Dirty data: the rare spellings are left out of the vocabulary.
+        let mut dirty: Vec<Option<&str>> = (0..400).map(|i| Some(if i % 2 == 0 { "yes" } else { "no" })).collect();
+        dirty.extend([Some("yxs"), Some("nx")]);
+        let d = suggest(&profile(&dirty));
+        let allowed = d.iter().find(|(r, _)| matches!(r, Rule::Allowed { .. })).expect("an allowed rule");
+        assert_eq!(allowed.0, Rule::Allowed { values: vec!["no".into(), "yes".into()] });
+        assert!(allowed.1.contains("2 rare values left out"), "{}", allowed.1);
         // Too few rows: nothing.
         assert!(suggest(&profile(&[Some("1"), Some("2")])).is_empty());
     }

@@ -12,7 +12,8 @@ use serde::Serialize;
 /// Share of non-empty values that must parse for a type or semantic type to be inferred.
 pub const TYPE_THRESHOLD: f64 = 0.9;
 pub const SEMANTIC_THRESHOLD: f64 = 0.8;
-const TOP_VALUES: usize = 10;
+/// Most frequent values kept per column (suggested allowed-value rules are drawn from them).
+pub const TOP_VALUES: usize = 100;
 const HISTOGRAM_BINS: usize = 10;
 
 /// Types eai infers for text values, most specific first.

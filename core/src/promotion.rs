@@ -202,19 +202,20 @@ impl Plan {
                     } else {
                         (v.clone(), ty.clone())
                     };
+                    // Bounds as one-row subqueries: evaluated once per statement, not per row.
                     let mut parts = Vec::new();
                     if min.is_some() {
-                        parts.push(format!("{val} < {}::{bty}", arg("min")));
+                        parts.push(format!("{val} < (SELECT {}::{bty})", arg("min")));
                     }
                     if max.is_some() {
-                        parts.push(format!("{val} > {}::{bty}", arg("max")));
+                        parts.push(format!("{val} > (SELECT {}::{bty})", arg("max")));
                     }
                     if val != *v {
                         parts.push(format!("({v} IS NOT NULL AND {val} IS NULL)"));
                     }
                     format!("({})", parts.join(" OR "))
                 }
-                (Rule::Regex { .. }, Some(v)) => format!("{v}::text !~ {}", arg("pattern")),
+                (Rule::Regex { .. }, Some(v)) => format!("{v}::text !~ (SELECT {})", arg("pattern")),
                 (Rule::Allowed { .. }, Some(v)) => {
                     format!("NOT ({v}::text IN (SELECT jsonb_array_elements_text($3 -> {n} -> 'values')))")
                 }
@@ -480,7 +481,7 @@ mod tests {
         assert!(sql.contains(r#"AS "e""mail""#));
         // Patterns and bounds are parameters, never in the text.
         assert!(!sql.contains("[^@]"));
-        assert!(sql.contains("($3 -> 4 ->> 'pattern')"));
+        assert!(sql.contains("(SELECT ($3 -> 4 ->> 'pattern'))"));
         assert!(sql.contains("ON CONFLICT (\"id\") DO UPDATE"));
         assert!(sql.contains("$4[1]"));
         assert!(sql.contains("eai._normalize(s._eai_r2, 'date', 'YMD')::date"));

@@ -51,15 +51,16 @@ pub fn broken_predicate(rule: &Rule, v: &str, pg_type: &str, arg: &dyn Fn(&str) 
         Rule::NotNull => format!("{v} IS NULL"),
         Rule::Range { min, max } => {
             let mut parts = Vec::new();
+            // Arguments as one-row subqueries: evaluated once, not once per row.
             if min.is_some() {
-                parts.push(format!("{v} < {}::{pg_type}", arg("min")));
+                parts.push(format!("{v} < (SELECT {}::{pg_type})", arg("min")));
             }
             if max.is_some() {
-                parts.push(format!("{v} > {}::{pg_type}", arg("max")));
+                parts.push(format!("{v} > (SELECT {}::{pg_type})", arg("max")));
             }
             format!("({})", parts.join(" OR "))
         }
-        Rule::Regex { .. } => format!("{v}::text !~ {}", arg("pattern")),
+        Rule::Regex { .. } => format!("{v}::text !~ (SELECT {})", arg("pattern")),
         Rule::Allowed { .. } => format!("NOT ({v}::text = ANY (ARRAY(SELECT jsonb_array_elements_text({}))))", arg("values_json")),
         Rule::ForeignKey { table: t, column } => format!("{v} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {t} f WHERE f.{} = {v})", quote(column)),
         Rule::Sql { expr } => format!("NOT coalesce(({expr})::boolean, true)"),
@@ -321,7 +322,7 @@ mod tests {
         let sql = scan_sql("silver.\"t\"", &cols, &checks, false);
         assert!(sql.starts_with("SELECT count(*), NULL::timestamptz, count(\"a\"\"b\"), avg(\"a\"\"b\")::float8"), "{sql}");
         assert!(sql.contains("count(DISTINCT \"a\"\"b\")"));
-        assert!(sql.contains("count(*) FILTER (WHERE (\"a\"\"b\" < ($1 -> 0 ->> 'min')::bigint))"));
+        assert!(sql.contains("count(*) FILTER (WHERE (\"a\"\"b\" < (SELECT ($1 -> 0 ->> 'min')::bigint)))"), "{sql}");
         assert!(sql.ends_with("0::bigint FROM silver.\"t\""));
     }
 
