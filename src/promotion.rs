@@ -33,7 +33,7 @@ fn raise(code: PgSqlErrorCode, message: String, hint: &str) -> ! {
 }
 
 /// The promotion statement of a pipeline reading its rows from `rows`, the checks (`$3`) and the
-/// names of the bronze columns kept in `_eai_extra` (`$4`).
+/// names of the bronze columns it reads (`$4`: mapped sources, then those kept in `_eai_extra`).
 #[pg_extern(volatile, parallel_unsafe)]
 fn _promotion_statement(
     pipeline_id: i64,
@@ -77,7 +77,7 @@ fn _promotion_statement(
         Ok((plan, checks))
     });
     let (plan, checks) = result.unwrap_or_else(|e| error!("eai: could not read pipeline {pipeline_id}: {e}"));
-    TableIterator::once((plan.statement(rows), JsonB(checks), plan.extra.clone()))
+    TableIterator::once((plan.statement(rows), JsonB(checks), plan.bronze_columns()))
 }
 
 /// Canonical text for a date, timestamp or JSON value, or NULL when it is not one (the safe casts

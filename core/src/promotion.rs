@@ -78,7 +78,8 @@ pub fn safe_cast(v: &str, pg_type: &str, date_order: &str) -> String {
             let bound = match (base.as_str(), typmod.as_slice()) {
                 ("numeric" | "decimal", [p, s]) if *p >= *s => format!("abs(round({n}::numeric, {s})) < 1e{}", p - s),
                 ("numeric" | "decimal", [p]) => format!("abs(round({n}::numeric, 0)) < 1e{p}"),
-                ("numeric" | "decimal", _) => format!("abs({n}::numeric) < 1e300"),
+                // Plain numeric takes any number the pattern lets through (exponents of 3 digits at most).
+                ("numeric" | "decimal", _) => "true".to_string(),
                 ("real" | "float4", _) => format!("abs({n}::numeric) <= 3.4e38"),
                 _ => format!("abs({n}::numeric) <= 1e308"),
             };
@@ -117,6 +118,25 @@ fn order(o: &str) -> &'static str {
 impl Plan {
     /// Implicit checks (type of every mapped column, not null and in-batch duplicates of the dedup
     /// key) followed by the declared ones, in the order their index is used in the statement.
+    /// The bronze columns the promotion reads, in the order of `$4`: the mapped sources (each
+    /// once), then the extras.
+    pub fn bronze_columns(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in &self.columns {
+            if let Some(s) = &c.source {
+                if !out.contains(s) {
+                    out.push(s.clone());
+                }
+            }
+        }
+        for x in &self.extra {
+            if !out.contains(x) {
+                out.push(x.clone());
+            }
+        }
+        out
+    }
+
     pub fn checks(&self) -> Vec<Check> {
         let mut out: Vec<Check> = self
             .columns
@@ -159,23 +179,23 @@ impl Plan {
     pub fn statement(&self, rows: &str) -> String {
         let checks = self.checks();
         let target = format!("{}.{}", quote(&self.target_schema), quote(&self.target_table));
-        let raw = |c: &Column| c.source.as_ref().map(|s| format!("r.{}", quote(s)));
-        // 1. src: raw values of the mapped columns, the row as jsonb, its bronze identity and order.
-        // The whole bronze row is kept as a record and turned into jsonb only for quarantined rows.
-        let mut src = vec!["r._eai_row_hash AS _eai_row".to_string(), "r._eai_batch AS _eai_bronze_batch".to_string(), "r AS _eai_rec".to_string()];
+        // 1. src: each bronze column the promotion keeps (mapped sources, then extras) once, as
+        // _eai_k{j}, in the order of `bronze_columns()` (`$4`), with the row's bronze identity and
+        // order. A quarantined row is rebuilt as jsonb from these, so no copy of whole rows travels.
+        let kept = self.bronze_columns();
+        let mut src = vec!["r._eai_row_hash AS _eai_row".to_string(), "r._eai_batch AS _eai_bronze_batch".to_string()];
         if !self.dedup_key.is_empty() {
             src.push("row_number() OVER () AS _eai_ord".to_string());
         }
-        for (i, c) in self.columns.iter().enumerate() {
-            src.push(format!("{} AS _eai_r{i}", raw(c).unwrap_or_else(|| "NULL::text".into())));
+        for (j, k) in kept.iter().enumerate() {
+            src.push(format!("r.{}::text AS _eai_k{j}", quote(k)));
         }
-        for (i, x) in self.extra.iter().enumerate() {
-            src.push(format!("r.{}::text AS _eai_x{i}", quote(x)));
-        }
+        // The raw value of silver column i: its source's _eai_k.
+        let raw_of = |i: usize| self.columns[i].source.as_ref().map(|sc| format!("_eai_k{}", kept.iter().position(|k| k == sc).expect("kept")));
         // 2. typed: the safe casts, named as the silver columns.
         let mut typed = vec!["s.*".to_string()];
         for (i, c) in self.columns.iter().enumerate() {
-            let v = format!("s._eai_r{i}");
+            let v = raw_of(i).map(|r| format!("s.{r}")).unwrap_or_else(|| "NULL::text".into());
             let e = if c.source.is_some() { safe_cast(&v, &c.pg_type, &self.date_order) } else { format!("NULL::{}", c.pg_type) };
             typed.push(format!("{e} AS {}", quote(&c.target)));
         }
@@ -190,7 +210,8 @@ impl Plan {
             let cond = match (&c.rule, &col) {
                 (Rule::Type, Some(v)) => {
                     let i = idx[c.column.as_deref().unwrap()];
-                    format!("t._eai_r{i} IS NOT NULL AND btrim(t._eai_r{i}) <> '' AND {v} IS NULL")
+                    let r = raw_of(i).map(|r| format!("t.{r}")).unwrap_or_else(|| "NULL::text".into());
+                    format!("{r} IS NOT NULL AND btrim({r}) <> '' AND {v} IS NULL")
                 }
                 (Rule::NotNull, Some(v)) => format!("{v} IS NULL"),
                 (Rule::Range { min, max }, Some(v)) => {
@@ -227,10 +248,12 @@ impl Plan {
                     format!("{v} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} f WHERE f.{} = {v})", quote(column))
                 }
                 (Rule::Sql { expr }, _) => format!("NOT coalesce(({expr})::boolean, true)"),
+                // A row whose key repeats in the batch and that is not the key's last row: both
+                // tests are hashed subplans over `dups` (no sort of the batch).
                 (Rule::DuplicateKey, _) => format!(
-                    "row_number() OVER (PARTITION BY {} ORDER BY t._eai_ord DESC) > 1 AND {}",
+                    "({}) IN (SELECT {} FROM dups) AND t._eai_ord NOT IN (SELECT _eai_last FROM dups)",
                     key_cols.join(", "),
-                    key_cols.iter().map(|k| format!("{k} IS NOT NULL")).collect::<Vec<_>>().join(" AND ")
+                    self.dedup_key.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ")
                 ),
                 // A column rule without a column cannot be built; eai.expect refuses it.
                 _ => "false".to_string(),
@@ -265,11 +288,18 @@ impl Plan {
         let extra = if self.extra.is_empty() {
             "NULL::jsonb".to_string()
         } else {
+            let first = kept.len() - self.extra.len();
             format!(
                 "jsonb_strip_nulls(jsonb_build_object({}))",
-                self.extra.iter().enumerate().map(|(i, _)| format!("$4[{}], _eai_x{i}", i + 1)).collect::<Vec<_>>().join(", ")
+                (first..kept.len()).map(|j| format!("$4[{}], _eai_k{j}", j + 1)).collect::<Vec<_>>().join(", ")
             )
         };
+        // The bronze row of a quarantined row, rebuilt (jsonb_build_object takes at most 100 arguments: chunks).
+        let pairs: Vec<String> = (0..kept.len()).map(|j| format!("$4[{}], _eai_k{j}", j + 1)).collect();
+        let mut raw_row = "jsonb_build_object('_eai_row_hash', _eai_row, '_eai_batch', _eai_bronze_batch)".to_string();
+        for chunk in pairs.chunks(40) {
+            raw_row = format!("{raw_row} || jsonb_build_object({})", chunk.join(", "));
+        }
         let upsert = if self.dedup_key.is_empty() {
             String::new()
         } else {
@@ -284,10 +314,10 @@ impl Plan {
             format!(" ON CONFLICT ({}) DO UPDATE SET {}", keys.join(", "), set.join(", "))
         };
         format!(
-            "WITH checked AS MATERIALIZED (SELECT t.*, array_remove(ARRAY[{broken}]::int[], NULL) AS _eai_broken \
-                    FROM (SELECT {typed} FROM (SELECT {src} FROM {rows} AS r) s OFFSET 0) t), \
+            "WITH {head} \
+             checked AS MATERIALIZED (SELECT t.*, array_remove(ARRAY[{broken}]::int[], NULL) AS _eai_broken FROM {typed_from} t), \
              q AS (INSERT INTO eai.quarantine (pipeline_id, promotion_id, bronze_batch, row_hash, row, violations) \
-                   SELECT $1, $2, _eai_bronze_batch, _eai_row, to_jsonb(_eai_rec), \
+                   SELECT $1, $2, _eai_bronze_batch, _eai_row, {raw_row}, \
                           (SELECT jsonb_agg($3 -> b ORDER BY b) FROM unnest(_eai_broken) b) \
                      FROM checked WHERE {quarantine} RETURNING 1), \
              ins AS (INSERT INTO {target} AS x ({cols}, _eai_row, _eai_promotion, _eai_quality, _eai_extra) \
@@ -304,8 +334,26 @@ impl Plan {
                       WHERE NOT ({quarantine}) AND b = ANY (ARRAY[{warn_list}]::int[]) GROUP BY b) w)"
                 )
             },
-            src = src.join(", "),
-            typed = typed.join(", "),
+            // With a dedup key the cast rows are kept once (typed) and their repeated keys found by
+            // hashing (dups); without one they are computed on the fly, once per row (OFFSET 0).
+            head = if self.dedup_key.is_empty() {
+                String::new()
+            } else {
+                let keys: Vec<String> = self.dedup_key.iter().map(|k| quote(k)).collect();
+                format!(
+                    "typed AS MATERIALIZED (SELECT {typed} FROM (SELECT {src} FROM {rows} AS r) s), \
+                     dups AS (SELECT {k}, max(_eai_ord) AS _eai_last FROM typed WHERE {nn} GROUP BY {k} HAVING count(*) > 1),",
+                    typed = typed.join(", "),
+                    src = src.join(", "),
+                    k = keys.join(", "),
+                    nn = keys.iter().map(|k| format!("{k} IS NOT NULL")).collect::<Vec<_>>().join(" AND ")
+                )
+            },
+            typed_from = if self.dedup_key.is_empty() {
+                format!("(SELECT {} FROM (SELECT {} FROM {rows} AS r) s OFFSET 0)", typed.join(", "), src.join(", "))
+            } else {
+                "typed".to_string()
+            },
             broken = if broken.is_empty() { "NULL::int".into() } else { broken.join(", ") },
             cols = cols.join(", "),
         )
@@ -484,8 +532,10 @@ mod tests {
         assert!(sql.contains("(SELECT ($3 -> 4 ->> 'pattern'))"));
         assert!(sql.contains("ON CONFLICT (\"id\") DO UPDATE"));
         assert!(sql.contains("$4[1]"));
-        assert!(sql.contains("eai._normalize(s._eai_r2, 'date', 'YMD')::date"));
-        assert!(sql.contains("to_jsonb(_eai_rec)") && sql.contains("_eai_x0"));
+        assert!(sql.contains("eai._normalize(s._eai_k2, 'date', 'YMD')::date"));
+        assert_eq!(p.bronze_columns(), ["Cust ID", "E-mail", "signup; DROP TABLE x", "notes"]);
+        assert!(sql.contains("jsonb_build_object('_eai_row_hash', _eai_row, '_eai_batch', _eai_bronze_batch) || jsonb_build_object($4[1], _eai_k0"));
+        assert!(sql.contains("jsonb_build_object($4[4], _eai_k3)"));
         // Balanced parentheses.
         assert_eq!(sql.matches('(').count(), sql.matches(')').count());
     }
