@@ -87,6 +87,19 @@ SELECT order_id, cust, order_date, amount, currency, status, round(_eai_quality:
 SELECT quarantine_id, row ->> 'order_id' AS order_id, row ->> 'amount' AS amount,
        jsonb_path_query_array(violations, '$[*].reason') AS why FROM eai.quarantine WHERE status = 'quarantined';
 SELECT name, rows_read, rows_promoted, rows_quarantined, in_quarantine, batches_queued FROM eai.pipeline_status;
+SELECT count(*) AS has_gold FROM eai.gold_tables WHERE name = 'revenue_by_status' \gset
+\if :has_gold
+\else
+  \echo '== eai.create_gold(): a table for BI tools, refreshed after every promotion into silver.orders'
+  SELECT name, inputs::regclass[] AS inputs, rows FROM eai.create_gold('revenue_by_status',
+    'SELECT lower(status) AS status, count(*) AS orders, sum(amount) AS revenue FROM silver.orders GROUP BY 1',
+    'Orders and revenue per status, from validated orders.');
+\endif
+SELECT * FROM gold.revenue_by_status ORDER BY status;
+\echo '== eai.lineage(): where gold.revenue_by_status.revenue comes from, down to the CSV file'
+SELECT depth, kind, from_table, from_column, to_table, to_column FROM eai.lineage('gold.revenue_by_status', 'revenue', 'upstream');
+\echo '== eai.quality_score(): seven dimensions in one scan, each against its expectation (kept in eai.quality_history)'
+SELECT dimension, score, measured, expected FROM eai.quality_score('silver.orders');
 \echo '== In-process embeddings: cosine of two column names'
 SELECT round((1 - (eai.embed('customer_email') <=> eai.embed('client e-mail address')))::numeric, 3) AS "cosine(customer_email, client e-mail address)";
 SQL
