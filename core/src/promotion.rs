@@ -43,9 +43,9 @@ pub struct Plan {
 }
 
 /// SQL pattern of a number as PostgreSQL's numeric input accepts it.
-const NUM: &str = "'^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]{1,3})?\\s*$'";
+pub(crate) const NUM: &str = "'^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]{1,3})?\\s*$'";
 
-fn is_textual(pg_type: &str) -> bool {
+pub(crate) fn is_textual(pg_type: &str) -> bool {
     let t = pg_type.trim().to_ascii_lowercase();
     t == "text" || t.starts_with("character") || t.starts_with("varchar") || t.starts_with("char")
 }
@@ -205,7 +205,7 @@ impl Plan {
         let mut broken = Vec::new();
         for (n, c) in checks.iter().enumerate() {
             let col = c.column.as_deref().map(|k| format!("t.{}", quote(k)));
-            let arg = |k: &str| format!("($3 -> {n} ->> '{k}')");
+            let arg = |k: &str| if k == "values" { format!("($3 -> {n} -> 'values')") } else { format!("($3 -> {n} ->> '{k}')") };
             let ty = c.column.as_deref().and_then(|k| self.columns.iter().find(|x| x.target == k)).map(|x| x.pg_type.clone()).unwrap_or_else(|| "text".into());
             let cond = match (&c.rule, &col) {
                 (Rule::Type, Some(v)) => {
@@ -213,50 +213,23 @@ impl Plan {
                     let r = raw_of(i).map(|r| format!("t.{r}")).unwrap_or_else(|| "NULL::text".into());
                     format!("{r} IS NOT NULL AND btrim({r}) <> '' AND {v} IS NULL")
                 }
-                (Rule::NotNull, Some(v)) => format!("{v} IS NULL"),
-                (Rule::Range { min, max }, Some(v)) => {
-                    // Numeric bounds on a text column compare as numbers (a value that is not a
-                    // number is outside the range); otherwise in the column's type.
-                    let numeric_bounds = [min, max].iter().all(|b| b.as_deref().is_none_or(|x| x.trim().parse::<f64>().is_ok()));
-                    let (val, bty) = if is_textual(&ty) && numeric_bounds {
-                        (format!("(CASE WHEN {v} ~ {NUM} THEN {v}::numeric END)"), "numeric".to_string())
-                    } else {
-                        (v.clone(), ty.clone())
-                    };
-                    // Bounds as one-row subqueries: evaluated once per statement, not per row.
-                    let mut parts = Vec::new();
-                    if min.is_some() {
-                        parts.push(format!("{val} < (SELECT {}::{bty})", arg("min")));
-                    }
-                    if max.is_some() {
-                        parts.push(format!("{val} > (SELECT {}::{bty})", arg("max")));
-                    }
-                    if val != *v {
-                        parts.push(format!("({v} IS NOT NULL AND {val} IS NULL)"));
-                    }
-                    format!("({})", parts.join(" OR "))
-                }
-                (Rule::Regex { .. }, Some(v)) => format!("{v}::text !~ (SELECT {})", arg("pattern")),
-                (Rule::Allowed { .. }, Some(v)) => {
-                    format!("NOT ({v}::text IN (SELECT jsonb_array_elements_text($3 -> {n} -> 'values')))")
-                }
                 (Rule::Unique, Some(v)) => format!(
                     "{v} IS NOT NULL AND (count(*) OVER (PARTITION BY {v}) > 1 OR EXISTS (SELECT 1 FROM {target} x WHERE x.{q} = {v}))",
                     q = quote(c.column.as_deref().unwrap())
                 ),
-                (Rule::ForeignKey { table, column }, Some(v)) => {
-                    format!("{v} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} f WHERE f.{} = {v})", quote(column))
-                }
-                (Rule::Sql { expr }, _) => format!("NOT coalesce(({expr})::boolean, true)"),
-                // A row whose key repeats in the batch and that is not the key's last row: both
-                // tests are hashed subplans over `dups` (no sort of the batch).
                 (Rule::DuplicateKey, _) => format!(
                     "({}) IN (SELECT {} FROM dups) AND t._eai_ord NOT IN (SELECT _eai_last FROM dups)",
                     key_cols.join(", "),
                     self.dedup_key.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ")
                 ),
-                // A column rule without a column cannot be built; eai.expect refuses it.
-                _ => "false".to_string(),
+                // The rules a scan checks the same way (sql rules are about the row).
+                (rule, v) => match (v, rule) {
+                    (None, Rule::Sql { .. }) | (Some(_), _) => {
+                        crate::expectations::broken_sql(rule, v.as_deref().unwrap_or("NULL"), &ty, &arg).unwrap_or_else(|| "false".into())
+                    }
+                    // A column rule without a column cannot be built; eai.expect refuses it.
+                    _ => "false".to_string(),
+                },
             };
             broken.push(format!("CASE WHEN {cond} THEN {n} END"));
         }

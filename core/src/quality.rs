@@ -42,32 +42,6 @@ fn numeric(pg_type: &str) -> bool {
     ["smallint", "integer", "bigint", "numeric", "real", "double precision", "decimal"].iter().any(|n| t.starts_with(n))
 }
 
-/// A rule's "broken" predicate over a column expression `v` of type `pg_type`, with its
-/// arguments read from `arg(key)` (SQL expressions: parameters). NULL passes except for not_null.
-/// None for rules a scan cannot judge row by row (unique: measured as a dimension; type: the
-/// column is typed).
-pub fn broken_predicate(rule: &Rule, v: &str, pg_type: &str, arg: &dyn Fn(&str) -> String) -> Option<String> {
-    Some(match rule {
-        Rule::NotNull => format!("{v} IS NULL"),
-        Rule::Range { min, max } => {
-            let mut parts = Vec::new();
-            // Arguments as one-row subqueries: evaluated once, not once per row.
-            if min.is_some() {
-                parts.push(format!("{v} < (SELECT {}::{pg_type})", arg("min")));
-            }
-            if max.is_some() {
-                parts.push(format!("{v} > (SELECT {}::{pg_type})", arg("max")));
-            }
-            format!("({})", parts.join(" OR "))
-        }
-        Rule::Regex { .. } => format!("{v}::text !~ (SELECT {})", arg("pattern")),
-        Rule::Allowed { .. } => format!("NOT ({v}::text = ANY (ARRAY(SELECT jsonb_array_elements_text({}))))", arg("values_json")),
-        Rule::ForeignKey { table: t, column } => format!("{v} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {t} f WHERE f.{} = {v})", quote(column)),
-        Rule::Sql { expr } => format!("NOT coalesce(({expr})::boolean, true)"),
-        Rule::Unique | Rule::Type | Rule::DuplicateKey => return None,
-    })
-}
-
 /// The single-pass scan of `table` (already quoted): one row with `rows`, the newest
 /// `_eai_loaded_at` (bronze tables; NULL otherwise), then per column its non-null count, mean and
 /// standard deviation (numbers), exact distinct count (unique columns), then per check the rows
@@ -89,8 +63,8 @@ pub fn scan_sql(table: &str, columns: &[Column], checks: &[(Option<String>, Rule
     for (n, (column, rule)) in checks.iter().enumerate() {
         let v = column.as_deref().map(quote).unwrap_or_else(|| "NULL".into());
         let ty = column.as_deref().and_then(|k| columns.iter().find(|c| c.name == k)).map(|c| c.pg_type.clone()).unwrap_or_else(|| "text".into());
-        let arg = |k: &str| if k == "values_json" { format!("($1 -> {n} -> 'values')") } else { format!("($1 -> {n} ->> '{k}')") };
-        match broken_predicate(rule, &v, &ty, &arg) {
+        let arg = |k: &str| if k == "values" { format!("($1 -> {n} -> 'values')") } else { format!("($1 -> {n} ->> '{k}')") };
+        match crate::expectations::broken_sql(rule, &v, &ty, &arg) {
             Some(p) => out.push(format!("count(*) FILTER (WHERE {p})")),
             None => out.push("0::bigint".into()),
         }
