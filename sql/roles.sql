@@ -4,9 +4,9 @@
 --   eai_reviewer  + decides pending mappings with approve_mapping / reject_mapping /
 --                 override_mapping; the decision records the reviewer's own role.
 --   eai_engineer  + profiles and maps the tables it can read (eai.profile, eai.map_schema),
---                 declares expectations, and writes silver and gold.
--- Adding sources, ingesting and pipelines stay superuser-only: they read server files, create
--- servers and triggers.
+--                 scores their quality (eai.quality_score), and writes silver and gold.
+-- Adding sources, ingesting, pipelines, expectations and gold stay superuser-only: they read server
+-- files, create servers and triggers, or become code that promotions run.
 -- Roles belong to the cluster, not to one database: they are created once, by the first database
 -- that creates the extension, and are left in place by DROP EXTENSION (other databases may use
 -- them).
@@ -34,6 +34,9 @@ REVOKE ALL ON FUNCTION eai._sniff_csv(text), eai._list_csv_files(text), eai._pat
 REVOKE ALL ON FUNCTION eai.create_pipeline(text, regclass, text, text[], text, boolean), eai.run_pipeline(text),
     eai.promote_queued(text, integer), eai.requeue_quarantine(text, bigint[]), eai.drop_pipeline(text, boolean),
     eai.create_gold(text, text, text), eai.refresh_gold(text), eai.drop_gold(text) FROM PUBLIC;
+-- Expectations become code that every promotion runs as the ingesting role: declaring them is as
+-- privileged as creating a trigger, so it is for superusers (no grant to the eai_* roles).
+REVOKE ALL ON FUNCTION eai.expect(regclass, text, text, text), eai.suggest_expectations(regclass, boolean) FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA eai, silver, gold TO eai_reader;
 GRANT SELECT ON eai.sources, eai.source_tables, eai.batches, eai.ingest_status,
@@ -61,8 +64,6 @@ GRANT INSERT ON eai.column_profiles, eai.mapping_runs, eai.mappings, eai.llm_cal
 GRANT UPDATE (duration_ms) ON eai.mapping_runs TO eai_engineer;
 GRANT SELECT, INSERT ON eai.llm_cache TO eai_engineer;
 GRANT SELECT ON eai.llm_calls TO eai_engineer;
--- Expectations on the tables it works on (sql rules: only on tables it owns, see eai.expect).
-GRANT INSERT, UPDATE (enabled, action) ON eai.expectations TO eai_engineer;
 -- Quality runs on the tables it can read.
 GRANT INSERT ON eai.quality_runs, eai.quality_scores TO eai_engineer;
 GRANT USAGE, CREATE ON SCHEMA silver, gold TO eai_engineer;

@@ -16,6 +16,10 @@ CREATE TABLE public.customers (email text, name text, loyalty_tier text);
 GRANT SELECT ON public.people, public.customers TO eve;
 SET SESSION AUTHORIZATION eve;
 SELECT source_column, target_column, status FROM eai.map_schema('people', 'customers') ORDER BY 1;
+SELECT dimension, score FROM eai.quality_score('people') WHERE dimension = 'completeness';
+-- Expectations are code promotions run as the ingesting role: not for engineers.
+SELECT eai.expect('people', 'cust_email', 'sql pg_sleep(1) IS NULL');
+INSERT INTO eai.expectations (relid, table_name, column_name, rule, spec) VALUES ('people'::regclass, 'people', NULL, 'sql', '{"rule": "sql", "expr": "true"}');
 SET SESSION AUTHORIZATION mallory;
 SELECT count(*) FROM eai.pending_mappings;
 SELECT eai.approve_mapping(1);
