@@ -22,6 +22,35 @@ IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_normalize_wrapper';
 
+CREATE  FUNCTION "_to_int8"(
+	"value" TEXT /* & str */
+) RETURNS bigint /* Option < i64 > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_to_int8_wrapper';
+
+CREATE  FUNCTION "_to_int4"(
+	"value" TEXT /* & str */
+) RETURNS INT /* Option < i32 > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_to_int4_wrapper';
+
+CREATE  FUNCTION "_to_int2"(
+	"value" TEXT /* & str */
+) RETURNS smallint /* Option < i16 > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_to_int2_wrapper';
+
+CREATE  FUNCTION "_to_date"(
+	"value" TEXT, /* & str */
+	"date_order" TEXT /* & str */
+) RETURNS date /* Option < pgrx :: datum :: Date > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_to_date_wrapper';
+
 CREATE  FUNCTION "_silver_type"(
 	"inferred" TEXT /* & str */
 ) RETURNS TEXT /* & '_ str */
@@ -290,7 +319,7 @@ $$;
 -- Promote the rows `p_rows` gives (a parenthesised query; $5 in it is p_arg).
 CREATE FUNCTION eai._promote(p_pipeline bigint, p_batch bigint, p_kind text, p_rows text, p_arg anyelement)
 RETURNS eai.promotions
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET work_mem = '64MB'
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET work_mem = '256MB'
 AS $$
 DECLARE
     pr eai.promotions := eai._promotion_start(p_pipeline, p_batch, p_kind);
@@ -309,7 +338,7 @@ $$;
 -- Statement-level trigger on a bound bronze table: promotes the statement's rows in the
 -- ingesting transaction, or queues the batch when it is large.
 CREATE FUNCTION eai._promote_trigger() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET work_mem = '64MB'
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET work_mem = '256MB'
 AS $$
 DECLARE
     v_pipeline bigint := TG_ARGV[0]::bigint;

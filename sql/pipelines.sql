@@ -217,7 +217,7 @@ $$;
 -- Promote the rows `p_rows` gives (a parenthesised query; $5 in it is p_arg).
 CREATE FUNCTION eai._promote(p_pipeline bigint, p_batch bigint, p_kind text, p_rows text, p_arg anyelement)
 RETURNS eai.promotions
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET work_mem = '64MB'
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET work_mem = '256MB'
 AS $$
 DECLARE
     pr eai.promotions := eai._promotion_start(p_pipeline, p_batch, p_kind);
@@ -236,7 +236,7 @@ $$;
 -- Statement-level trigger on a bound bronze table: promotes the statement's rows in the
 -- ingesting transaction, or queues the batch when it is large.
 CREATE FUNCTION eai._promote_trigger() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET work_mem = '64MB'
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET work_mem = '256MB'
 AS $$
 DECLARE
     v_pipeline bigint := TG_ARGV[0]::bigint;

@@ -26,7 +26,18 @@ extension_sql_file!("../sql/api.sql", name = "api", requires = ["llm", embed::_e
 extension_sql_file!(
     "../sql/pipelines.sql",
     name = "pipelines",
-    requires = ["api", promotion::_promotion_statement, promotion::_normalize, promotion::_silver_type, promotion::_parse_rule, promotion::_suggest_expectations]
+    requires = [
+        "api",
+        promotion::_promotion_statement,
+        promotion::_normalize,
+        promotion::_to_int8,
+        promotion::_to_int4,
+        promotion::_to_int2,
+        promotion::_to_date,
+        promotion::_silver_type,
+        promotion::_parse_rule,
+        promotion::_suggest_expectations
+    ]
 );
 extension_sql_file!("../sql/gold.sql", name = "gold", requires = ["pipelines", gold::_view_lineage]);
 extension_sql_file!("../sql/quality.sql", name = "quality", requires = ["gold", quality::_quality_score]);

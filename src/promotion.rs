@@ -87,6 +87,29 @@ fn _normalize(value: &str, family: &str, date_order: &str) -> Option<String> {
     promotion::normalize(value, family, date_order)
 }
 
+/// Safe casts of promotion: the value as an integer, or NULL when it is not one or does not fit.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn _to_int8(value: &str) -> Option<i64> {
+    promotion::parse_int(value)
+}
+
+#[pg_extern(immutable, strict, parallel_safe)]
+fn _to_int4(value: &str) -> Option<i32> {
+    promotion::parse_int(value).and_then(|x| i32::try_from(x).ok())
+}
+
+#[pg_extern(immutable, strict, parallel_safe)]
+fn _to_int2(value: &str) -> Option<i16> {
+    promotion::parse_int(value).and_then(|x| i16::try_from(x).ok())
+}
+
+/// Safe cast of promotion: the value as a date (ISO, or D/M/Y, M/D/Y per `date_order`), or NULL.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn _to_date(value: &str, date_order: &str) -> Option<pgrx::datum::Date> {
+    let (y, m, d) = promotion::parse_date_parts(value, date_order)?;
+    pgrx::datum::Date::new(y, m as u8, d as u8).ok()
+}
+
 /// The silver type for a column eai inferred as `inferred`.
 #[pg_extern(immutable, strict, parallel_safe)]
 fn _silver_type(inferred: &str) -> &'static str {

@@ -61,29 +61,25 @@ pub fn safe_cast(v: &str, pg_type: &str, date_order: &str) -> String {
         .split_once('(')
         .map(|(_, r)| r.trim_end_matches(')').split(',').filter_map(|x| x.trim().parse().ok()).collect())
         .unwrap_or_default();
-    let int = |fast: usize, max_digits: usize, lo: &str, hi: &str, ty: &str| {
-        format!(
-            "CASE WHEN {v} ~ '^\\s*[-+]?[0-9]{{1,{fast}}}\\s*$' THEN {v}::{ty} \
-             WHEN {v} ~ '^\\s*[-+]?[0-9]{{{max_digits}}}\\s*$' AND {v}::numeric BETWEEN {lo} AND {hi} THEN {v}::{ty} END"
-        )
-    };
     match base.as_str() {
-        "smallint" | "int2" => int(4, 5, "-32768", "32767", "smallint"),
-        "integer" | "int" | "int4" => int(9, 10, "-2147483648", "2147483647", "integer"),
-        "bigint" | "int8" => int(18, 19, "-9223372036854775808", "9223372036854775807", "bigint"),
+        // Integers and dates are parsed in Rust (eai._to_int*, eai._to_date), a call per value:
+        // several times faster than a regular-expression guard.
+        "smallint" | "int2" => format!("eai._to_int2({v})"),
+        "integer" | "int" | "int4" => format!("eai._to_int4({v})"),
+        "bigint" | "int8" => format!("eai._to_int8({v})"),
         "numeric" | "decimal" | "double precision" | "float8" | "real" | "float4" => {
-            // Plain numbers are checked in SQL; other spellings (1,234.5 or 19,99) go through
-            // eai._normalize, which reads them as eai.profile does.
-            let n = format!("coalesce(CASE WHEN {v} ~ {NUM} THEN {v} END, eai._normalize({v}, 'numeric', 'YMD'))");
-            let bound = match (base.as_str(), typmod.as_slice()) {
-                ("numeric" | "decimal", [p, s]) if *p >= *s => format!("abs(round({n}::numeric, {s})) < 1e{}", p - s),
-                ("numeric" | "decimal", [p]) => format!("abs(round({n}::numeric, 0)) < 1e{p}"),
-                // Plain numeric takes any number the pattern lets through (exponents of 3 digits at most).
-                ("numeric" | "decimal", _) => "true".to_string(),
-                ("real" | "float4", _) => format!("abs({n}::numeric) <= 3.4e38"),
-                _ => format!("abs({n}::numeric) <= 1e308"),
-            };
-            format!("CASE WHEN {n} IS NOT NULL AND {bound} THEN {n}::{t} END")
+            // Numbers as eai.profile reads them (1,234.5 and 19,99 too), canonical text from
+            // eai._normalize, then bounded by the type.
+            let n = format!("eai._normalize({v}, 'numeric', 'YMD')");
+            match (base.as_str(), typmod.as_slice()) {
+                ("numeric" | "decimal", [p, s]) if *p >= *s => {
+                    format!("CASE WHEN abs(round({n}::numeric, {s})) < 1e{} THEN {n}::{t} END", p - s)
+                }
+                ("numeric" | "decimal", [p]) => format!("CASE WHEN abs(round({n}::numeric, 0)) < 1e{p} THEN {n}::{t} END"),
+                ("numeric" | "decimal", _) => format!("{n}::numeric"),
+                ("real" | "float4", _) => format!("CASE WHEN abs({n}::numeric) <= 3.4e38 THEN {n}::{t} END"),
+                _ => format!("CASE WHEN abs({n}::numeric) <= 1e308 THEN {n}::{t} END"),
+            }
         }
         "boolean" | "bool" => format!(
             "CASE WHEN lower(btrim({v})) IN ('t','true','y','yes','on','1') THEN true \
@@ -95,12 +91,7 @@ pub fn safe_cast(v: &str, pg_type: &str, date_order: &str) -> String {
             Some(n) => format!("CASE WHEN length({v}) <= {n} THEN {v}::{t} END"),
             None => format!("{v}::{t}"),
         },
-        // ISO dates up to the 28th are valid in every month: cast in SQL; the rest through Rust.
-        "date" => format!(
-            "CASE WHEN {v} ~ '^[0-9]{{4}}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$' THEN {v}::date \
-             ELSE eai._normalize({v}, 'date', '{}')::date END",
-            order(date_order)
-        ),
+        "date" => format!("eai._to_date({v}, '{}')", order(date_order)),
         _ if base.starts_with("timestamp") => format!("eai._normalize({v}, 'timestamp', '{}')::{t}", order(date_order)),
         "json" | "jsonb" => format!("eai._normalize({v}, 'json', 'YMD')::{t}"),
         _ => format!("eai._try_cast({v}, '{}'::regtype)::{t}", t.replace('\'', "''")),
@@ -337,6 +328,21 @@ fn is_text(pg_type: &str) -> bool {
     pg_type.trim().eq_ignore_ascii_case("text")
 }
 
+/// An integer as PostgreSQL's int8 input reads it (surrounding spaces, an optional sign, digits),
+/// or None.
+pub fn parse_int(v: &str) -> Option<i64> {
+    let t = v.trim();
+    if t.is_empty() || t.len() > 20 || !t.trim_start_matches(['+', '-']).chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    t.parse::<i64>().ok()
+}
+
+/// A date as (year, month, day) read per `order` (see [`normalize`]), or None.
+pub fn parse_date_parts(v: &str, order: &str) -> Option<(i32, u32, u32)> {
+    parse_date(v.trim(), order)
+}
+
 /// Canonical text PostgreSQL's input functions accept for `value` read as `family` (`date`,
 /// `timestamp`, `json`), or None when it is not one. Dates: ISO `YYYY-MM-DD` always; `D/M/Y` or
 /// `M/D/Y` (also with `-` or `.`) when `order` is `DMY` or `MDY`. Timestamps: a date as above, then
@@ -505,7 +511,7 @@ mod tests {
         assert!(sql.contains("(SELECT ($3 -> 4 ->> 'pattern'))"));
         assert!(sql.contains("ON CONFLICT (\"id\") DO UPDATE"));
         assert!(sql.contains("$4[1]"));
-        assert!(sql.contains("eai._normalize(s._eai_k2, 'date', 'YMD')::date"));
+        assert!(sql.contains("eai._to_date(s._eai_k2, 'YMD')"));
         assert_eq!(p.bronze_columns(), ["Cust ID", "E-mail", "signup; DROP TABLE x", "notes"]);
         assert!(sql.contains("jsonb_build_object('_eai_row_hash', _eai_row, '_eai_batch', _eai_bronze_batch) || jsonb_build_object($4[1], _eai_k0"));
         assert!(sql.contains("jsonb_build_object($4[4], _eai_k3)"));
@@ -515,16 +521,19 @@ mod tests {
 
     #[test]
     fn safe_casts() {
-        assert!(safe_cast("v", "integer", "YMD").contains("BETWEEN -2147483648 AND 2147483647"));
+        assert_eq!(safe_cast("v", "integer", "YMD"), "eai._to_int4(v)");
         assert!(safe_cast("v", "numeric(10,2)", "YMD").contains("< 1e8"));
-        assert!(safe_cast("v", "numeric", "YMD").contains("eai._normalize(v, 'numeric', 'YMD')"));
+        assert_eq!(safe_cast("v", "numeric", "YMD"), "eai._normalize(v, 'numeric', 'YMD')::numeric");
+        assert_eq!(safe_cast("v", "date", "DMY"), "eai._to_date(v, 'DMY')");
+        assert_eq!(parse_int(" -42 "), Some(-42));
+        assert_eq!(parse_int("+7"), Some(7));
+        assert_eq!(parse_int("4.2"), None);
+        assert_eq!(parse_int("9223372036854775808"), None);
+        assert_eq!(parse_int("--1"), None);
         assert_eq!(safe_cast("v", "text", "YMD"), "v");
         assert!(safe_cast("v", "character varying(5)", "YMD").contains("length(v) <= 5"));
         assert!(safe_cast("v", "timestamp with time zone", "DMY").contains("'timestamp', 'DMY')::timestamp with time zone"));
         assert!(safe_cast("v", "inet", "YMD").contains("eai._try_cast(v, 'inet'::regtype)"));
-        // The regexes the SQL uses accept what they should (checked here with the regex crate).
-        let int = regex::Regex::new(r"^\s*[-+]?[0-9]{1,9}\s*$").unwrap();
-        assert!(int.is_match(" -42 ") && !int.is_match("4.2") && !int.is_match("1e3"));
     }
 
     #[test]

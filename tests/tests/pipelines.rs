@@ -168,7 +168,9 @@ fn the_worker_promotes_queued_batches() {
     ingest(&mut c, &name);
     let bronze: String = c.query_one("SELECT format('bronze.%I', bronze_table) FROM eai.source_tables WHERE source = $1", &[&name]).unwrap().get(0);
     let silver = format!("silver.{name}");
-    c.query("SELECT * FROM eai.create_pipeline($1, $2::text::regclass, $3)", &[&name, &bronze, &silver]).unwrap();
+    c.query("SELECT * FROM eai.create_pipeline($1, $2::text::regclass, $3)", &[&name, &bronze, &silver]).unwrap_or_else(|e| {
+        panic!("{e}: database {db} may hold eai from an older build of this (unreleased) version; scripts/demo.sh --reset recreates it")
+    });
     c.batch_execute("SET eai.sync_promotion_max_rows = 0").unwrap();
     write(&dir, "patients.csv", &patients(1, 90));
     ingest(&mut c, &name);
