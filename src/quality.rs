@@ -19,9 +19,10 @@ const COLUMNS_SQL: &str = "SELECT a.attname::text, format_type(a.atttypid, a.att
 const CHECKS_SQL: &str = "SELECT column_name, spec FROM eai.expectations
   WHERE relid = $1 AND enabled AND rule NOT IN ('unique', 'type') ORDER BY expectation_id";
 
-/// Load times of the table's data, newest last: bronze batches, promotions into silver, gold refreshes.
-const LOADS_SQL: &str = "SELECT t FROM (
-    SELECT b.finished_at AS t FROM eai.batches b WHERE format('bronze.%I', b.bronze_table)::regclass = $1
+/// Load times of the table's data (epoch seconds), newest first: bronze batches, promotions into
+/// silver, gold refreshes.
+const LOADS_SQL: &str = "SELECT extract(epoch FROM t)::float8 FROM (
+    SELECT b.finished_at AS t FROM eai.batches b WHERE to_regclass(format('bronze.%I', b.bronze_table)) = $1
        AND b.status = 'succeeded' AND b.rows_written > 0
     UNION ALL
     SELECT pr.started_at FROM eai.promotions pr JOIN eai.pipelines p USING (pipeline_id)
@@ -113,7 +114,7 @@ fn _quality_score(
             .and_then(|r| r.get::<JsonB>(1).ok().flatten())
             .and_then(|j| serde_json::from_value(j.0).ok());
         let loads = client
-            .select(&format!("SELECT extract(epoch FROM t)::float8 FROM ({LOADS_SQL}) l"), None, &[tbl.into()])?
+            .select(LOADS_SQL, None, &[tbl.into()])?
             .map(|r| r.get::<f64>(1).map(|v| v.unwrap_or(0.0)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((history_rows, before, loads))
