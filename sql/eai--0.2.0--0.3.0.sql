@@ -579,7 +579,7 @@ DECLARE
     b eai.batches;
 BEGIN
     SELECT x.* INTO st FROM eai.source_tables x
-     WHERE format('bronze.%I', x.bronze_table)::regclass = p.source_relid;
+     WHERE to_regclass(format('bronze.%I', x.bronze_table)) = p.source_relid;
     IF FOUND THEN
         FOR b IN SELECT * FROM eai.ingest(st.source, st.table_name) LOOP
             RAISE NOTICE 'eai: ingested batch % of %.%: % rows read, % new (%)', b.batch_id, st.source, st.table_name,
