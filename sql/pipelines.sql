@@ -183,6 +183,10 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE pr eai.promotions;
 BEGIN
+    -- One promotion at a time into a silver table (they would contend for its rows anyway): a
+    -- promotion can then tell the keys silver has from those it does not.
+    PERFORM pg_advisory_xact_lock(hashtext('eai promote'),
+                                  (SELECT p.target_relid::integer FROM eai.pipelines p WHERE p.pipeline_id = p_pipeline));
     INSERT INTO eai.promotions (pipeline_id, bronze_batch, kind) VALUES (p_pipeline, p_batch, p_kind)
         ON CONFLICT (pipeline_id, bronze_batch) DO NOTHING
         RETURNING * INTO pr;
