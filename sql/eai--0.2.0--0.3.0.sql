@@ -471,6 +471,11 @@ BEGIN
                 HINT = format('Map them first: SELECT * FROM eai.map_schema(%L, %L);', source::text, v_target::text);
         END IF;
     END IF;
+    -- Promotions read bronze one batch at a time: an index on the batch, unless there is one.
+    IF NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                    WHERE i.indrelid = source AND a.attname = '_eai_batch') THEN
+        EXECUTE format('CREATE INDEX ON %s (_eai_batch)', source);
+    END IF;
     -- eai's bookkeeping columns on the silver table.
     EXECUTE format('ALTER TABLE %s ADD COLUMN IF NOT EXISTS _eai_row uuid, ADD COLUMN IF NOT EXISTS _eai_promotion bigint, '
                    'ADD COLUMN IF NOT EXISTS _eai_quality real, ADD COLUMN IF NOT EXISTS _eai_extra jsonb', v_target);
