@@ -60,46 +60,7 @@ impl Rule {
         }
     }
 
-    /// The SQL condition that is true when the value `v` (a column expression of type `pg_type`)
-/// breaks `rule`, used by promotion and by the quality scan alike. Rule arguments come from
-/// `arg(key)` (`min`, `max`, `pattern` as text, `values` as a jsonb array: parameters, never
-/// literals) and are read in one-row subqueries, so once per statement, not per row. NULL passes
-/// every rule but not_null. Numeric bounds on a text column compare as numbers (a value that is
-/// not a number is out of range). None for the rules a row cannot judge alone (type, unique,
-/// duplicate_key), which their callers handle.
-pub fn broken_sql(rule: &Rule, v: &str, pg_type: &str, arg: &dyn Fn(&str) -> String) -> Option<String> {
-    use crate::promotion::{is_textual, quote, NUM};
-    Some(match rule {
-        Rule::NotNull => format!("{v} IS NULL"),
-        Rule::Range { min, max } => {
-            let numeric_bounds = [min, max].iter().all(|b| b.as_deref().is_none_or(|x| x.trim().parse::<f64>().is_ok()));
-            let (val, ty) = if is_textual(pg_type) && numeric_bounds {
-                (format!("(CASE WHEN {v} ~ {NUM} THEN {v}::numeric END)"), "numeric")
-            } else {
-                (v.to_string(), pg_type)
-            };
-            let mut parts = Vec::new();
-            if min.is_some() {
-                parts.push(format!("{val} < (SELECT {}::{ty})", arg("min")));
-            }
-            if max.is_some() {
-                parts.push(format!("{val} > (SELECT {}::{ty})", arg("max")));
-            }
-            if val != v {
-                parts.push(format!("({v} IS NOT NULL AND {val} IS NULL)"));
-            }
-            format!("({})", parts.join(" OR "))
-        }
-        Rule::Regex { .. } => format!("{v}::text !~ (SELECT {})", arg("pattern")),
-        // IN (subquery): a hashed lookup, however long the list.
-        Rule::Allowed { .. } => format!("NOT ({v}::text IN (SELECT jsonb_array_elements_text({})))", arg("values")),
-        Rule::ForeignKey { table, column } => format!("{v} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} f WHERE f.{} = {v})", quote(column)),
-        Rule::Sql { expr } => format!("NOT coalesce(({expr})::boolean, true)"),
-        Rule::Type | Rule::Unique | Rule::DuplicateKey => return None,
-    })
-}
-
-/// Parses `eai.expect`'s rule text and argument: `not_null`, `type`, `range` (`{"min":…,"max":…}`
+    /// Parses `eai.expect`'s rule text and argument: `not_null`, `type`, `range` (`{"min":…,"max":…}`
     /// or `"min..max"`), `regex` (the pattern), `allowed` (a JSON array or comma-separated list),
     /// `unique`, `foreign_key` (`table(column)` or `table.column`), `sql` (an expression).
     pub fn parse(rule: &str, arg: Option<&str>) -> Result<Rule, String> {
