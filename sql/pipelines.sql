@@ -227,12 +227,25 @@ DECLARE
     pr eai.promotions := eai._promotion_start(p_pipeline, p_batch, p_kind);
     st record;
     res record;
+    done boolean := false;
 BEGIN
     IF pr.promotion_id IS NULL THEN
         RETURN NULL;
     END IF;
     SELECT * INTO STRICT st FROM eai._promotion_statement(p_pipeline, p_rows);
-    EXECUTE st.statement INTO res USING p_pipeline, pr.promotion_id, st.checks, st.extra, p_arg;
+    -- With a dedup key, first the statement that assumes the batch repeats no key; a repeated key
+    -- makes it fail (unique_violation, cardinality_violation) and the full statement runs instead.
+    IF st.without_duplicates IS NOT NULL THEN
+        BEGIN
+            EXECUTE st.without_duplicates INTO res USING p_pipeline, pr.promotion_id, st.checks, st.extra, p_arg;
+            done := true;
+        EXCEPTION WHEN unique_violation OR cardinality_violation THEN
+            done := false;
+        END;
+    END IF;
+    IF NOT done THEN
+        EXECUTE st.statement INTO res USING p_pipeline, pr.promotion_id, st.checks, st.extra, p_arg;
+    END IF;
     RETURN eai._promotion_finish(pr, res);
 END
 $$;
@@ -248,6 +261,7 @@ DECLARE
     pr eai.promotions;
     st record;
     res record;
+    done boolean;
 BEGIN
     IF NOT (SELECT enabled FROM eai.pipelines WHERE pipeline_id = v_pipeline) THEN
         RETURN NULL;
@@ -260,7 +274,19 @@ BEGIN
             pr := eai._promotion_start(v_pipeline, b.batch, 'trigger');
             CONTINUE WHEN pr.promotion_id IS NULL;
             SELECT * INTO STRICT st FROM eai._promotion_statement(v_pipeline, '(SELECT * FROM new_rows WHERE _eai_batch = $5)');
-            EXECUTE st.statement INTO res USING v_pipeline, pr.promotion_id, st.checks, st.extra, b.batch;
+            -- As in eai._promote (written out here: only this function's queries see new_rows).
+            done := false;
+            IF st.without_duplicates IS NOT NULL THEN
+                BEGIN
+                    EXECUTE st.without_duplicates INTO res USING v_pipeline, pr.promotion_id, st.checks, st.extra, b.batch;
+                    done := true;
+                EXCEPTION WHEN unique_violation OR cardinality_violation THEN
+                    done := false;
+                END;
+            END IF;
+            IF NOT done THEN
+                EXECUTE st.statement INTO res USING v_pipeline, pr.promotion_id, st.checks, st.extra, b.batch;
+            END IF;
             PERFORM eai._promotion_finish(pr, res);
         END IF;
     END LOOP;

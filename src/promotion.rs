@@ -32,13 +32,17 @@ fn raise(code: PgSqlErrorCode, message: String, hint: &str) -> ! {
     unreachable!("ERROR does not return")
 }
 
-/// The promotion statement of a pipeline reading its rows from `rows`, the checks (`$3`) and the
-/// names of the bronze columns it reads (`$4`: mapped sources, then those kept in `_eai_extra`).
+/// The promotion statement of a pipeline reading its rows from `rows`, the checks (`$3`), the
+/// names of the bronze columns it reads (`$4`: mapped sources, then those kept in `_eai_extra`)
+/// and, with a dedup key, the statement to try first, which assumes the batch repeats no key.
 #[pg_extern(volatile, parallel_unsafe)]
 fn _promotion_statement(
     pipeline_id: i64,
     rows: &str,
-) -> TableIterator<'static, (name!(statement, String), name!(checks, JsonB), name!(extra, Vec<String>))> {
+) -> TableIterator<
+    'static,
+    (name!(statement, String), name!(checks, JsonB), name!(extra, Vec<String>), name!(without_duplicates, Option<String>)),
+> {
     let result: Result<(Plan, serde_json::Value), pgrx::spi::Error> = Spi::connect(|client| {
         let mut it = client.select(PIPELINE_SQL, Some(1), &[pipeline_id.into()])?;
         if it.is_empty() {
@@ -77,7 +81,7 @@ fn _promotion_statement(
         Ok((plan, checks))
     });
     let (plan, checks) = result.unwrap_or_else(|e| error!("eai: could not read pipeline {pipeline_id}: {e}"));
-    TableIterator::once((plan.statement(rows), JsonB(checks), plan.bronze_columns()))
+    TableIterator::once((plan.statement(rows), JsonB(checks), plan.bronze_columns(), plan.statement_without_duplicates(rows)))
 }
 
 /// Canonical text for a date, timestamp or JSON value, or NULL when it is not one (the safe casts
@@ -107,7 +111,16 @@ fn _to_int2(value: &str) -> Option<i16> {
 #[pg_extern(immutable, strict, parallel_safe)]
 fn _to_date(value: &str, date_order: &str) -> Option<pgrx::datum::Date> {
     let (y, m, d) = promotion::parse_date_parts(value, date_order)?;
-    pgrx::datum::Date::new(y, m as u8, d as u8).ok()
+    // SAFETY: parse_date_parts returns real calendar dates of years 1 to 9999, well inside
+    // PostgreSQL's date range.
+    Some(unsafe { pgrx::datum::Date::from_pg_epoch_days(promotion::pg_epoch_days(y, m, d)) })
+}
+
+/// Whether PostgreSQL's numeric input reads the value as it stands (promotion then casts it
+/// directly, and only other values go through eai._normalize).
+#[pg_extern(immutable, strict, parallel_safe)]
+fn _is_number(value: &str) -> bool {
+    promotion::is_plain_number(value)
 }
 
 /// The silver type for a column eai inferred as `inferred`.

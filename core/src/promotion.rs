@@ -70,7 +70,9 @@ pub fn safe_cast(v: &str, pg_type: &str, date_order: &str) -> String {
         "numeric" | "decimal" | "double precision" | "float8" | "real" | "float4" => {
             // Numbers as eai.profile reads them (1,234.5 and 19,99 too), canonical text from
             // eai._normalize, then bounded by the type.
-            let n = format!("eai._normalize({v}, 'numeric', 'YMD')");
+            // A plain number (the common case) goes straight to PostgreSQL's own input function
+            // once eai._is_number has vouched for it; anything else through eai._normalize.
+            let n = format!("(CASE WHEN eai._is_number({v}) THEN {v} ELSE eai._normalize({v}, 'numeric', 'YMD') END)");
             match (base.as_str(), typmod.as_slice()) {
                 ("numeric" | "decimal", [p, s]) if *p >= *s => {
                     format!("CASE WHEN abs(round({n}::numeric, {s})) < 1e{} THEN {n}::{t} END", p - s)
@@ -168,14 +170,28 @@ impl Plan {
     /// quarantined, failed (rows breaking a `fail` rule: the caller raises) and warned (jsonb:
     /// check index → rows).
     pub fn statement(&self, rows: &str) -> String {
+        self.build(rows, true)
+    }
+
+    /// The statement without the search for in-batch duplicate keys (a hash of every key), for a
+    /// pipeline with a dedup key, or None without one. It is right whenever the batch repeats no
+    /// key, and otherwise fails with unique_violation (a new key twice) or cardinality_violation
+    /// (an existing key twice) instead of promoting anything wrong: the caller runs it in a
+    /// subtransaction and falls back to [`Plan::statement`].
+    pub fn statement_without_duplicates(&self, rows: &str) -> Option<String> {
+        (!self.dedup_key.is_empty()).then(|| self.build(rows, false))
+    }
+
+    fn build(&self, rows: &str, detect_dups: bool) -> String {
         let checks = self.checks();
+        let detect_dups = detect_dups && !self.dedup_key.is_empty();
         let target = format!("{}.{}", quote(&self.target_schema), quote(&self.target_table));
         // 1. src: each bronze column the promotion keeps (mapped sources, then extras) once, as
         // _eai_k{j}, in the order of `bronze_columns()` (`$4`), with the row's bronze identity and
         // order. A quarantined row is rebuilt as jsonb from these, so no copy of whole rows travels.
         let kept = self.bronze_columns();
         let mut src = vec!["r._eai_row_hash AS _eai_row".to_string(), "r._eai_batch AS _eai_bronze_batch".to_string()];
-        if !self.dedup_key.is_empty() {
+        if detect_dups {
             src.push("row_number() OVER () AS _eai_ord".to_string());
         }
         for (j, k) in kept.iter().enumerate() {
@@ -183,8 +199,26 @@ impl Plan {
         }
         // The raw value of silver column i: its source's _eai_k.
         let raw_of = |i: usize| self.columns[i].source.as_ref().map(|sc| format!("_eai_k{}", kept.iter().position(|k| k == sc).expect("kept")));
+        // Past `typed`, bronze column j is read under the name of the first text silver column
+        // it fills (the same value: it is not carried twice, which keeps the rows kept in memory
+        // narrow), or as _eai_k{j}.
+        let kref: Vec<String> = kept
+            .iter()
+            .map(|k| {
+                self.columns
+                    .iter()
+                    .find(|c| c.source.as_deref() == Some(k.as_str()) && is_text(&c.pg_type))
+                    .map(|c| quote(&c.target))
+                    .unwrap_or_else(|| format!("_eai_k{}", kept.iter().position(|x| x == k).expect("kept")))
+            })
+            .collect();
+        let ref_of = |i: usize| self.columns[i].source.as_ref().map(|sc| kref[kept.iter().position(|k| k == sc).expect("kept")].clone());
         // 2. typed: the safe casts, named as the silver columns.
-        let mut typed = vec!["s.*".to_string()];
+        let mut typed = vec!["s._eai_row".to_string(), "s._eai_bronze_batch".to_string()];
+        if detect_dups {
+            typed.push("s._eai_ord".to_string());
+        }
+        typed.extend(kref.iter().filter(|r| r.starts_with("_eai_k")).map(|r| format!("s.{r}")));
         for (i, c) in self.columns.iter().enumerate() {
             let v = raw_of(i).map(|r| format!("s.{r}")).unwrap_or_else(|| "NULL::text".into());
             let e = if c.source.is_some() { safe_cast(&v, &c.pg_type, &self.date_order) } else { format!("NULL::{}", c.pg_type) };
@@ -201,13 +235,14 @@ impl Plan {
             let cond = match (&c.rule, &col) {
                 (Rule::Type, Some(v)) => {
                     let i = idx[c.column.as_deref().unwrap()];
-                    let r = raw_of(i).map(|r| format!("t.{r}")).unwrap_or_else(|| "NULL::text".into());
+                    let r = ref_of(i).map(|r| format!("t.{r}")).unwrap_or_else(|| "NULL::text".into());
                     format!("{r} IS NOT NULL AND btrim({r}) <> '' AND {v} IS NULL")
                 }
                 (Rule::Unique, Some(v)) => format!(
                     "{v} IS NOT NULL AND (count(*) OVER (PARTITION BY {v}) > 1 OR EXISTS (SELECT 1 FROM {target} x WHERE x.{q} = {v}))",
                     q = quote(c.column.as_deref().unwrap())
                 ),
+                (Rule::DuplicateKey, _) if !detect_dups => "false".to_string(),
                 (Rule::DuplicateKey, _) => format!(
                     "({}) IN (SELECT {} FROM dups) AND t._eai_ord NOT IN (SELECT _eai_last FROM dups)",
                     key_cols.join(", "),
@@ -222,14 +257,16 @@ impl Plan {
                     _ => "false".to_string(),
                 },
             };
-            broken.push(format!("CASE WHEN {cond} THEN {n} END"));
+            if cond != "false" {
+                broken.push((n, cond));
+            }
         }
         let by = |a: Action| -> String {
             let ns: Vec<String> = checks.iter().enumerate().filter(|(_, c)| c.action == a).map(|(n, _)| n.to_string()).collect();
             if ns.is_empty() {
                 "false".into()
             } else {
-                format!("_eai_broken && ARRAY[{}]", ns.join(","))
+                format!("coalesce(_eai_broken && ARRAY[{}], false)", ns.join(","))
             }
         };
         let (quarantine, fail) = (by(Action::Quarantine), by(Action::Fail));
@@ -255,11 +292,11 @@ impl Plan {
             let first = kept.len() - self.extra.len();
             format!(
                 "jsonb_strip_nulls(jsonb_build_object({}))",
-                (first..kept.len()).map(|j| format!("$4[{}], _eai_k{j}", j + 1)).collect::<Vec<_>>().join(", ")
+                (first..kept.len()).map(|j| format!("$4[{}], {}", j + 1, kref[j])).collect::<Vec<_>>().join(", ")
             )
         };
         // The bronze row of a quarantined row, rebuilt (jsonb_build_object takes at most 100 arguments: chunks).
-        let pairs: Vec<String> = (0..kept.len()).map(|j| format!("$4[{}], _eai_k{j}", j + 1)).collect();
+        let pairs: Vec<String> = (0..kept.len()).map(|j| format!("$4[{}], {}", j + 1, kref[j])).collect();
         let mut raw_row = "jsonb_build_object('_eai_row_hash', _eai_row, '_eai_batch', _eai_bronze_batch)".to_string();
         for chunk in pairs.chunks(40) {
             raw_row = format!("{raw_row} || jsonb_build_object({})", chunk.join(", "));
@@ -279,7 +316,7 @@ impl Plan {
         };
         format!(
             "WITH {head} \
-             checked AS MATERIALIZED (SELECT t.*, array_remove(ARRAY[{broken}]::int[], NULL) AS _eai_broken FROM {typed_from} t), \
+             checked AS MATERIALIZED (SELECT t.*, {broken} AS _eai_broken FROM {typed_from} t), \
              q AS (INSERT INTO eai.quarantine (pipeline_id, promotion_id, bronze_batch, row_hash, row, violations) \
                    SELECT $1, $2, _eai_bronze_batch, _eai_row, {raw_row}, \
                           (SELECT jsonb_agg($3 -> b ORDER BY b) FROM unnest(_eai_broken) b) \
@@ -321,9 +358,9 @@ impl Plan {
                       WHERE NOT ({quarantine}) AND b = ANY (ARRAY[{warn_list}]::int[]) GROUP BY b) w)"
                 )
             },
-            // With a dedup key the cast rows are kept once (typed) and their repeated keys found by
-            // hashing (dups); without one they are computed on the fly, once per row (OFFSET 0).
-            head = if self.dedup_key.is_empty() {
+            // Looking for duplicates, the cast rows are kept once (typed) and their repeated keys
+            // found by hashing (dups); otherwise they are computed on the fly, once per row (OFFSET 0).
+            head = if !detect_dups {
                 String::new()
             } else {
                 let keys: Vec<String> = self.dedup_key.iter().map(|k| quote(k)).collect();
@@ -336,12 +373,27 @@ impl Plan {
                     nn = keys.iter().map(|k| format!("{k} IS NOT NULL")).collect::<Vec<_>>().join(" AND ")
                 )
             },
-            typed_from = if self.dedup_key.is_empty() {
+            typed_from = if !detect_dups {
                 format!("(SELECT {} FROM (SELECT {} FROM {rows} AS r) s OFFSET 0)", typed.join(", "), src.join(", "))
             } else {
                 "typed".to_string()
             },
-            broken = if broken.is_empty() { "NULL::int".into() } else { broken.join(", ") },
+            // The indices of the broken checks, NULL when none (nothing to keep in memory). Most
+            // rows break none: one short-circuiting test of every condition first, and the array
+            // only for the rows that break one.
+            broken = if broken.is_empty() {
+                "NULL::int[]".to_string()
+            } else {
+                format!(
+                    "CASE WHEN {} THEN array_remove(ARRAY[{}]::int[], NULL) END",
+                    if broken.len() == 1 {
+                        format!("coalesce({}, false)", broken[0].1)
+                    } else {
+                        format!("CASE {} ELSE false END", broken.iter().map(|(_, c)| format!("WHEN {c} THEN true")).collect::<Vec<_>>().join(" "))
+                    },
+                    broken.iter().map(|(n, c)| format!("CASE WHEN {c} THEN {n} END")).collect::<Vec<_>>().join(", ")
+                )
+            },
         )
     }
 }
@@ -358,6 +410,50 @@ pub fn parse_int(v: &str) -> Option<i64> {
         return None;
     }
     t.parse::<i64>().ok()
+}
+
+/// Whether PostgreSQL's numeric input reads `v` as it stands: ASCII blanks around an optional
+/// sign, digits with at most one point, an exponent of at most three digits, 1,000 characters at
+/// most. Anything else (thousands separators, a decimal comma, NaN…) goes through [`normalize`].
+pub fn is_plain_number(v: &str) -> bool {
+    let t = v.trim_matches(|c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c'));
+    if t.is_empty() || t.len() > 1000 {
+        return false;
+    }
+    let b = t.as_bytes();
+    let mut i = usize::from(matches!(b[0], b'+' | b'-'));
+    let (mut digits, mut point) = (0, false);
+    while i < b.len() && (b[i].is_ascii_digit() || (b[i] == b'.' && !point)) {
+        if b[i] == b'.' {
+            point = true;
+        } else {
+            digits += 1;
+        }
+        i += 1;
+    }
+    if digits == 0 {
+        return false;
+    }
+    if i < b.len() && matches!(b[i], b'e' | b'E') {
+        i += 1;
+        i += usize::from(i < b.len() && matches!(b[i], b'+' | b'-'));
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start || i - start > 3 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// Days from 2000-01-01, PostgreSQL's date epoch (its `date2j` less `POSTGRES_EPOCH_JDATE`).
+pub fn pg_epoch_days(year: i32, month: u32, day: u32) -> i32 {
+    let (y, m) = if month > 2 { (year + 4800, month as i32 + 1) } else { (year + 4799, month as i32 + 13) };
+    let century = y / 100;
+    let julian = y * 365 - 32167 + y / 4 - century + century / 4 + 7834 * m / 256 + day as i32;
+    julian - 2_451_545
 }
 
 /// A date as (year, month, day) read per `order` (see [`normalize`]), or None.
@@ -538,6 +634,8 @@ mod tests {
         assert_eq!(p.bronze_columns(), ["Cust ID", "E-mail", "signup; DROP TABLE x", "notes"]);
         assert!(sql.contains("jsonb_build_object('_eai_row_hash', _eai_row, '_eai_batch', _eai_bronze_batch) || jsonb_build_object($4[1], _eai_k0"));
         assert!(sql.contains("jsonb_build_object($4[4], _eai_k3)"));
+        // A bronze column filling a text column travels once, under the silver name.
+        assert!(sql.contains(r#"$4[2], "e""mail""#) && !sql.contains("s._eai_k1,"), "{sql}");
         // Balanced parentheses.
         assert_eq!(sql.matches('(').count(), sql.matches(')').count());
     }
@@ -546,7 +644,7 @@ mod tests {
     fn safe_casts() {
         assert_eq!(safe_cast("v", "integer", "YMD"), "eai._to_int4(v)");
         assert!(safe_cast("v", "numeric(10,2)", "YMD").contains("< 1e8"));
-        assert_eq!(safe_cast("v", "numeric", "YMD"), "eai._normalize(v, 'numeric', 'YMD')::numeric");
+        assert_eq!(safe_cast("v", "numeric", "YMD"), "(CASE WHEN eai._is_number(v) THEN v ELSE eai._normalize(v, 'numeric', 'YMD') END)::numeric");
         assert_eq!(safe_cast("v", "date", "DMY"), "eai._to_date(v, 'DMY')");
         assert_eq!(parse_int(" -42 "), Some(-42));
         assert_eq!(parse_int("+7"), Some(7));
@@ -557,6 +655,39 @@ mod tests {
         assert!(safe_cast("v", "character varying(5)", "YMD").contains("length(v) <= 5"));
         assert!(safe_cast("v", "timestamp with time zone", "DMY").contains("'timestamp', 'DMY')::timestamp with time zone"));
         assert!(safe_cast("v", "inet", "YMD").contains("eai._try_cast(v, 'inet'::regtype)"));
+    }
+
+    #[test]
+    fn plain_numbers_are_those_numeric_input_reads() {
+        for ok in ["0", " -1.5 ", "+.5", "5.", "1e5", "1.5E-300", "\t42\n", "007"] {
+            assert!(is_plain_number(ok), "{ok:?}");
+        }
+        for bad in ["", " ", ".", "-", "1,5", "1.2.3", "1e", "1e1000", "NaN", "inf", "1 000", "\u{a0}1", "1e+", "--1", "0x10"] {
+            assert!(!is_plain_number(bad), "{bad:?}");
+        }
+        assert!(!is_plain_number(&"9".repeat(1001)));
+    }
+
+    #[test]
+    fn epoch_days_match_postgres() {
+        assert_eq!(pg_epoch_days(2000, 1, 1), 0);
+        assert_eq!(pg_epoch_days(1999, 12, 31), -1);
+        assert_eq!(pg_epoch_days(2024, 3, 1), 8826); // SELECT date '2024-03-01' - date '2000-01-01'
+        assert_eq!(pg_epoch_days(1970, 1, 1), -10957);
+        assert_eq!(pg_epoch_days(1, 1, 1), -730119);
+    }
+
+    #[test]
+    fn without_duplicates_the_statement_skips_the_key_hash() {
+        let p = plan();
+        let fast = p.statement_without_duplicates("new_rows").expect("dedup key");
+        assert!(!fast.contains("dups") && !fast.contains("_eai_ord"), "{fast}");
+        assert!(p.statement("new_rows").contains("FROM dups"));
+        // Check numbering is the same in both: the regex is check 4 in each.
+        assert!(fast.contains("(SELECT ($3 -> 4 ->> 'pattern'))"));
+        assert_eq!(fast.matches('(').count(), fast.matches(')').count());
+        let none = Plan { dedup_key: vec![], ..plan() };
+        assert!(none.statement_without_duplicates("new_rows").is_none());
     }
 
     #[test]

@@ -111,4 +111,13 @@ INSERT INTO bronze."we""ird; --" ("Ünï ""id""", "a;b", _eai_batch, _eai_row_ha
 SELECT "ünï ""id""", "a;b", _eai_row IS NOT NULL AS traced, _eai_quality FROM silver."tar""get; --";
 SELECT jsonb_path_query_array(violations, '$[*].reason') FROM eai.quarantine;
 SELECT kind, rows_read, rows_promoted, rows_quarantined FROM eai.promotions ORDER BY promotion_id;
+-- A batch repeating a key, new (2) then existing (1): the last row of each key wins, the others
+-- are quarantined as duplicates (the fast statement fails on them and the full one runs).
+INSERT INTO bronze."we""ird; --" ("Ünï ""id""", "a;b", _eai_batch, _eai_row_hash)
+VALUES ('2', 'first', 3, gen_random_uuid()), ('2', 'second', 3, gen_random_uuid());
+INSERT INTO bronze."we""ird; --" ("Ünï ""id""", "a;b", _eai_batch, _eai_row_hash)
+VALUES ('1', 'one', 4, gen_random_uuid()), ('1', 'uno', 4, gen_random_uuid());
+SELECT "ünï ""id""", "a;b" FROM silver."tar""get; --" ORDER BY 1;
+SELECT row ->> 'a;b' AS kept_out, jsonb_path_query_array(violations, '$[*].rule') FROM eai.quarantine WHERE bronze_batch > 2 ORDER BY 1;
+SELECT bronze_batch, rows_read, rows_promoted, rows_quarantined FROM eai.promotions ORDER BY promotion_id;
 rollback;
