@@ -14,6 +14,7 @@
 //! - [`quality`]: the single-pass quality scan and the scores of its seven dimensions.
 //! - [`row_hash`]: 128-bit row identity that keeps bronze free of re-ingested duplicates.
 
+pub mod anomaly;
 pub mod conninfo;
 pub mod csv_sniff;
 pub mod embedding;
