@@ -1,4 +1,4 @@
--- eai 0.2.0 -> 0.3.0: pipelines bronze -> silver (promotion, expectations, quarantine, worker), gold tables, column lineage, quality scores.
+-- eai 0.2.0 -> 0.3.0: pipelines bronze -> silver (promotion, expectations, quarantine, worker), gold tables, column lineage, quality scores, anomaly detection.
 -- Assembled by scripts/upgrade_script.py; checked by scripts/check_upgrades.sh.
 
 CREATE  FUNCTION "_promotion_statement"(
@@ -106,6 +106,32 @@ CREATE  FUNCTION "_quality_score"(
 STRICT VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_quality_score_wrapper';
+
+CREATE  FUNCTION "_detect_query"(
+	"query" TEXT, /* & str */
+	"all_rows" bool, /* bool */
+	"threshold" double precision, /* Option < f64 > */
+	"min_history" INT, /* i32 */
+	"trees" INT, /* i32 */
+	"subsample" INT, /* i32 */
+	"seed" bigint /* i64 */
+) RETURNS TABLE (
+	"ordinal" bigint,  /* i64 */
+	"ts" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
+	"metric" TEXT,  /* String */
+	"observed" double precision,  /* Option < f64 > */
+	"expected" double precision,  /* Option < f64 > */
+	"lo" double precision,  /* Option < f64 > */
+	"hi" double precision,  /* Option < f64 > */
+	"score" double precision,  /* Option < f64 > */
+	"anomalous" bool,  /* bool */
+	"detector" TEXT,  /* String */
+	"severity" TEXT,  /* Option < String > */
+	"explanation" TEXT  /* String */
+)
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_detect_query_wrapper';
 
 -- sql/pipelines.sql
 -- eai 0.3.0: pipelines bronze → silver, expectations, quarantine. Loaded by src/lib.rs after the
@@ -1126,6 +1152,28 @@ COMMENT ON COLUMN eai.quality_history.run_at IS 'When.';
 COMMENT ON COLUMN eai.quality_history.rows IS 'Rows then.';
 COMMENT ON COLUMN eai.quality_history.overall IS 'Overall score.';
 COMMENT ON COLUMN eai.quality_history.scores IS 'Score of each dimension (null: not judged).';
+
+-- sql/anomalies.sql
+-- Anomaly detection (docs/anomalies.md). The detectors are in eai-core (pgrx-free); this file
+-- holds the SQL entry points. The query entry point runs any (ts, value) series or rows of
+-- numbers through them.
+
+-- Anomalies of any query: a time column then numeric value columns is a series (the online
+-- detector, no look-ahead, one value column at a time); numeric columns only are rows (Isolation
+-- Forest). Without all_rows only anomalous rows come back. threshold: in standard deviations for
+-- series (default 6), in isolation score for rows (default 0.6).
+CREATE FUNCTION eai.detect_anomalies(query text, all_rows boolean DEFAULT false, threshold double precision DEFAULT NULL,
+                                     min_history integer DEFAULT 8, trees integer DEFAULT 100, subsample integer DEFAULT 256,
+                                     seed bigint DEFAULT 42)
+RETURNS TABLE (ordinal bigint, ts timestamptz, metric text, observed double precision, expected double precision,
+               lo double precision, hi double precision, score double precision, anomalous boolean, detector text,
+               severity text, explanation text)
+LANGUAGE sql VOLATILE
+AS $$
+    SELECT * FROM eai._detect_query(query, all_rows, threshold, min_history, trees, subsample, seed)
+$$;
+COMMENT ON FUNCTION eai.detect_anomalies(text, boolean, double precision, integer, integer, integer, bigint) IS
+    'Anomalies of a query''s rows: (ts, value…) series through the online detector, numeric rows through Isolation Forest. See docs/anomalies.md.';
 
 -- sql/roles.sql
 -- Roles. Three group roles (NOLOGIN), each including the one before; grant them to login roles:

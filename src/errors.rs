@@ -15,6 +15,10 @@ pub enum EaiError {
     File { path: String, source: std::io::Error },
     #[error("\"{0}\" is not a directory")]
     NotADirectory(String),
+    #[error("{0}")]
+    AnomalyInput(String),
+    #[error("{0}")]
+    InvalidParameter(String),
 }
 
 impl EaiError {
@@ -28,6 +32,8 @@ impl EaiError {
                 _ => PgSqlErrorCode::ERRCODE_IO_ERROR,
             },
             EaiError::NotADirectory(_) => PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            EaiError::AnomalyInput(_) => PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            EaiError::InvalidParameter(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
         }
     }
 
@@ -43,6 +49,10 @@ impl EaiError {
             }
             EaiError::File { .. } => "Check the path: it is read by the database server, on the server's machine.",
             EaiError::NotADirectory(_) => "Give a CSV file or a folder of CSV files.",
+            EaiError::AnomalyInput(_) => {
+                "Give a query returning (ts, value) for a series, or numeric columns only for rows, e.g. SELECT ts, amount FROM silver.orders ORDER BY ts."
+            }
+            EaiError::InvalidParameter(_) => "See docs/anomalies.md for the parameters and their ranges.",
         }
     }
 

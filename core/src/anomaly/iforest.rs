@@ -25,7 +25,8 @@ impl Default for Params {
 #[derive(Debug, Clone, Copy)]
 enum Node {
     Split { feature: u32, threshold: f64, left: u32, right: u32 },
-    Leaf { size: u32 },
+    /// A leaf: `c(n)` of its n training rows, computed once.
+    Leaf { path: f64 },
 }
 
 #[derive(Debug, Clone)]
@@ -110,8 +111,8 @@ impl Forest {
                         i = if rows.at(r, feature as usize) <= threshold { left as usize } else { right as usize };
                         d += 1.0;
                     }
-                    Node::Leaf { size } => {
-                        total += d + average_path_length(size as usize);
+                    Node::Leaf { path, .. } => {
+                        total += d + path;
                         break;
                     }
                 }
@@ -124,13 +125,33 @@ impl Forest {
     /// number of columns.
     pub fn score(&self, rows: &Rows) -> Vec<f64> {
         assert_eq!(rows.dims, self.dims, "rows have {} columns, the forest {}", rows.dims, self.dims);
-        (0..rows.len()).map(|r| 2f64.powf(-self.depth(rows, r) / self.norm)).collect()
+        let n = rows.len();
+        let score = |r: usize| 2f64.powf(-self.depth(rows, r) / self.norm);
+        // Large inputs are scored on every core (plain threads over read-only data; nothing
+        // PostgreSQL is touched in them).
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(8);
+        if n < 4096 || threads < 2 {
+            return (0..n).map(score).collect();
+        }
+        let chunk = n.div_ceil(threads);
+        let mut out = vec![0.0; n];
+        std::thread::scope(|s| {
+            for (k, part) in out.chunks_mut(chunk).enumerate() {
+                let score = &score;
+                s.spawn(move || {
+                    for (i, o) in part.iter_mut().enumerate() {
+                        *o = score(k * chunk + i);
+                    }
+                });
+            }
+        });
+        out
     }
 }
 
 fn grow(rows: &Rows, idx: &mut [usize], depth: usize, max_depth: usize, rng: &mut ChaCha8Rng, nodes: &mut Vec<Node>) -> u32 {
     let me = nodes.len() as u32;
-    nodes.push(Node::Leaf { size: idx.len() as u32 });
+    nodes.push(Node::Leaf { path: average_path_length(idx.len()) });
     if depth >= max_depth || idx.len() <= 1 {
         return me;
     }

@@ -1,0 +1,207 @@
+//! SQL glue of anomaly detection: reads a user's query through SPI and runs the detectors of
+//! `eai_core::anomaly` over it. The catalog (metrics, anomalies, thresholds, incidents) and the
+//! table entry point live in sql/anomalies.sql.
+use eai_core::anomaly::iforest::{Forest, Params, Rows};
+use eai_core::anomaly::online::{Config, Online};
+use eai_core::anomaly::Severity;
+use eai_core::promotion::quote;
+use pgrx::prelude::*;
+
+use crate::errors::EaiError;
+
+type Found = (i64, Option<TimestampWithTimeZone>, String, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>, bool, String, Option<String>, String);
+
+/// Input shape of a query: a series (a time column then numeric value columns) or rows of numbers.
+enum Shape {
+    Series { time: String, values: Vec<String> },
+    Rows { columns: Vec<String> },
+}
+
+const TIME_TYPES: [pg_sys::Oid; 3] = [pg_sys::TIMESTAMPTZOID, pg_sys::TIMESTAMPOID, pg_sys::DATEOID];
+const NUMBER_TYPES: [pg_sys::Oid; 6] = [pg_sys::INT2OID, pg_sys::INT4OID, pg_sys::INT8OID, pg_sys::FLOAT4OID, pg_sys::FLOAT8OID, pg_sys::NUMERICOID];
+
+fn shape(query: &str) -> Shape {
+    let cols: Vec<(String, pg_sys::Oid)> = Spi::connect(|client| {
+        let t = client.select(&format!("SELECT * FROM ({query}) AS q LIMIT 0"), None, &[])?;
+        (1..=t.columns()?)
+            .map(|i| Ok((t.column_name(i)?, t.column_type_oid(i)?.value())))
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+    })
+    .unwrap_or_else(|e| EaiError::AnomalyInput(format!("the query does not run: {e}")).report());
+    let bad: Vec<&str> = cols.iter().skip(1).filter(|(_, t)| !NUMBER_TYPES.contains(t)).map(|(n, _)| n.as_str()).collect();
+    if cols.is_empty() || !bad.is_empty() {
+        EaiError::AnomalyInput(format!("columns after the first must be numbers; not: {}", if bad.is_empty() { "(no columns)".into() } else { bad.join(", ") })).report();
+    }
+    let names: Vec<String> = cols.iter().map(|(n, _)| n.clone()).collect();
+    if TIME_TYPES.contains(&cols[0].1) {
+        if cols.len() < 2 {
+            EaiError::AnomalyInput("a series needs a value column after its time column".into()).report();
+        }
+        Shape::Series { time: names[0].clone(), values: names[1..].to_vec() }
+    } else if NUMBER_TYPES.contains(&cols[0].1) {
+        Shape::Rows { columns: names }
+    } else {
+        EaiError::AnomalyInput(format!("the first column, {}, is neither a time nor a number", names[0])).report()
+    }
+}
+
+/// Every row of `query` as f64 columns (NULL as NaN), `time` first as Unix seconds when given.
+fn read(query: &str, time: Option<&str>, values: &[String]) -> (Vec<f64>, Vec<f64>) {
+    let mut select: Vec<String> = Vec::new();
+    if let Some(t) = time {
+        select.push(format!("extract(epoch FROM q.{})::float8", quote(t)));
+    }
+    select.extend(values.iter().map(|c| format!("q.{}::float8", quote(c))));
+    let sql = format!("SELECT {} FROM ({query}) AS q", select.join(", "));
+    let dims = values.len();
+    Spi::connect(|client| {
+        let t = client.select(&sql, None, &[])?;
+        let mut ts = Vec::with_capacity(t.len());
+        let mut data = Vec::with_capacity(t.len() * dims);
+        let first = usize::from(time.is_some());
+        for row in t {
+            if time.is_some() {
+                ts.push(row.get::<f64>(1)?.unwrap_or(f64::NAN));
+            }
+            for j in 0..dims {
+                data.push(row.get::<f64>(first + j + 1)?.unwrap_or(f64::NAN));
+            }
+        }
+        Ok::<_, pgrx::spi::Error>((ts, data))
+    })
+    .unwrap_or_else(|e| EaiError::AnomalyInput(format!("could not read the query's rows: {e}")).report())
+}
+
+fn timestamp(secs: f64) -> Option<TimestampWithTimeZone> {
+    // PostgreSQL counts microseconds from 2000-01-01.
+    if !secs.is_finite() {
+        return None;
+    }
+    TimestampWithTimeZone::try_from(((secs - 946_684_800.0) * 1e6).round() as i64).ok()
+}
+
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+/// Anomalies of a query's rows: a series `(ts, value[, value…])` goes through the online
+/// detector (no look-ahead), one value column at a time; rows of numbers through Isolation Forest.
+#[allow(clippy::too_many_arguments)]
+#[pg_extern(volatile, parallel_unsafe)]
+fn _detect_query(
+    query: &str,
+    all_rows: bool,
+    threshold: Option<f64>,
+    min_history: i32,
+    trees: i32,
+    subsample: i32,
+    seed: i64,
+) -> TableIterator<
+    'static,
+    (
+        name!(ordinal, i64),
+        name!(ts, Option<TimestampWithTimeZone>),
+        name!(metric, String),
+        name!(observed, Option<f64>),
+        name!(expected, Option<f64>),
+        name!(lo, Option<f64>),
+        name!(hi, Option<f64>),
+        name!(score, Option<f64>),
+        name!(anomalous, bool),
+        name!(detector, String),
+        name!(severity, Option<String>),
+        name!(explanation, String),
+    ),
+> {
+    if min_history < 2 || trees < 1 || subsample < 2 {
+        EaiError::InvalidParameter(format!("min_history must be at least 2 (got {min_history}), trees at least 1 (got {trees}), subsample at least 2 (got {subsample})")).report();
+    }
+    if threshold.is_some_and(|t| !t.is_finite() || t <= 0.0) {
+        EaiError::InvalidParameter("threshold must be a positive number".into()).report();
+    }
+    let mut out: Vec<Found> = Vec::new();
+    match shape(query) {
+        Shape::Series { time, values } => {
+            let (ts, data) = read(query, Some(&time), &values);
+            let t = threshold.unwrap_or(Config::default().threshold);
+            let dims = values.len();
+            for (j, metric) in values.iter().enumerate() {
+                let mut d = Online::new(Config { threshold: t, min_history: min_history as usize });
+                let mut alarm_from: Option<f64> = None;
+                for (i, secs) in ts.iter().enumerate() {
+                    let x = data[i * dims + j];
+                    let v = d.push(if secs.is_finite() { *secs as i64 } else { 0 }, x);
+                    if v.alarm && alarm_from.is_none() {
+                        alarm_from = Some(*secs);
+                    } else if !v.alarm {
+                        alarm_from = None;
+                    }
+                    if !(v.alarm || all_rows) {
+                        continue;
+                    }
+                    let explanation = if v.alarm && v.deviates {
+                        format!(
+                            "{metric} = {x} is {:.1} standard deviations from the {:.4} expected ({}{})",
+                            v.score,
+                            v.expected,
+                            v.method.as_str(),
+                            v.seasonality.map(|s| format!(", by {}", s.name())).unwrap_or_default()
+                        )
+                    } else if v.alarm {
+                        "within an alarm raised by a recent deviation".to_string()
+                    } else if v.method.as_str() == "warmup" {
+                        "not judged: not enough history yet".to_string()
+                    } else {
+                        "as expected".to_string()
+                    };
+                    out.push((
+                        i as i64 + 1,
+                        timestamp(*secs),
+                        metric.clone(),
+                        finite(x).or(if x.is_infinite() { Some(x) } else { None }),
+                        finite(v.expected),
+                        finite(v.lo),
+                        finite(v.hi),
+                        if v.score.is_nan() { None } else { Some(v.score) },
+                        v.alarm,
+                        v.method.as_str().to_string(),
+                        v.alarm.then(|| Severity::from_ratio(v.score / t).as_str().to_string()),
+                        explanation,
+                    ));
+                }
+            }
+        }
+        Shape::Rows { columns } => {
+            let (_, data) = read(query, None, &columns);
+            let rows = Rows { data: &data, dims: columns.len() };
+            let t = threshold.unwrap_or(0.6);
+            let p = Params { trees: trees as usize, subsample: subsample as usize, seed: seed as u64 };
+            if let Some(forest) = Forest::fit(&rows, p) {
+                for (i, s) in forest.score(&rows).into_iter().enumerate() {
+                    let anomalous = s >= t;
+                    if anomalous || all_rows {
+                        out.push((
+                            i as i64 + 1,
+                            None,
+                            "row".to_string(),
+                            None,
+                            None,
+                            None,
+                            None,
+                            Some(s),
+                            anomalous,
+                            "isolation_forest".to_string(),
+                            anomalous.then(|| Severity::from_ratio((s - 0.5) / (t - 0.5).max(1e-9)).as_str().to_string()),
+                            if anomalous {
+                                format!("isolation score {s:.3} (at least {t}): isolated in fewer random splits than most rows ({} trees of {} rows)", p.trees, p.subsample.min(rows.len()))
+                            } else {
+                                String::new()
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    TableIterator::new(out)
+}
