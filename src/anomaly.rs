@@ -165,7 +165,7 @@ fn _detect_query(
                         if v.score.is_nan() { None } else { Some(v.score) },
                         v.alarm,
                         v.method.as_str().to_string(),
-                        v.alarm.then(|| Severity::from_ratio(v.score / t).as_str().to_string()),
+                        v.deviates.then(|| Severity::from_ratio(v.score / t).as_str().to_string()),
                         explanation,
                     ));
                 }

@@ -1,0 +1,38 @@
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+begin;
+-- A series: five-minute points with a small cycle and one spike, judged without look-ahead.
+CREATE TEMP TABLE series AS
+SELECT timestamptz '2024-01-01 00:00+00' + i * interval '5 min' AS ts,
+       100 + (i % 7) + CASE WHEN i = 900 THEN 80 ELSE 0 END AS v
+  FROM generate_series(1, 1000) i;
+SELECT ordinal, ts, observed, expected, round(score::numeric, 1) AS score, detector, severity, explanation
+  FROM eai.detect_anomalies('SELECT ts, v FROM series ORDER BY ts') WHERE score >= 6;
+-- The alarm lasts an hour past the spike (one event), then clears.
+SELECT count(*) AS alarmed, min(ordinal), max(ordinal) FROM eai.detect_anomalies('SELECT ts, v FROM series ORDER BY ts');
+-- Every row on demand; warm-up rows are not judged.
+SELECT detector, count(*) FROM eai.detect_anomalies('SELECT ts, v FROM series ORDER BY ts', all_rows => true) GROUP BY 1 ORDER BY 1;
+-- Several value columns are judged one at a time; NULL is skipped, an infinity is anomalous.
+SELECT metric, ordinal, observed, anomalous FROM eai.detect_anomalies(
+  'SELECT ts, v AS a, CASE WHEN ts = timestamptz ''2024-01-02 00:00+00'' THEN ''Infinity''::float8 WHEN v = 103 THEN NULL ELSE 1 END AS "b; ""c"""
+     FROM series ORDER BY ts') WHERE score >= 6 ORDER BY 1, 2;
+-- Rows of numbers: Isolation Forest, deterministic for a seed.
+CREATE TEMP TABLE points AS SELECT (i % 10)::float8 AS x, (i % 7)::numeric AS y FROM generate_series(1, 300) i
+UNION ALL SELECT 60, 70;
+SELECT ordinal, round(score::numeric, 2) AS score, detector, severity FROM eai.detect_anomalies('SELECT x, y FROM points');
+SELECT count(DISTINCT score) = 1 AS same_for_same_seed FROM (
+  SELECT score FROM eai.detect_anomalies('SELECT x, y FROM points', all_rows => true, seed => 7) WHERE ordinal = 5
+  UNION ALL
+  SELECT score FROM eai.detect_anomalies('SELECT x, y FROM points', all_rows => true, seed => 7) WHERE ordinal = 5) s;
+-- Empty and constant inputs.
+SELECT count(*) AS from_empty FROM eai.detect_anomalies('SELECT ts, v FROM series WHERE false');
+SELECT count(*) AS from_constant FROM eai.detect_anomalies('SELECT ts, 5 FROM series');
+-- Errors: SQLSTATE and a hint.
+SELECT * FROM eai.detect_anomalies('SELECT ''a''::text, 1');
+SELECT * FROM eai.detect_anomalies('SELECT ts, ''x''::text FROM series');
+SELECT * FROM eai.detect_anomalies('SELECT ts FROM series');
+SELECT * FROM eai.detect_anomalies('SELECT 1', trees => 0);
+SELECT * FROM eai.detect_anomalies('SELECT 1', threshold => -1);
+SELECT * FROM eai.detect_anomalies('DELETE FROM series');
+SELECT count(*) AS series_intact FROM series;
+rollback;
