@@ -2,7 +2,7 @@
 //! `eai_core::anomaly` over it. The catalog (metrics, anomalies, thresholds, incidents) and the
 //! table entry point live in sql/anomalies.sql.
 use eai_core::anomaly::iforest::{Forest, Params, Rows};
-use eai_core::anomaly::online::{Config, Online};
+use eai_core::anomaly::online::{Config, Method, Online};
 use eai_core::anomaly::Severity;
 use eai_core::promotion::quote;
 use pgrx::prelude::*;
@@ -127,15 +127,9 @@ fn _detect_query(
             let dims = values.len();
             for (j, metric) in values.iter().enumerate() {
                 let mut d = Online::new(Config { threshold: t, min_history: min_history as usize });
-                let mut alarm_from: Option<f64> = None;
                 for (i, secs) in ts.iter().enumerate() {
                     let x = data[i * dims + j];
                     let v = d.push(if secs.is_finite() { *secs as i64 } else { 0 }, x);
-                    if v.alarm && alarm_from.is_none() {
-                        alarm_from = Some(*secs);
-                    } else if !v.alarm {
-                        alarm_from = None;
-                    }
                     if !(v.alarm || all_rows) {
                         continue;
                     }
@@ -149,7 +143,7 @@ fn _detect_query(
                         )
                     } else if v.alarm {
                         "within an alarm raised by a recent deviation".to_string()
-                    } else if v.method.as_str() == "warmup" {
+                    } else if v.method == Method::Warmup {
                         "not judged: not enough history yet".to_string()
                     } else {
                         "as expected".to_string()
