@@ -133,6 +133,25 @@ VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_detect_query_wrapper';
 
+CREATE  FUNCTION "_detect_series"(
+	"epochs" double precision[], /* Vec < Option < f64 > > */
+	"vals" double precision[], /* Vec < Option < f64 > > */
+	"threshold" double precision, /* f64 */
+	"min_history" INT /* i32 */
+) RETURNS TABLE (
+	"ordinal" INT,  /* i32 */
+	"expected" double precision,  /* Option < f64 > */
+	"lo" double precision,  /* Option < f64 > */
+	"hi" double precision,  /* Option < f64 > */
+	"score" double precision,  /* Option < f64 > */
+	"deviates" bool,  /* bool */
+	"detector" TEXT,  /* String */
+	"seasonality" TEXT  /* Option < String > */
+)
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_detect_series_wrapper';
+
 -- sql/pipelines.sql
 -- eai 0.3.0: pipelines bronze → silver, expectations, quarantine. Loaded by src/lib.rs after the
 -- mapping catalog and the Rust helpers (eai._normalize, eai._promotion_statement, eai._parse_rule,
@@ -1174,6 +1193,92 @@ AS $$
 $$;
 COMMENT ON FUNCTION eai.detect_anomalies(text, boolean, double precision, integer, integer, integer, bigint) IS
     'Anomalies of a query''s rows: (ts, value…) series through the online detector, numeric rows through Isolation Forest. See docs/anomalies.md.';
+
+-- The metric history: what promotion and quality scoring already keep, one row per table,
+-- column, metric and time (a view: nothing is stored twice).
+CREATE VIEW eai.metrics AS
+SELECT p.target_relid AS relid, NULL::text AS column_name, m.metric, m.value, pr.started_at AS measured_at,
+       pr.promotion_id, NULL::bigint AS quality_run_id
+  FROM eai.promotions pr JOIN eai.pipelines p USING (pipeline_id)
+ CROSS JOIN LATERAL (VALUES ('batch_rows', pr.rows_read::float8),
+                            ('quarantine_rate', pr.rows_quarantined::float8 / nullif(pr.rows_read, 0)),
+                            ('promotion_ms_per_row', pr.duration_ms / nullif(pr.rows_read, 0))) AS m (metric, value)
+ WHERE pr.duration_ms IS NOT NULL
+UNION ALL
+SELECT r.relid, NULL, m.metric, m.value, r.run_at, NULL, r.run_id
+  FROM eai.quality_runs r
+ CROSS JOIN LATERAL (VALUES ('row_count', r.rows::float8),
+                            -- Schema fingerprint: a hash of the column names and types, in order.
+                            ('schema_fingerprint', (SELECT hashtext(string_agg((c ->> 'name') || ' ' || (c ->> 'pg_type'), ',' ORDER BY o))::float8
+                                                      FROM jsonb_array_elements(r.measure -> 'columns') WITH ORDINALITY AS x (c, o)))) AS m (metric, value)
+UNION ALL
+SELECT r.relid, c ->> 'name', m.metric, m.value, r.run_at, NULL, r.run_id
+  FROM eai.quality_runs r
+ CROSS JOIN LATERAL jsonb_array_elements(r.measure -> 'columns') AS c
+ CROSS JOIN LATERAL (VALUES ('null_rate', 1 - (c ->> 'non_null')::float8 / nullif(r.rows, 0)),
+                            ('mean', (c ->> 'mean')::float8),
+                            ('stddev', (c ->> 'stddev')::float8),
+                            ('distinct_count', (c ->> 'distinct')::float8)) AS m (metric, value)
+ WHERE m.value IS NOT NULL;
+COMMENT ON VIEW eai.metrics IS
+    'eai: metric history per table and column (promotions: batch rows, quarantine rate, time per row; quality runs: row count, schema fingerprint, null rate, mean, stddev, distinct count). eai.detect_anomalies(tbl) judges each series.';
+
+-- Anomalies found in the metric history, each once.
+CREATE TABLE eai.anomalies (
+    anomaly_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    relid           oid NOT NULL,
+    table_name      text NOT NULL,
+    column_name     text,
+    metric          text NOT NULL,
+    observed_at     timestamptz NOT NULL,
+    observed        double precision,
+    expected        double precision,
+    lo              double precision,
+    hi              double precision,
+    score           double precision,
+    detector        text NOT NULL,
+    severity        text NOT NULL CHECK (severity IN ('low', 'medium', 'high')),
+    explanation     text NOT NULL,
+    detected_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    UNIQUE NULLS NOT DISTINCT (relid, column_name, metric, observed_at)
+);
+COMMENT ON TABLE eai.anomalies IS 'eai: anomalies eai.detect_anomalies(tbl) found in eai.metrics, each recorded once, with what was expected and why.';
+
+-- Judges every metric series of a table with the online detector (each point only against the
+-- points before it) and records the points that deviate. Returns them, new or already recorded.
+CREATE FUNCTION eai.detect_anomalies(tbl regclass, threshold double precision DEFAULT 6, min_history integer DEFAULT 8)
+RETURNS SETOF eai.anomalies
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF threshold IS NULL OR threshold <= 0 THEN
+        RAISE EXCEPTION 'eai: threshold must be a positive number' USING ERRCODE = '22023',
+            HINT = 'In standard deviations of the recent residuals; the default is 6.';
+    END IF;
+    INSERT INTO eai.anomalies (relid, table_name, column_name, metric, observed_at, observed, expected, lo, hi, score,
+                               detector, severity, explanation)
+    SELECT tbl, tbl::text, s.column_name, s.metric, s.times[d.ordinal], s.vals[d.ordinal], d.expected, d.lo, d.hi, d.score,
+           CASE WHEN s.metric = 'schema_fingerprint' THEN 'schema' ELSE d.detector END,
+           CASE WHEN s.metric = 'schema_fingerprint' OR d.score >= 2 * threshold THEN 'high'
+                WHEN d.score >= 1.5 * threshold THEN 'medium' ELSE 'low' END,
+           CASE WHEN s.metric = 'schema_fingerprint' THEN 'the columns changed (names, types or order)'
+                ELSE format('%s%s = %s, expected %s (%s to %s): %s standard deviations off (%s%s)',
+                            coalesce(s.column_name || '.', ''), s.metric, s.vals[d.ordinal], round(d.expected::numeric, 4),
+                            round(d.lo::numeric, 4), round(d.hi::numeric, 4), round(d.score::numeric, 1), d.detector,
+                            coalesce(', by ' || d.seasonality, '')) END
+      FROM (SELECT m.column_name, m.metric, array_agg(m.measured_at ORDER BY m.measured_at) AS times,
+                   array_agg(m.value ORDER BY m.measured_at) AS vals
+              FROM eai.metrics m WHERE m.relid = tbl
+             GROUP BY m.column_name, m.metric) s
+     CROSS JOIN LATERAL eai._detect_series(ARRAY(SELECT extract(epoch FROM t)::float8 FROM unnest(s.times) t), s.vals,
+                                           threshold, min_history) d
+     WHERE d.deviates AND d.score IS NOT NULL
+    ON CONFLICT DO NOTHING;
+    RETURN QUERY SELECT * FROM eai.anomalies a WHERE a.relid = tbl ORDER BY a.observed_at, a.anomaly_id;
+END
+$$;
+COMMENT ON FUNCTION eai.detect_anomalies(regclass, double precision, integer) IS
+    'Judges every metric series of a table (eai.metrics) and records the anomalies in eai.anomalies. See docs/anomalies.md.';
 
 -- sql/roles.sql
 -- Roles. Three group roles (NOLOGIN), each including the one before; grant them to login roles:

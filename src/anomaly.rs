@@ -199,3 +199,49 @@ fn _detect_query(
     }
     TableIterator::new(out)
 }
+
+/// The online detector over one series given as arrays (Unix times in order, values): the points under an
+/// alarm, with what was expected of them. `eai.detect_anomalies(tbl)` runs it over each metric
+/// series of `eai.metrics`.
+#[pg_extern(immutable, parallel_safe)]
+fn _detect_series(
+    epochs: Vec<Option<f64>>,
+    vals: Vec<Option<f64>>,
+    threshold: f64,
+    min_history: i32,
+) -> TableIterator<
+    'static,
+    (
+        name!(ordinal, i32),
+        name!(expected, Option<f64>),
+        name!(lo, Option<f64>),
+        name!(hi, Option<f64>),
+        name!(score, Option<f64>),
+        name!(deviates, bool),
+        name!(detector, String),
+        name!(seasonality, Option<String>),
+    ),
+> {
+    if epochs.len() != vals.len() {
+        EaiError::InvalidParameter(format!("{} times for {} values", epochs.len(), vals.len())).report();
+    }
+    let mut d = Online::new(Config { threshold, min_history: min_history.max(2) as usize });
+    let mut out = Vec::new();
+    for (i, (t, v)) in epochs.iter().zip(&vals).enumerate() {
+        let secs = t.filter(|t| t.is_finite()).unwrap_or(0.0) as i64;
+        let r = d.push(secs, v.unwrap_or(f64::NAN));
+        if r.alarm {
+            out.push((
+                i as i32 + 1,
+                finite(r.expected),
+                finite(r.lo),
+                finite(r.hi),
+                if r.score.is_nan() { None } else { Some(r.score) },
+                r.deviates,
+                r.method.as_str().to_string(),
+                r.seasonality.map(|s| s.name().to_string()),
+            ));
+        }
+    }
+    TableIterator::new(out)
+}

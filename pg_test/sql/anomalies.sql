@@ -35,4 +35,24 @@ SELECT * FROM eai.detect_anomalies('SELECT 1', trees => 0);
 SELECT * FROM eai.detect_anomalies('SELECT 1', threshold => -1);
 SELECT * FROM eai.detect_anomalies('DELETE FROM series');
 SELECT count(*) AS series_intact FROM series;
+-- A table's metric history (eai.metrics: quality runs and promotions) judged by
+-- eai.detect_anomalies(tbl): nulls flood a column, then a column is added.
+CREATE TABLE silver."m; ""x""" (x int, y text);
+DO $$ BEGIN
+  FOR i IN 1..12 LOOP
+    INSERT INTO silver."m; ""x""" SELECT 10 + g % 5, 'a' FROM generate_series(1, 100) g;
+    PERFORM eai.quality_score('silver."m; ""x"""');
+  END LOOP;
+END $$;
+SELECT count(*) AS anomalies_before FROM eai.detect_anomalies('silver."m; ""x"""'::regclass);
+INSERT INTO silver."m; ""x""" SELECT NULL, 'b' FROM generate_series(1, 400) g;
+SELECT count(*) > 0 AS scored FROM eai.quality_score('silver."m; ""x"""');
+ALTER TABLE silver."m; ""x""" ADD COLUMN z int;
+SELECT count(*) > 0 AS scored FROM eai.quality_score('silver."m; ""x"""');
+SELECT metric, count(*) FROM eai.metrics WHERE relid = 'silver."m; ""x"""'::regclass GROUP BY 1 ORDER BY 1;
+SELECT DISTINCT ON (metric) table_name, column_name, metric, observed, detector, severity, explanation
+  FROM eai.detect_anomalies('silver."m; ""x"""'::regclass) ORDER BY metric, observed_at;
+-- Each anomaly is recorded once, however often detection runs.
+SELECT count(*) = (SELECT count(*) FROM eai.anomalies) AS recorded_once FROM eai.detect_anomalies('silver."m; ""x"""'::regclass);
+SELECT * FROM eai.detect_anomalies('silver."m; ""x"""'::regclass, threshold => 0);
 rollback;

@@ -165,9 +165,10 @@ impl Online {
         }
         self.scale_age += 1;
         let Scale { median: med, q1, q3, skewed, mad_sigma, spread } = self.scale.unwrap_or_default();
-        // The smallest spread assumed: 0.1% of the level, and a tenth of the series' own spread
+        // The smallest spread assumed: 0.1% of the larger of the level and the value, and a tenth
+        // of the series' own spread
         // (so that a series whose past was predicted perfectly does not alarm on noise).
-        let floor = scale_floor(expected).max(0.1 * spread);
+        let floor = scale_floor(expected.abs().max(value.abs())).max(0.1 * spread);
         let t = self.cfg.threshold;
         let r = value - expected;
         let (score, lo, hi, method) = if skewed && method != Method::Seasonal {
