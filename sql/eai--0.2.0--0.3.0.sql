@@ -1243,6 +1243,21 @@ CREATE TABLE eai.anomalies (
     UNIQUE NULLS NOT DISTINCT (relid, column_name, metric, observed_at)
 );
 COMMENT ON TABLE eai.anomalies IS 'eai: anomalies eai.detect_anomalies(tbl) found in eai.metrics, each recorded once, with what was expected and why.';
+COMMENT ON COLUMN eai.anomalies.anomaly_id IS 'Identifier of the anomaly.';
+COMMENT ON COLUMN eai.anomalies.relid IS 'OID of the table whose metric it is.';
+COMMENT ON COLUMN eai.anomalies.table_name IS 'The table''s name when the anomaly was recorded.';
+COMMENT ON COLUMN eai.anomalies.column_name IS 'The column, or NULL for a table-level metric.';
+COMMENT ON COLUMN eai.anomalies.metric IS 'The metric (eai.metrics.metric).';
+COMMENT ON COLUMN eai.anomalies.observed_at IS 'When the metric was measured.';
+COMMENT ON COLUMN eai.anomalies.observed IS 'The value measured.';
+COMMENT ON COLUMN eai.anomalies.expected IS 'What the history before it led to expect.';
+COMMENT ON COLUMN eai.anomalies.lo IS 'Lowest value that would have raised no alarm.';
+COMMENT ON COLUMN eai.anomalies.hi IS 'Highest value that would have raised no alarm.';
+COMMENT ON COLUMN eai.anomalies.score IS 'Distance from the expected value in standard deviations of the recent residuals.';
+COMMENT ON COLUMN eai.anomalies.detector IS 'robust_z, iqr, seasonal or schema (docs/anomalies.md).';
+COMMENT ON COLUMN eai.anomalies.severity IS 'low, medium (score at least 1.5 × threshold) or high (at least 2 ×, and every schema change).';
+COMMENT ON COLUMN eai.anomalies.explanation IS 'The verdict in words.';
+COMMENT ON COLUMN eai.anomalies.detected_at IS 'When eai.detect_anomalies recorded it.';
 
 -- Judges every metric series of a table with the online detector (each point only against the
 -- points before it) and records the points that deviate. Returns them, new or already recorded.
