@@ -22,7 +22,10 @@ const NUMBER_TYPES: [pg_sys::Oid; 6] = [pg_sys::INT2OID, pg_sys::INT4OID, pg_sys
 
 fn shape(query: &str) -> Shape {
     let cols: Vec<(String, pg_sys::Oid)> = Spi::connect(|client| {
-        let t = client.select(&format!("SELECT * FROM ({query}) AS q LIMIT 0"), None, &[])?;
+        // A cursor takes exactly one SELECT: text closing the subquery to append another statement
+        // (`1) q; DELETE …`) is refused (42P11) instead of run.
+        let mut cursor = client.try_open_cursor(format!("SELECT * FROM ({query}) AS q LIMIT 0").as_str(), &[])?;
+        let t = cursor.fetch(1)?;
         (1..=t.columns()?)
             .map(|i| Ok((t.column_name(i)?, t.column_type_oid(i)?.value())))
             .collect::<Result<Vec<_>, pgrx::spi::Error>>()
@@ -55,16 +58,22 @@ fn read(query: &str, time: Option<&str>, values: &[String]) -> (Vec<f64>, Vec<f6
     let sql = format!("SELECT {} FROM ({query}) AS q", select.join(", "));
     let dims = values.len();
     Spi::connect(|client| {
-        let t = client.select(&sql, None, &[])?;
-        let mut ts = Vec::with_capacity(t.len());
-        let mut data = Vec::with_capacity(t.len() * dims);
+        // Through a cursor too (one SELECT only), fetched in chunks.
+        let mut cursor = client.try_open_cursor(sql.as_str(), &[])?;
+        let (mut ts, mut data) = (Vec::new(), Vec::new());
         let first = usize::from(time.is_some());
-        for row in t {
-            if time.is_some() {
-                ts.push(row.get::<f64>(1)?.unwrap_or(f64::NAN));
+        loop {
+            let t = cursor.fetch(10_000)?;
+            if t.is_empty() {
+                break;
             }
-            for j in 0..dims {
-                data.push(row.get::<f64>(first + j + 1)?.unwrap_or(f64::NAN));
+            for row in t {
+                if time.is_some() {
+                    ts.push(row.get::<f64>(1)?.unwrap_or(f64::NAN));
+                }
+                for j in 0..dims {
+                    data.push(row.get::<f64>(first + j + 1)?.unwrap_or(f64::NAN));
+                }
             }
         }
         Ok::<_, pgrx::spi::Error>((ts, data))

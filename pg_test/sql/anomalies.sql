@@ -34,6 +34,7 @@ SELECT * FROM eai.detect_anomalies('SELECT ts FROM series');
 SELECT * FROM eai.detect_anomalies('SELECT 1', trees => 0);
 SELECT * FROM eai.detect_anomalies('SELECT 1', threshold => -1);
 SELECT * FROM eai.detect_anomalies('DELETE FROM series');
+SELECT * FROM eai.detect_anomalies('SELECT 1) AS x; DELETE FROM series; SELECT (1');
 SELECT count(*) AS series_intact FROM series;
 -- A table's metric history (eai.metrics: quality runs and promotions) judged by
 -- eai.detect_anomalies(tbl): nulls flood a column, then a column is added.
