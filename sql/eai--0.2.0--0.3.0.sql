@@ -146,7 +146,8 @@ CREATE  FUNCTION "_detect_series"(
 	"score" double precision,  /* Option < f64 > */
 	"deviates" bool,  /* bool */
 	"detector" TEXT,  /* String */
-	"seasonality" TEXT  /* Option < String > */
+	"seasonality" TEXT,  /* Option < String > */
+	"severity" TEXT  /* String */
 )
 IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
@@ -1274,8 +1275,7 @@ BEGIN
                                detector, severity, explanation)
     SELECT tbl, tbl::text, s.column_name, s.metric, s.times[d.ordinal], s.vals[d.ordinal], d.expected, d.lo, d.hi, d.score,
            CASE WHEN s.metric = 'schema_fingerprint' THEN 'schema' ELSE d.detector END,
-           CASE WHEN s.metric = 'schema_fingerprint' OR d.score >= 2 * threshold THEN 'high'
-                WHEN d.score >= 1.5 * threshold THEN 'medium' ELSE 'low' END,
+           CASE WHEN s.metric = 'schema_fingerprint' THEN 'high' ELSE d.severity END,
            CASE WHEN s.metric = 'schema_fingerprint' THEN 'the columns changed (names, types or order)'
                 ELSE format('%s%s = %s, expected %s (%s to %s): %s standard deviations off (%s%s)',
                             coalesce(s.column_name || '.', ''), s.metric, s.vals[d.ordinal], round(d.expected::numeric, 4),

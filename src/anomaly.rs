@@ -229,6 +229,7 @@ fn _detect_series(
         name!(deviates, bool),
         name!(detector, String),
         name!(seasonality, Option<String>),
+        name!(severity, String),
     ),
 > {
     if epochs.len() != vals.len() {
@@ -249,6 +250,7 @@ fn _detect_series(
                 r.deviates,
                 r.method.as_str().to_string(),
                 r.seasonality.map(|s| s.name().to_string()),
+                Severity::from_ratio(r.score / threshold).as_str().to_string(),
             ));
         }
     }

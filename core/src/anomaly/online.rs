@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 
 use super::robust::scale_floor;
 use super::seasonal::{self, Seasonality};
-use super::stats::{quantile_sorted, MAD_TO_SIGMA};
+use super::stats::{median, quantile_sorted, MAD_TO_SIGMA};
 
 /// Values whose median is the level of a series without a cycle.
 pub const LEVEL_WINDOW: usize = 16;
@@ -283,9 +283,7 @@ impl Online {
 }
 
 fn median_of(it: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = it.filter(|x| x.is_finite()).collect();
-    v.sort_by(f64::total_cmp);
-    quantile_sorted(&v, 0.5).unwrap_or(f64::NAN)
+    median(&it.collect::<Vec<f64>>()).unwrap_or(f64::NAN)
 }
 
 /// Runs a fresh detector over a whole series (times in seconds, in order).
