@@ -1289,6 +1289,11 @@ BEGIN
                                            threshold, min_history) d
      WHERE d.deviates AND d.score IS NOT NULL
     ON CONFLICT DO NOTHING;
+    -- Honest about too little history: nothing is judged before min_history points.
+    IF NOT EXISTS (SELECT 1 FROM eai.metrics m WHERE m.relid = tbl GROUP BY m.column_name, m.metric HAVING count(*) >= min_history) THEN
+        RAISE NOTICE 'eai: not enough history for %: no metric of it has % measurements yet, so nothing was judged', tbl, min_history
+            USING HINT = 'Metrics come from eai.quality_score runs and promotions; schedule eai.quality_score (e.g. with pg_cron).';
+    END IF;
     RETURN QUERY SELECT * FROM eai.anomalies a WHERE a.relid = tbl ORDER BY a.observed_at, a.anomaly_id;
 END
 $$;

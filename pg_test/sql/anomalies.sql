@@ -39,6 +39,8 @@ SELECT count(*) AS series_intact FROM series;
 -- A table's metric history (eai.metrics: quality runs and promotions) judged by
 -- eai.detect_anomalies(tbl): nulls flood a column, then a column is added.
 CREATE TABLE silver."m; ""x""" (x int, y text);
+-- No history yet: nothing is judged, and it says so.
+SELECT count(*) AS judged FROM eai.detect_anomalies('silver."m; ""x"""'::regclass);
 DO $$ BEGIN
   FOR i IN 1..12 LOOP
     INSERT INTO silver."m; ""x""" SELECT 10 + g % 5, 'a' FROM generate_series(1, 100) g;
