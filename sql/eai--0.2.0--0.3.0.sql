@@ -153,6 +153,56 @@ IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_detect_series_wrapper';
 
+CREATE  FUNCTION "_sketch_drift"(
+	"reference" double precision[], /* Vec < Option < f64 > > */
+	"current" double precision[], /* Vec < Option < f64 > > */
+	"current_rows" bigint, /* i64 */
+	"psi_threshold" double precision /* f64 */
+) RETURNS TABLE (
+	"psi" double precision,  /* f64 */
+	"kl" double precision,  /* f64 */
+	"p_value" double precision,  /* f64 */
+	"drifted" bool  /* bool */
+)
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_sketch_drift_wrapper';
+
+CREATE  FUNCTION "_adapt_threshold"(
+	"default" double precision, /* f64 */
+	"scores" double precision[], /* Vec < Option < f64 > > */
+	"false_positive" bool[] /* Vec < Option < bool > > */
+) RETURNS double precision /* f64 */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_adapt_threshold_wrapper';
+
+CREATE  FUNCTION "_group_incidents"(
+	"ids" bigint[], /* Vec < i64 > */
+	"tables" oid[], /* Vec < pg_sys :: Oid > */
+	"batches" bigint[], /* Vec < Option < i64 > > */
+	"epochs" double precision[], /* Vec < f64 > */
+	"severities" TEXT[], /* Vec < String > */
+	"scores" double precision[], /* Vec < Option < f64 > > */
+	"edge_from" oid[], /* Vec < pg_sys :: Oid > */
+	"edge_to" oid[] /* Vec < pg_sys :: Oid > */
+) RETURNS TABLE (
+	"anomaly_id" bigint,  /* i64 */
+	"grp" INT,  /* i32 */
+	"is_root" bool,  /* bool */
+	"severity" TEXT  /* String */
+)
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_group_incidents_wrapper';
+
+CREATE  FUNCTION "_severity"(
+	"ratio" double precision /* f64 */
+) RETURNS TEXT /* & '_ str */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_severity_wrapper';
+
 -- sql/pipelines.sql
 -- eai 0.3.0: pipelines bronze → silver, expectations, quarantine. Loaded by src/lib.rs after the
 -- mapping catalog and the Rust helpers (eai._normalize, eai._promotion_statement, eai._parse_rule,
@@ -559,6 +609,12 @@ BEGIN
     -- eai's bookkeeping columns on the silver table.
     EXECUTE format('ALTER TABLE %s ADD COLUMN IF NOT EXISTS _eai_row uuid, ADD COLUMN IF NOT EXISTS _eai_promotion bigint, '
                    'ADD COLUMN IF NOT EXISTS _eai_quality real, ADD COLUMN IF NOT EXISTS _eai_extra jsonb', v_target);
+    -- Batch profiles (eai.measure_batches) read one promotion's rows: a BRIN index on it. Rows are
+    -- appended in promotion order, so the index stays tiny and costs promotion next to nothing.
+    IF NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                    WHERE i.indrelid = v_target AND a.attname = '_eai_promotion') THEN
+        EXECUTE format('CREATE INDEX ON %s USING brin (_eai_promotion)', v_target);
+    END IF;
     EXECUTE format('COMMENT ON COLUMN %s._eai_row IS %L', v_target, 'eai: bronze row (its _eai_row_hash) this record was promoted from.');
     EXECUTE format('COMMENT ON COLUMN %s._eai_promotion IS %L', v_target, 'eai: promotion (eai.promotions) that wrote this record.');
     EXECUTE format('COMMENT ON COLUMN %s._eai_quality IS %L', v_target, 'eai: record quality 0-1: share of filled cells and passed warn rules.');
@@ -1195,23 +1251,123 @@ $$;
 COMMENT ON FUNCTION eai.detect_anomalies(text, boolean, double precision, integer, integer, integer, bigint) IS
     'Anomalies of a query''s rows: (ts, value…) series through the online detector, numeric rows through Isolation Forest. See docs/anomalies.md.';
 
--- The metric history: what promotion and quality scoring already keep, one row per table,
--- column, metric and time (a view: nothing is stored twice).
+-- Batch profiles: per promotion and numeric silver column, the rows, nulls, mean, stddev and a
+-- quantile sketch (21 evenly spaced quantiles), and the drift from the batch before (PSI, KL and
+-- the G-test's p-value, from the two sketches). Measured after the promotion by
+-- eai.measure_batches (eai.detect_anomalies calls it), so promotion itself pays nothing.
+CREATE TABLE eai.batch_profiles (
+    promotion_id    bigint NOT NULL REFERENCES eai.promotions ON DELETE CASCADE,
+    relid           oid NOT NULL,
+    column_name     text NOT NULL,
+    rows            bigint NOT NULL,
+    nulls           bigint NOT NULL,
+    mean            double precision,
+    stddev          double precision,
+    quantiles       double precision[],
+    psi             double precision,
+    kl              double precision,
+    drift_p         double precision,
+    measured_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (promotion_id, column_name)
+);
+CREATE INDEX ON eai.batch_profiles (relid, column_name, promotion_id);
+COMMENT ON TABLE eai.batch_profiles IS 'eai: per promoted batch and numeric silver column: rows, nulls, mean, stddev, a quantile sketch, and the drift from the batch before (eai.measure_batches).';
+COMMENT ON COLUMN eai.batch_profiles.promotion_id IS 'The promotion (eai.promotions) whose rows were measured (silver rows with that _eai_promotion).';
+COMMENT ON COLUMN eai.batch_profiles.relid IS 'OID of the silver table.';
+COMMENT ON COLUMN eai.batch_profiles.column_name IS 'The numeric column measured.';
+COMMENT ON COLUMN eai.batch_profiles.rows IS 'Rows of the batch still carrying its promotion when measured.';
+COMMENT ON COLUMN eai.batch_profiles.nulls IS 'Of them, rows where the column is NULL.';
+COMMENT ON COLUMN eai.batch_profiles.mean IS 'Mean of the column in the batch.';
+COMMENT ON COLUMN eai.batch_profiles.stddev IS 'Sample standard deviation of the column in the batch.';
+COMMENT ON COLUMN eai.batch_profiles.quantiles IS 'Quantile sketch: percentile_cont at 0, 0.05, …, 1 (21 values; [11] is the median).';
+COMMENT ON COLUMN eai.batch_profiles.psi IS 'Population stability index against the batch before, over that batch''s 5% quantile bins.';
+COMMENT ON COLUMN eai.batch_profiles.kl IS 'KL divergence of this batch from the batch before, over the same bins.';
+COMMENT ON COLUMN eai.batch_profiles.drift_p IS 'p-value of the G-test (2·n·KL against χ²): how likely a batch of this size shows this divergence by chance.';
+COMMENT ON COLUMN eai.batch_profiles.measured_at IS 'When it was measured.';
+
+-- Measures the promoted batches of a silver table not measured yet (oldest first, at most
+-- max_batches): one scan of each batch's rows through the BRIN index on _eai_promotion that
+-- eai.create_pipeline creates. Returns how many batches it measured.
+CREATE FUNCTION eai.measure_batches(tbl regclass, max_batches integer DEFAULT 100)
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_cols text[];
+    v_values text;
+    v_promotion bigint;
+    v_rows bigint;
+    v_done integer := 0;
+BEGIN
+    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_cols
+      FROM pg_attribute a
+     WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.attname NOT LIKE '\_eai\_%'
+       AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype, 'float8'::regtype, 'numeric'::regtype);
+    IF v_cols IS NULL OR NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = '_eai_promotion' AND NOT a.attisdropped) THEN
+        RETURN 0;
+    END IF;
+    SELECT string_agg(format('(%L, t.%I::float8)', c, c), ', ') INTO v_values FROM unnest(v_cols) c;
+    FOR v_promotion IN
+        SELECT pr.promotion_id FROM eai.promotions pr JOIN eai.pipelines p USING (pipeline_id)
+         WHERE p.target_relid = tbl AND pr.rows_promoted > 0 AND pr.duration_ms IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM eai.batch_profiles b WHERE b.promotion_id = pr.promotion_id)
+         ORDER BY pr.promotion_id LIMIT greatest(max_batches, 0)
+    LOOP
+        -- One pass over the batch: its numeric columns side by side as (column, value) pairs.
+        EXECUTE format('INSERT INTO eai.batch_profiles (promotion_id, relid, column_name, rows, nulls, mean, stddev, quantiles)
+                        SELECT $1, $2, u.c, count(*), count(*) - count(u.v), avg(u.v), stddev_samp(u.v),
+                               percentile_cont(ARRAY(SELECT g / 20.0 FROM generate_series(0, 20) g)::float8[]) WITHIN GROUP (ORDER BY u.v)
+                          FROM %s t CROSS JOIN LATERAL (VALUES %s) AS u (c, v)
+                         WHERE t._eai_promotion = $1
+                         GROUP BY u.c', tbl, v_values) USING v_promotion, tbl;
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        IF v_rows = 0 THEN
+            -- Every row of the batch was replaced since (dedup key): measured as empty.
+            INSERT INTO eai.batch_profiles (promotion_id, relid, column_name, rows, nulls)
+            SELECT v_promotion, tbl, c, 0, 0 FROM unnest(v_cols) c;
+        END IF;
+        -- Drift from the last measured batch with values, column by column.
+        UPDATE eai.batch_profiles b SET psi = d.psi, kl = d.kl, drift_p = d.p_value
+          FROM (SELECT cur.column_name, x.*
+                  FROM eai.batch_profiles cur
+                  JOIN LATERAL (SELECT prev.quantiles FROM eai.batch_profiles prev
+                                 WHERE prev.relid = cur.relid AND prev.column_name = cur.column_name
+                                   AND prev.promotion_id < cur.promotion_id AND prev.rows > prev.nulls
+                                 ORDER BY prev.promotion_id DESC LIMIT 1) prev ON true
+                 CROSS JOIN LATERAL eai._sketch_drift(prev.quantiles, cur.quantiles, cur.rows - cur.nulls, 0.25) x
+                 WHERE cur.promotion_id = v_promotion AND cur.rows > cur.nulls) d
+         WHERE b.promotion_id = v_promotion AND b.column_name = d.column_name;
+        v_done := v_done + 1;
+    END LOOP;
+    RETURN v_done;
+END
+$$;
+COMMENT ON FUNCTION eai.measure_batches(regclass, integer) IS
+    'eai: profile the promoted batches of a silver table not measured yet (eai.batch_profiles: quantile sketch, drift from the batch before). eai.detect_anomalies calls it.';
+
+-- The metric history: what promotion, batch profiles and quality scoring keep, one row per
+-- table, column, metric and time (a view: nothing is stored twice).
 CREATE VIEW eai.metrics AS
 SELECT p.target_relid AS relid, NULL::text AS column_name, m.metric, m.value, pr.started_at AS measured_at,
        pr.promotion_id, NULL::bigint AS quality_run_id
   FROM eai.promotions pr JOIN eai.pipelines p USING (pipeline_id)
+  LEFT JOIN eai.batches b ON b.batch_id = pr.bronze_batch
  CROSS JOIN LATERAL (VALUES ('batch_rows', pr.rows_read::float8),
                             ('quarantine_rate', pr.rows_quarantined::float8 / nullif(pr.rows_read, 0)),
-                            ('promotion_ms_per_row', pr.duration_ms / nullif(pr.rows_read, 0))) AS m (metric, value)
- WHERE pr.duration_ms IS NOT NULL
+                            ('promotion_ms_per_row', pr.duration_ms / nullif(pr.rows_read, 0)),
+                            -- From the bronze batch's start to its promotion: how late silver is.
+                            ('promotion_lag_s', extract(epoch FROM pr.started_at - b.started_at)::float8)) AS m (metric, value)
+ WHERE pr.duration_ms IS NOT NULL AND m.value IS NOT NULL
 UNION ALL
 SELECT r.relid, NULL, m.metric, m.value, r.run_at, NULL, r.run_id
   FROM eai.quality_runs r
  CROSS JOIN LATERAL (VALUES ('row_count', r.rows::float8),
+                            -- Age of the newest data when scored.
+                            ('freshness_lag_s', (r.measure ->> 'age_secs')::float8),
                             -- Schema fingerprint: a hash of the column names and types, in order.
                             ('schema_fingerprint', (SELECT hashtext(string_agg((c ->> 'name') || ' ' || (c ->> 'pg_type'), ',' ORDER BY o))::float8
                                                       FROM jsonb_array_elements(r.measure -> 'columns') WITH ORDINALITY AS x (c, o)))) AS m (metric, value)
+ WHERE m.value IS NOT NULL
 UNION ALL
 SELECT r.relid, c ->> 'name', m.metric, m.value, r.run_at, NULL, r.run_id
   FROM eai.quality_runs r
@@ -1220,9 +1376,48 @@ SELECT r.relid, c ->> 'name', m.metric, m.value, r.run_at, NULL, r.run_id
                             ('mean', (c ->> 'mean')::float8),
                             ('stddev', (c ->> 'stddev')::float8),
                             ('distinct_count', (c ->> 'distinct')::float8)) AS m (metric, value)
+ WHERE m.value IS NOT NULL
+UNION ALL
+SELECT bp.relid, bp.column_name, m.metric, m.value, pr.started_at, bp.promotion_id, NULL
+  FROM eai.batch_profiles bp JOIN eai.promotions pr USING (promotion_id)
+ CROSS JOIN LATERAL (VALUES ('batch_null_rate', bp.nulls::float8 / nullif(bp.rows, 0)),
+                            ('batch_mean', bp.mean),
+                            ('batch_stddev', bp.stddev),
+                            ('batch_p05', bp.quantiles[2]),
+                            ('batch_median', bp.quantiles[11]),
+                            ('batch_p95', bp.quantiles[20]),
+                            ('psi', bp.psi),
+                            ('kl', bp.kl)) AS m (metric, value)
  WHERE m.value IS NOT NULL;
 COMMENT ON VIEW eai.metrics IS
-    'eai: metric history per table and column (promotions: batch rows, quarantine rate, time per row; quality runs: row count, schema fingerprint, null rate, mean, stddev, distinct count). eai.detect_anomalies(tbl) judges each series.';
+    'eai: metric history per table and column. Promotions: batch rows, quarantine rate, time per row, promotion lag. Quality runs: row count, freshness lag, schema fingerprint, null rate, mean, stddev, distinct count. Batch profiles: null rate, mean, stddev, 5th/50th/95th percentiles, PSI and KL from the batch before. eai.detect_anomalies(tbl) judges each series.';
+
+-- Incidents: related anomalies (same batch, time window, lineage chain) as one row.
+CREATE TABLE eai.incidents (
+    incident_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    severity        text NOT NULL CHECK (severity IN ('low', 'medium', 'high')),
+    root_anomaly_id bigint,
+    root_cause      text,
+    anomalies       integer NOT NULL DEFAULT 0,
+    tables          text[] NOT NULL DEFAULT '{}',
+    first_observed_at timestamptz,
+    last_observed_at timestamptz,
+    opened_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+    updated_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    notified_at     timestamptz
+);
+COMMENT ON TABLE eai.incidents IS 'eai: related anomalies grouped into one incident (same batch, within eai.incident_window, or on one lineage chain within eai.incident_lineage_window), with the probable root cause.';
+COMMENT ON COLUMN eai.incidents.incident_id IS 'Identifier of the incident (eai.anomalies.incident_id).';
+COMMENT ON COLUMN eai.incidents.severity IS 'The highest severity of its anomalies; high ones are sent with NOTIFY eai_incident.';
+COMMENT ON COLUMN eai.incidents.root_anomaly_id IS 'The probable root cause: the most upstream anomaly (fewest lineage steps from a source), then the earliest.';
+COMMENT ON COLUMN eai.incidents.root_cause IS 'The root anomaly in words: table and explanation.';
+COMMENT ON COLUMN eai.incidents.anomalies IS 'How many anomalies it groups.';
+COMMENT ON COLUMN eai.incidents.tables IS 'Tables of its anomalies.';
+COMMENT ON COLUMN eai.incidents.first_observed_at IS 'When its earliest anomaly was measured.';
+COMMENT ON COLUMN eai.incidents.last_observed_at IS 'When its latest anomaly was measured.';
+COMMENT ON COLUMN eai.incidents.opened_at IS 'When eai opened it.';
+COMMENT ON COLUMN eai.incidents.updated_at IS 'When an anomaly last joined it.';
+COMMENT ON COLUMN eai.incidents.notified_at IS 'When NOTIFY eai_incident was sent (high severity only; once).';
 
 -- Anomalies found in the metric history, each once.
 CREATE TABLE eai.anomalies (
@@ -1232,17 +1427,25 @@ CREATE TABLE eai.anomalies (
     column_name     text,
     metric          text NOT NULL,
     observed_at     timestamptz NOT NULL,
+    promotion_id    bigint,
     observed        double precision,
     expected        double precision,
     lo              double precision,
     hi              double precision,
     score           double precision,
+    threshold       double precision,
     detector        text NOT NULL,
     severity        text NOT NULL CHECK (severity IN ('low', 'medium', 'high')),
     explanation     text NOT NULL,
     detected_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    label           text CHECK (label IN ('false_positive', 'true_positive')),
+    labelled_by     name,
+    labelled_at     timestamptz,
+    incident_id     bigint REFERENCES eai.incidents ON DELETE SET NULL,
     UNIQUE NULLS NOT DISTINCT (relid, column_name, metric, observed_at)
 );
+CREATE INDEX ON eai.anomalies (incident_id);
+CREATE INDEX ON eai.anomalies (observed_at);
 COMMENT ON TABLE eai.anomalies IS 'eai: anomalies eai.detect_anomalies(tbl) found in eai.metrics, each recorded once, with what was expected and why.';
 COMMENT ON COLUMN eai.anomalies.anomaly_id IS 'Identifier of the anomaly.';
 COMMENT ON COLUMN eai.anomalies.relid IS 'OID of the table whose metric it is.';
@@ -1250,55 +1453,363 @@ COMMENT ON COLUMN eai.anomalies.table_name IS 'The table''s name when the anomal
 COMMENT ON COLUMN eai.anomalies.column_name IS 'The column, or NULL for a table-level metric.';
 COMMENT ON COLUMN eai.anomalies.metric IS 'The metric (eai.metrics.metric).';
 COMMENT ON COLUMN eai.anomalies.observed_at IS 'When the metric was measured.';
+COMMENT ON COLUMN eai.anomalies.promotion_id IS 'The promotion (batch) the metric was measured on, if any.';
 COMMENT ON COLUMN eai.anomalies.observed IS 'The value measured.';
 COMMENT ON COLUMN eai.anomalies.expected IS 'What the history before it led to expect.';
 COMMENT ON COLUMN eai.anomalies.lo IS 'Lowest value that would have raised no alarm.';
 COMMENT ON COLUMN eai.anomalies.hi IS 'Highest value that would have raised no alarm.';
-COMMENT ON COLUMN eai.anomalies.score IS 'Distance from the expected value in standard deviations of the recent residuals.';
-COMMENT ON COLUMN eai.anomalies.detector IS 'robust_z, iqr, seasonal or schema (docs/anomalies.md).';
+COMMENT ON COLUMN eai.anomalies.score IS 'How far off: standard deviations of the recent residuals (series), or the PSI (drift).';
+COMMENT ON COLUMN eai.anomalies.threshold IS 'The threshold the score crossed (the metric''s own, eai.anomaly_thresholds, when labels moved it).';
+COMMENT ON COLUMN eai.anomalies.detector IS 'robust_z, iqr, seasonal, drift or schema (docs/anomalies.md).';
 COMMENT ON COLUMN eai.anomalies.severity IS 'low, medium (score at least 1.5 × threshold) or high (at least 2 ×, and every schema change).';
 COMMENT ON COLUMN eai.anomalies.explanation IS 'The verdict in words.';
 COMMENT ON COLUMN eai.anomalies.detected_at IS 'When eai.detect_anomalies recorded it.';
+COMMENT ON COLUMN eai.anomalies.label IS 'Feedback (eai.label_anomaly): false_positive or true_positive; NULL until labelled.';
+COMMENT ON COLUMN eai.anomalies.labelled_by IS 'Role that labelled it.';
+COMMENT ON COLUMN eai.anomalies.labelled_at IS 'When it was labelled.';
+COMMENT ON COLUMN eai.anomalies.incident_id IS 'The incident (eai.incidents) it belongs to.';
+
+-- Thresholds per metric, moved by feedback: visible here, every change logged in
+-- eai.threshold_changes and reversible with eai.revert_threshold.
+CREATE TABLE eai.anomaly_thresholds (
+    relid           oid NOT NULL,
+    table_name      text NOT NULL,
+    column_name     text,
+    metric          text NOT NULL,
+    threshold       double precision CHECK (threshold > 0),
+    base_threshold  double precision NOT NULL CHECK (base_threshold > 0),
+    adaptive        boolean NOT NULL DEFAULT true,
+    updated_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    UNIQUE NULLS NOT DISTINCT (relid, column_name, metric)
+);
+COMMENT ON TABLE eai.anomaly_thresholds IS 'eai: a metric''s own threshold, moved by labels (eai.label_anomaly) to keep false positives under eai.anomaly_false_positive_target, or set by hand (eai.set_threshold).';
+COMMENT ON COLUMN eai.anomaly_thresholds.relid IS 'OID of the table.';
+COMMENT ON COLUMN eai.anomaly_thresholds.table_name IS 'The table''s name when the threshold was set.';
+COMMENT ON COLUMN eai.anomaly_thresholds.column_name IS 'The column, or NULL for a table-level metric.';
+COMMENT ON COLUMN eai.anomaly_thresholds.metric IS 'The metric (eai.metrics.metric; psi for drift).';
+COMMENT ON COLUMN eai.anomaly_thresholds.threshold IS 'The threshold in force; NULL: the one eai.detect_anomalies is called with. An adaptive threshold applies when above the call''s.';
+COMMENT ON COLUMN eai.anomaly_thresholds.base_threshold IS 'The default it adapts from (labels never take it below).';
+COMMENT ON COLUMN eai.anomaly_thresholds.adaptive IS 'Whether labels move it; false after eai.revert_threshold or eai.set_threshold(…, adaptive => false).';
+COMMENT ON COLUMN eai.anomaly_thresholds.updated_at IS 'When it last changed.';
+
+CREATE TABLE eai.threshold_changes (
+    change_id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    relid           oid NOT NULL,
+    table_name      text NOT NULL,
+    column_name     text,
+    metric          text NOT NULL,
+    old_threshold   double precision,
+    new_threshold   double precision,
+    reason          text NOT NULL,
+    anomaly_id      bigint REFERENCES eai.anomalies ON DELETE SET NULL,
+    reverts         bigint REFERENCES eai.threshold_changes,
+    changed_by      name NOT NULL DEFAULT current_user,
+    changed_at      timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+COMMENT ON TABLE eai.threshold_changes IS 'eai: every change of a metric''s threshold, why, and who; eai.revert_threshold(change_id) undoes one.';
+COMMENT ON COLUMN eai.threshold_changes.change_id IS 'Identifier of the change.';
+COMMENT ON COLUMN eai.threshold_changes.relid IS 'OID of the table.';
+COMMENT ON COLUMN eai.threshold_changes.table_name IS 'The table''s name then.';
+COMMENT ON COLUMN eai.threshold_changes.column_name IS 'The column, or NULL for a table-level metric.';
+COMMENT ON COLUMN eai.threshold_changes.metric IS 'The metric.';
+COMMENT ON COLUMN eai.threshold_changes.old_threshold IS 'Threshold before (NULL: the call''s default).';
+COMMENT ON COLUMN eai.threshold_changes.new_threshold IS 'Threshold after (NULL: the call''s default).';
+COMMENT ON COLUMN eai.threshold_changes.reason IS 'Why: the labels that moved it, a revert, or a hand setting.';
+COMMENT ON COLUMN eai.threshold_changes.anomaly_id IS 'The labelled anomaly that triggered it.';
+COMMENT ON COLUMN eai.threshold_changes.reverts IS 'The change this one undoes.';
+COMMENT ON COLUMN eai.threshold_changes.changed_by IS 'Role that made it.';
+COMMENT ON COLUMN eai.threshold_changes.changed_at IS 'When.';
+
+-- The threshold a metric is judged at: its own when labels or a hand set one (an adaptive one only
+-- when above the call's), otherwise the call's.
+CREATE FUNCTION eai._threshold_in_force(tbl oid, column_name text, metric text, call_threshold double precision)
+RETURNS double precision
+LANGUAGE sql STABLE
+AS $$
+    SELECT coalesce((SELECT CASE WHEN t.adaptive THEN greatest(t.threshold, call_threshold) ELSE coalesce(t.threshold, call_threshold) END
+                       FROM eai.anomaly_thresholds t
+                      WHERE t.relid = $1 AND t.column_name IS NOT DISTINCT FROM $2 AND t.metric = $3), call_threshold)
+$$;
+COMMENT ON FUNCTION eai._threshold_in_force(oid, text, text, double precision) IS 'eai: the threshold a metric is judged at (eai.anomaly_thresholds, else the call''s).';
+
+-- Feedback on an anomaly. The labels of its metric move the metric's threshold to the lowest one
+-- (never below its default) that keeps false positives among the labelled alerts at most
+-- eai.anomaly_false_positive_target; the change is logged in eai.threshold_changes.
+CREATE FUNCTION eai.label_anomaly(id bigint, label text)
+RETURNS TABLE (anomaly_id bigint, verdict text, metric text, threshold_before double precision,
+               threshold_after double precision, change_id bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    a eai.anomalies;
+    th eai.anomaly_thresholds;
+    v_base double precision;
+    v_before double precision;
+    v_new double precision;
+    v_labels integer;
+    v_false integer;
+    v_change bigint;
+BEGIN
+    IF label_anomaly.label IS NULL OR label_anomaly.label NOT IN ('false_positive', 'true_positive') THEN
+        RAISE EXCEPTION 'eai: an anomaly is labelled false_positive or true_positive, not %', coalesce(quote_literal(label_anomaly.label), 'NULL')
+            USING ERRCODE = '22023', HINT = 'SELECT * FROM eai.label_anomaly(42, ''false_positive'');';
+    END IF;
+    UPDATE eai.anomalies x SET label = label_anomaly.label, labelled_by = current_user, labelled_at = clock_timestamp()
+     WHERE x.anomaly_id = label_anomaly.id
+    RETURNING x.* INTO a;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'eai: there is no anomaly %', label_anomaly.id USING ERRCODE = 'P0002',
+            HINT = 'SELECT anomaly_id, table_name, metric, explanation FROM eai.anomalies ORDER BY anomaly_id DESC;';
+    END IF;
+    IF a.score IS NULL OR a.threshold IS NULL THEN
+        -- A schema change has no score: the label is kept, no threshold moves.
+        RETURN QUERY SELECT a.anomaly_id, a.label, a.metric, NULL::float8, NULL::float8, NULL::bigint;
+        RETURN;
+    END IF;
+    SELECT * INTO th FROM eai.anomaly_thresholds t
+     WHERE t.relid = a.relid AND t.column_name IS NOT DISTINCT FROM a.column_name AND t.metric = a.metric
+       FOR UPDATE;
+    IF FOUND AND NOT th.adaptive THEN
+        RETURN QUERY SELECT a.anomaly_id, a.label, a.metric, th.threshold, th.threshold, NULL::bigint;
+        RETURN;
+    END IF;
+    v_base := coalesce(th.base_threshold, a.threshold);
+    v_before := coalesce(th.threshold, v_base);
+    SELECT eai._adapt_threshold(v_base, array_agg(x.score), array_agg(x.label = 'false_positive')),
+           count(*), count(*) FILTER (WHERE x.label = 'false_positive')
+      INTO v_new, v_labels, v_false
+      FROM eai.anomalies x
+     WHERE x.relid = a.relid AND x.column_name IS NOT DISTINCT FROM a.column_name AND x.metric = a.metric
+       AND x.label IS NOT NULL AND x.score IS NOT NULL;
+    IF v_new IS DISTINCT FROM v_before THEN
+        INSERT INTO eai.anomaly_thresholds AS t (relid, table_name, column_name, metric, threshold, base_threshold)
+        VALUES (a.relid, a.table_name, a.column_name, a.metric, v_new, v_base)
+        ON CONFLICT (relid, column_name, metric) DO UPDATE SET threshold = excluded.threshold, updated_at = clock_timestamp();
+        INSERT INTO eai.threshold_changes (relid, table_name, column_name, metric, old_threshold, new_threshold, reason, anomaly_id)
+        VALUES (a.relid, a.table_name, a.column_name, a.metric, th.threshold, v_new,
+                format('%s labelled alerts, %s false positives: the lowest threshold from %s keeping false positives at or under %s%% of the alerts it raises',
+                       v_labels, v_false, round(v_base::numeric, 4), round(100 * current_setting('eai.anomaly_false_positive_target')::numeric, 1)),
+                a.anomaly_id)
+        RETURNING threshold_changes.change_id INTO v_change;
+    END IF;
+    RETURN QUERY SELECT a.anomaly_id, a.label, a.metric, v_before, v_new, v_change;
+END
+$$;
+COMMENT ON FUNCTION eai.label_anomaly(bigint, text) IS
+    'eai: label an anomaly false_positive or true_positive; its metric''s threshold adapts (eai.anomaly_thresholds, logged in eai.threshold_changes).';
+
+-- Undoes a threshold change: the threshold before it comes back, and labels stop moving it until
+-- eai.set_threshold(…, adaptive => true).
+CREATE FUNCTION eai.revert_threshold(change_id bigint)
+RETURNS SETOF eai.threshold_changes
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    c eai.threshold_changes;
+    th eai.anomaly_thresholds;
+BEGIN
+    SELECT * INTO c FROM eai.threshold_changes x WHERE x.change_id = revert_threshold.change_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'eai: there is no threshold change %', revert_threshold.change_id USING ERRCODE = 'P0002',
+            HINT = 'SELECT * FROM eai.threshold_changes ORDER BY change_id DESC;';
+    END IF;
+    SELECT * INTO th FROM eai.anomaly_thresholds t
+     WHERE t.relid = c.relid AND t.column_name IS NOT DISTINCT FROM c.column_name AND t.metric = c.metric FOR UPDATE;
+    UPDATE eai.anomaly_thresholds t SET threshold = c.old_threshold, adaptive = false, updated_at = clock_timestamp()
+     WHERE t.relid = c.relid AND t.column_name IS NOT DISTINCT FROM c.column_name AND t.metric = c.metric;
+    RETURN QUERY
+    INSERT INTO eai.threshold_changes AS x (relid, table_name, column_name, metric, old_threshold, new_threshold, reason, reverts)
+    VALUES (c.relid, c.table_name, c.column_name, c.metric, th.threshold, c.old_threshold,
+            format('revert of change %s; labels no longer move this threshold (eai.set_threshold(…, adaptive => true) lets them again)', c.change_id),
+            c.change_id)
+    RETURNING x.*;
+END
+$$;
+COMMENT ON FUNCTION eai.revert_threshold(bigint) IS 'eai: undo a threshold change (eai.threshold_changes) and stop labels moving that threshold.';
+
+-- Sets a metric's threshold by hand (NULL: the call's), and whether labels may move it.
+CREATE FUNCTION eai.set_threshold(tbl regclass, metric text, column_name text DEFAULT NULL,
+                                  threshold double precision DEFAULT NULL, adaptive boolean DEFAULT true)
+RETURNS SETOF eai.threshold_changes
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    th eai.anomaly_thresholds;
+BEGIN
+    IF set_threshold.threshold IS NOT NULL AND set_threshold.threshold <= 0 THEN
+        RAISE EXCEPTION 'eai: a threshold must be positive' USING ERRCODE = '22023',
+            HINT = 'Give NULL to judge the metric at the threshold eai.detect_anomalies is called with.';
+    END IF;
+    IF set_threshold.metric IS NULL THEN
+        RAISE EXCEPTION 'eai: which metric?' USING ERRCODE = '22023', HINT = 'SELECT DISTINCT metric FROM eai.metrics;';
+    END IF;
+    SELECT * INTO th FROM eai.anomaly_thresholds t
+     WHERE t.relid = tbl AND t.column_name IS NOT DISTINCT FROM set_threshold.column_name AND t.metric = set_threshold.metric FOR UPDATE;
+    INSERT INTO eai.anomaly_thresholds AS t (relid, table_name, column_name, metric, threshold, base_threshold, adaptive)
+    VALUES (tbl, tbl::text, set_threshold.column_name, set_threshold.metric, set_threshold.threshold,
+            coalesce(set_threshold.threshold, CASE WHEN set_threshold.metric = 'psi' THEN 0.25 ELSE 6 END), set_threshold.adaptive)
+    ON CONFLICT (relid, column_name, metric) DO UPDATE
+       SET threshold = excluded.threshold, adaptive = excluded.adaptive, updated_at = clock_timestamp();
+    RETURN QUERY
+    INSERT INTO eai.threshold_changes AS x (relid, table_name, column_name, metric, old_threshold, new_threshold, reason)
+    VALUES (tbl, tbl::text, set_threshold.column_name, set_threshold.metric, th.threshold, set_threshold.threshold,
+            format('set by hand%s', CASE WHEN set_threshold.adaptive THEN '; labels may move it' ELSE '; labels do not move it' END))
+    RETURNING x.*;
+END
+$$;
+COMMENT ON FUNCTION eai.set_threshold(regclass, text, text, double precision, boolean) IS
+    'eai: set a metric''s anomaly threshold by hand (NULL: the call''s) and whether labels may move it; logged in eai.threshold_changes.';
+
+-- Groups the anomalies no incident holds yet, with the recent ones that are, into incidents
+-- (eai._group_incidents); announces high-severity incidents once with NOTIFY eai_incident.
+CREATE FUNCTION eai._update_incidents()
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_since timestamptz;
+    v_incident bigint;
+    g record;
+    inc eai.incidents;
+BEGIN
+    SELECT min(a.observed_at) INTO v_since FROM eai.anomalies a WHERE a.incident_id IS NULL;
+    IF v_since IS NULL THEN
+        RETURN;
+    END IF;
+    v_since := v_since - greatest(current_setting('eai.incident_window')::interval, current_setting('eai.incident_lineage_window')::interval);
+    FOR g IN
+        WITH c AS (SELECT a.* FROM eai.anomalies a WHERE a.incident_id IS NULL OR a.observed_at >= v_since),
+             e AS (SELECT DISTINCT to_regclass(l.from_table)::oid AS f, to_regclass(l.to_table)::oid AS t
+                     FROM eai.lineage_edges l
+                    WHERE to_regclass(l.from_table) IS NOT NULL AND to_regclass(l.to_table) IS NOT NULL),
+             grp AS (SELECT * FROM eai._group_incidents(
+                        (SELECT array_agg(c.anomaly_id ORDER BY c.anomaly_id) FROM c),
+                        (SELECT array_agg(c.relid ORDER BY c.anomaly_id) FROM c),
+                        (SELECT array_agg(c.promotion_id ORDER BY c.anomaly_id) FROM c),
+                        (SELECT array_agg(extract(epoch FROM c.observed_at)::float8 ORDER BY c.anomaly_id) FROM c),
+                        (SELECT array_agg(c.severity ORDER BY c.anomaly_id) FROM c),
+                        (SELECT array_agg(c.score ORDER BY c.anomaly_id) FROM c),
+                        coalesce((SELECT array_agg(e.f ORDER BY e.f, e.t) FROM e), '{}'),
+                        coalesce((SELECT array_agg(e.t ORDER BY e.f, e.t) FROM e), '{}')))
+        SELECT grp.grp, array_agg(c.anomaly_id) AS members, min(c.incident_id) AS existing,
+               array_agg(DISTINCT c.incident_id) FILTER (WHERE c.incident_id IS NOT NULL) AS previous,
+               bool_or(c.incident_id IS NULL) AS has_new,
+               (array_agg(c.anomaly_id) FILTER (WHERE grp.is_root))[1] AS root, min(grp.severity) AS severity
+          FROM grp JOIN c USING (anomaly_id)
+         GROUP BY grp.grp
+         ORDER BY grp.grp
+    LOOP
+        CONTINUE WHEN NOT g.has_new;
+        v_incident := g.existing;
+        IF v_incident IS NULL THEN
+            INSERT INTO eai.incidents (severity) VALUES (g.severity) RETURNING incident_id INTO v_incident;
+        END IF;
+        UPDATE eai.anomalies a SET incident_id = v_incident
+         WHERE a.anomaly_id = ANY (g.members) AND a.incident_id IS DISTINCT FROM v_incident;
+        -- Incidents merged into this one are gone.
+        DELETE FROM eai.incidents i
+         WHERE i.incident_id = ANY (coalesce(g.previous, '{}')) AND i.incident_id <> v_incident
+           AND NOT EXISTS (SELECT 1 FROM eai.anomalies a WHERE a.incident_id = i.incident_id);
+        UPDATE eai.incidents i
+           SET severity = s.severity, root_anomaly_id = g.root, anomalies = s.n, tables = s.tables,
+               first_observed_at = s.first, last_observed_at = s.last, updated_at = clock_timestamp(),
+               root_cause = (SELECT format('%s: %s', r.table_name, r.explanation) FROM eai.anomalies r WHERE r.anomaly_id = g.root)
+          FROM (SELECT count(*)::integer AS n, array_agg(DISTINCT a.table_name ORDER BY a.table_name) AS tables,
+                       min(a.observed_at) AS first, max(a.observed_at) AS last,
+                       (ARRAY['low', 'medium', 'high'])[max(array_position(ARRAY['low', 'medium', 'high'], a.severity))] AS severity
+                  FROM eai.anomalies a WHERE a.incident_id = v_incident) s
+         WHERE i.incident_id = v_incident
+        RETURNING i.* INTO inc;
+        IF inc.severity = 'high' AND inc.notified_at IS NULL THEN
+            PERFORM pg_notify('eai_incident', json_build_object(
+                'incident_id', inc.incident_id, 'severity', inc.severity, 'anomalies', inc.anomalies,
+                'tables', inc.tables[1:20], 'root_anomaly_id', inc.root_anomaly_id, 'root_cause', left(inc.root_cause, 1000))::text);
+            UPDATE eai.incidents i SET notified_at = clock_timestamp() WHERE i.incident_id = inc.incident_id;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION eai._update_incidents() IS 'eai: group new anomalies into incidents and NOTIFY eai_incident for high ones (called by eai.detect_anomalies).';
 
 -- Judges every metric series of a table with the online detector (each point only against the
--- points before it) and records the points that deviate. Returns them, new or already recorded.
-CREATE FUNCTION eai.detect_anomalies(tbl regclass, threshold double precision DEFAULT 6, min_history integer DEFAULT 8)
+-- points before it), batch drift against its threshold, and schema changes run to run; records
+-- what deviates, groups it into incidents, and returns the table's anomalies, new or not.
+CREATE FUNCTION eai.detect_anomalies(tbl regclass, threshold double precision DEFAULT 6, min_history integer DEFAULT 8,
+                                     psi_threshold double precision DEFAULT 0.25)
 RETURNS SETOF eai.anomalies
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF threshold IS NULL OR threshold <= 0 THEN
-        RAISE EXCEPTION 'eai: threshold must be a positive number' USING ERRCODE = '22023',
-            HINT = 'In standard deviations of the recent residuals; the default is 6.';
+    IF threshold IS NULL OR threshold <= 0 OR psi_threshold IS NULL OR psi_threshold <= 0 THEN
+        RAISE EXCEPTION 'eai: threshold and psi_threshold must be positive numbers' USING ERRCODE = '22023',
+            HINT = 'threshold is in standard deviations of the recent residuals (default 6); psi_threshold is a population stability index (default 0.25).';
     END IF;
-    INSERT INTO eai.anomalies (relid, table_name, column_name, metric, observed_at, observed, expected, lo, hi, score,
-                               detector, severity, explanation)
-    SELECT tbl, tbl::text, s.column_name, s.metric, s.times[d.ordinal], s.vals[d.ordinal], d.expected, d.lo, d.hi, d.score,
-           CASE WHEN s.metric = 'schema_fingerprint' THEN 'schema' ELSE d.detector END,
-           CASE WHEN s.metric = 'schema_fingerprint' THEN 'high' ELSE d.severity END,
-           CASE WHEN s.metric = 'schema_fingerprint' THEN 'the columns changed (names, types or order)'
-                ELSE format('%s%s = %s, expected %s (%s to %s): %s standard deviations off (%s%s)',
-                            coalesce(s.column_name || '.', ''), s.metric, s.vals[d.ordinal], round(d.expected::numeric, 4),
-                            round(d.lo::numeric, 4), round(d.hi::numeric, 4), round(d.score::numeric, 1), d.detector,
-                            coalesce(', by ' || d.seasonality, '')) END
+    PERFORM eai.measure_batches(tbl);
+    -- Series: the online detector, each at the metric's own threshold when labels set one.
+    INSERT INTO eai.anomalies (relid, table_name, column_name, metric, observed_at, promotion_id, observed, expected, lo, hi,
+                               score, threshold, detector, severity, explanation)
+    SELECT tbl, tbl::text, s.column_name, s.metric, s.times[d.ordinal], s.promotions[d.ordinal], s.vals[d.ordinal], d.expected,
+           d.lo, d.hi, d.score, s.threshold, d.detector, d.severity,
+           format('%s%s = %s, expected %s (%s to %s): %s standard deviations off (%s%s)',
+                  coalesce(s.column_name || '.', ''), s.metric, s.vals[d.ordinal], round(d.expected::numeric, 4),
+                  round(d.lo::numeric, 4), round(d.hi::numeric, 4), round(d.score::numeric, 1), d.detector,
+                  coalesce(', by ' || d.seasonality, ''))
       FROM (SELECT m.column_name, m.metric, array_agg(m.measured_at ORDER BY m.measured_at) AS times,
-                   array_agg(m.value ORDER BY m.measured_at) AS vals
-              FROM eai.metrics m WHERE m.relid = tbl
+                   array_agg(m.value ORDER BY m.measured_at) AS vals, array_agg(m.promotion_id ORDER BY m.measured_at) AS promotions,
+                   eai._threshold_in_force(tbl, m.column_name, m.metric, threshold) AS threshold
+              FROM eai.metrics m
+             WHERE m.relid = tbl AND m.metric NOT IN ('schema_fingerprint', 'psi', 'kl')
              GROUP BY m.column_name, m.metric) s
      CROSS JOIN LATERAL eai._detect_series(ARRAY(SELECT extract(epoch FROM t)::float8 FROM unnest(s.times) t), s.vals,
-                                           threshold, min_history) d
+                                           s.threshold, min_history) d
      WHERE d.deviates AND d.score IS NOT NULL
     ON CONFLICT DO NOTHING;
-    -- Honest about too little history: nothing is judged before min_history points.
+    -- Drift between consecutive batches: PSI over the threshold and a significant G-test.
+    INSERT INTO eai.anomalies (relid, table_name, column_name, metric, observed_at, promotion_id, observed, expected, lo, hi,
+                               score, threshold, detector, severity, explanation)
+    SELECT tbl, tbl::text, b.column_name, 'psi', pr.started_at, b.promotion_id, b.psi, 0, 0, x.t, b.psi, x.t, 'drift',
+           eai._severity(b.psi / x.t),
+           format('%s: the distribution moved from the batch before (PSI %s at most %s, KL %s, G-test p %s; median %s, 5%%–95%% %s to %s)',
+                  b.column_name, round(b.psi::numeric, 3), round(x.t::numeric, 3), round(b.kl::numeric, 3),
+                  CASE WHEN b.drift_p < 1e-6 THEN '< 1e-6' ELSE round(b.drift_p::numeric, 6)::text END,
+                  round(b.quantiles[11]::numeric, 4), round(b.quantiles[2]::numeric, 4), round(b.quantiles[20]::numeric, 4))
+      FROM eai.batch_profiles b JOIN eai.promotions pr USING (promotion_id)
+     CROSS JOIN LATERAL (SELECT eai._threshold_in_force(tbl, b.column_name, 'psi', psi_threshold) AS t) x
+     WHERE b.relid = tbl AND b.psi >= x.t AND b.drift_p < 1e-3
+    ON CONFLICT DO NOTHING;
+    -- Schema: any change of the columns from one quality run to the next, with what changed.
+    INSERT INTO eai.anomalies (relid, table_name, column_name, metric, observed_at, observed, detector, severity, explanation)
+    SELECT tbl, tbl::text, NULL, 'schema_fingerprint', r.run_at, r.value, 'schema', 'high',
+           format('the columns changed since the run before: %s',
+                  coalesce(nullif(concat_ws('; ',
+                      'added or retyped ' || (SELECT string_agg(format('%s %s', c ->> 'name', c ->> 'pg_type'), ', ')
+                                                FROM jsonb_array_elements(r.measure -> 'columns') c
+                                               WHERE NOT (r.prev -> 'columns') @> jsonb_build_array(jsonb_build_object('name', c -> 'name', 'pg_type', c -> 'pg_type'))),
+                      'removed or retyped ' || (SELECT string_agg(format('%s %s', c ->> 'name', c ->> 'pg_type'), ', ')
+                                                  FROM jsonb_array_elements(r.prev -> 'columns') c
+                                                 WHERE NOT (r.measure -> 'columns') @> jsonb_build_array(jsonb_build_object('name', c -> 'name', 'pg_type', c -> 'pg_type')))),
+                      ''), 'the same columns in another order'))
+      FROM (SELECT q.run_at, q.measure, lag(q.measure) OVER w AS prev, m.value, lag(m.value) OVER w AS prev_value
+              FROM eai.quality_runs q
+              JOIN eai.metrics m ON m.quality_run_id = q.run_id AND m.metric = 'schema_fingerprint'
+             WHERE q.relid = tbl
+            WINDOW w AS (ORDER BY q.run_id)) r
+     WHERE r.prev_value IS NOT NULL AND r.value <> r.prev_value
+    ON CONFLICT DO NOTHING;
+    PERFORM eai._update_incidents();
+    -- Honest about too little history: no series is judged before min_history points.
     IF NOT EXISTS (SELECT 1 FROM eai.metrics m WHERE m.relid = tbl GROUP BY m.column_name, m.metric HAVING count(*) >= min_history) THEN
-        RAISE NOTICE 'eai: not enough history for %: no metric of it has % measurements yet, so nothing was judged', tbl, min_history
-            USING HINT = 'Metrics come from eai.quality_score runs and promotions; schedule eai.quality_score (e.g. with pg_cron).';
+        RAISE NOTICE 'eai: not enough history for %: no metric of it has % measurements yet, so no series was judged', tbl, min_history
+            USING HINT = 'Metrics come from promotions and eai.quality_score runs; schedule eai.detect_anomalies and eai.quality_score (e.g. with pg_cron).';
     END IF;
     RETURN QUERY SELECT * FROM eai.anomalies a WHERE a.relid = tbl ORDER BY a.observed_at, a.anomaly_id;
 END
 $$;
-COMMENT ON FUNCTION eai.detect_anomalies(regclass, double precision, integer) IS
-    'Judges every metric series of a table (eai.metrics) and records the anomalies in eai.anomalies. See docs/anomalies.md.';
+COMMENT ON FUNCTION eai.detect_anomalies(regclass, double precision, integer, double precision) IS
+    'eai: judge every metric series of a table (eai.metrics), batch drift and schema changes; record the anomalies (eai.anomalies) and group them into incidents (eai.incidents). See docs/anomalies.md.';
 
 -- sql/roles.sql
 -- Roles. Three group roles (NOLOGIN), each including the one before; grant them to login roles:
@@ -1346,7 +1857,9 @@ GRANT SELECT ON eai.sources, eai.source_tables, eai.batches, eai.ingest_status,
                 eai.column_profiles, eai.mapping_runs, eai.mappings, eai.pending_mappings,
                 eai.llm_usage, eai.pipelines, eai.pipeline_columns, eai.expectations, eai.promotions,
                 eai.quarantine, eai.promotion_queue, eai.pipeline_status, eai.gold_tables, eai.gold_columns,
-                eai.lineage_edges, eai.quality_runs, eai.quality_scores, eai.quality_history
+                eai.lineage_edges, eai.quality_runs, eai.quality_scores, eai.quality_history,
+                eai.batch_profiles, eai.metrics, eai.anomalies, eai.incidents, eai.anomaly_thresholds,
+                eai.threshold_changes
    TO eai_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA silver, gold TO eai_reader;
 -- Tables created later in silver and gold by the role installing eai.
@@ -1370,4 +1883,12 @@ GRANT SELECT ON eai.llm_calls TO eai_engineer;
 -- Quality runs on the tables it can read.
 GRANT INSERT ON eai.quality_runs, eai.quality_scores TO eai_engineer;
 GRANT USAGE, CREATE ON SCHEMA silver, gold TO eai_engineer;
+-- Anomaly detection on the tables it can read: batch profiles, anomalies and their incidents.
+GRANT INSERT, UPDATE (psi, kl, drift_p) ON eai.batch_profiles TO eai_engineer;
+GRANT INSERT, UPDATE (incident_id) ON eai.anomalies TO eai_engineer;
+GRANT INSERT, UPDATE, DELETE ON eai.incidents TO eai_engineer;
+-- Reviewers label anomalies; the labels move thresholds (logged, reversible).
+GRANT UPDATE (label, labelled_by, labelled_at) ON eai.anomalies TO eai_reviewer;
+GRANT INSERT, UPDATE ON eai.anomaly_thresholds TO eai_reviewer;
+GRANT INSERT ON eai.threshold_changes TO eai_reviewer;
 

@@ -403,6 +403,12 @@ BEGIN
     -- eai's bookkeeping columns on the silver table.
     EXECUTE format('ALTER TABLE %s ADD COLUMN IF NOT EXISTS _eai_row uuid, ADD COLUMN IF NOT EXISTS _eai_promotion bigint, '
                    'ADD COLUMN IF NOT EXISTS _eai_quality real, ADD COLUMN IF NOT EXISTS _eai_extra jsonb', v_target);
+    -- Batch profiles (eai.measure_batches) read one promotion's rows: a BRIN index on it. Rows are
+    -- appended in promotion order, so the index stays tiny and costs promotion next to nothing.
+    IF NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                    WHERE i.indrelid = v_target AND a.attname = '_eai_promotion') THEN
+        EXECUTE format('CREATE INDEX ON %s USING brin (_eai_promotion)', v_target);
+    END IF;
     EXECUTE format('COMMENT ON COLUMN %s._eai_row IS %L', v_target, 'eai: bronze row (its _eai_row_hash) this record was promoted from.');
     EXECUTE format('COMMENT ON COLUMN %s._eai_promotion IS %L', v_target, 'eai: promotion (eai.promotions) that wrote this record.');
     EXECUTE format('COMMENT ON COLUMN %s._eai_quality IS %L', v_target, 'eai: record quality 0-1: share of filled cells and passed warn rules.');

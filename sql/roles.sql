@@ -43,7 +43,9 @@ GRANT SELECT ON eai.sources, eai.source_tables, eai.batches, eai.ingest_status,
                 eai.column_profiles, eai.mapping_runs, eai.mappings, eai.pending_mappings,
                 eai.llm_usage, eai.pipelines, eai.pipeline_columns, eai.expectations, eai.promotions,
                 eai.quarantine, eai.promotion_queue, eai.pipeline_status, eai.gold_tables, eai.gold_columns,
-                eai.lineage_edges, eai.quality_runs, eai.quality_scores, eai.quality_history
+                eai.lineage_edges, eai.quality_runs, eai.quality_scores, eai.quality_history,
+                eai.batch_profiles, eai.metrics, eai.anomalies, eai.incidents, eai.anomaly_thresholds,
+                eai.threshold_changes
    TO eai_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA silver, gold TO eai_reader;
 -- Tables created later in silver and gold by the role installing eai.
@@ -67,3 +69,11 @@ GRANT SELECT ON eai.llm_calls TO eai_engineer;
 -- Quality runs on the tables it can read.
 GRANT INSERT ON eai.quality_runs, eai.quality_scores TO eai_engineer;
 GRANT USAGE, CREATE ON SCHEMA silver, gold TO eai_engineer;
+-- Anomaly detection on the tables it can read: batch profiles, anomalies and their incidents.
+GRANT INSERT, UPDATE (psi, kl, drift_p) ON eai.batch_profiles TO eai_engineer;
+GRANT INSERT, UPDATE (incident_id) ON eai.anomalies TO eai_engineer;
+GRANT INSERT, UPDATE, DELETE ON eai.incidents TO eai_engineer;
+-- Reviewers label anomalies; the labels move thresholds (logged, reversible).
+GRANT UPDATE (label, labelled_by, labelled_at) ON eai.anomalies TO eai_reviewer;
+GRANT INSERT, UPDATE ON eai.anomaly_thresholds TO eai_reviewer;
+GRANT INSERT ON eai.threshold_changes TO eai_reviewer;

@@ -2,6 +2,9 @@
 //! `eai_core::anomaly` over it. The catalog (metrics, anomalies, thresholds, incidents) and the
 //! table entry point live in sql/anomalies.sql.
 use eai_core::anomaly::iforest::{Forest, Params, Rows};
+use eai_core::anomaly::incidents::{self, Item};
+use eai_core::anomaly::thresholds::{self, Label};
+use eai_core::anomaly::drift;
 use eai_core::anomaly::online::{Config, Method, Online};
 use eai_core::anomaly::Severity;
 use eai_core::promotion::quote;
@@ -255,4 +258,82 @@ fn _detect_series(
         }
     }
     TableIterator::new(out)
+}
+
+/// Drift of a batch from the one before, from their quantile sketches (`eai.batch_profiles`):
+/// PSI, KL divergence, the G-test's p-value, and whether it counts as drift (PSI at least
+/// `psi_threshold` and p below 0.1%). No row when either sketch is unusable.
+#[pg_extern(immutable, parallel_safe)]
+fn _sketch_drift(
+    reference: Vec<Option<f64>>,
+    current: Vec<Option<f64>>,
+    current_rows: i64,
+    psi_threshold: f64,
+) -> TableIterator<'static, (name!(psi, f64), name!(kl, f64), name!(p_value, f64), name!(drifted, bool))> {
+    let flat = |v: Vec<Option<f64>>| v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect::<Vec<f64>>();
+    let d = drift::compare_sketches(&flat(reference), &flat(current), current_rows.max(0) as u64, psi_threshold);
+    TableIterator::new(d.map(|d| (d.psi, d.kl, d.p_value, d.drifted)))
+}
+
+/// The threshold a metric's labelled anomalies call for (`eai_core::anomaly::thresholds::adapt`):
+/// `default` unless more than `eai.anomaly_false_positive_target` of the alerts it would raise
+/// were false positives.
+#[pg_extern(stable, parallel_safe)]
+fn _adapt_threshold(default: f64, scores: Vec<Option<f64>>, false_positive: Vec<Option<bool>>) -> f64 {
+    if scores.len() != false_positive.len() {
+        EaiError::InvalidParameter(format!("{} scores for {} labels", scores.len(), false_positive.len())).report();
+    }
+    let labels: Vec<Label> = scores
+        .iter()
+        .zip(&false_positive)
+        .filter_map(|(s, fp)| Some(Label { score: (*s)?, false_positive: (*fp)? }))
+        .collect();
+    thresholds::adapt(default, &labels, crate::guc::anomaly_false_positive_target())
+}
+
+/// Groups anomalies into incidents (`eai_core::anomaly::incidents::group`): the same batch of a
+/// table, within `eai.incident_window` of each other, or on one lineage chain (`edge_from[i]`
+/// feeds `edge_to[i]`) within `eai.incident_lineage_window`. One row per anomaly: its group (numbered from 1),
+/// whether it is the group's probable root cause, and the group's severity.
+#[pg_extern(stable, parallel_safe)]
+#[allow(clippy::too_many_arguments)]
+fn _group_incidents(
+    ids: Vec<i64>,
+    tables: Vec<pg_sys::Oid>,
+    batches: Vec<Option<i64>>,
+    epochs: Vec<f64>,
+    severities: Vec<String>,
+    scores: Vec<Option<f64>>,
+    edge_from: Vec<pg_sys::Oid>,
+    edge_to: Vec<pg_sys::Oid>,
+) -> TableIterator<'static, (name!(anomaly_id, i64), name!(grp, i32), name!(is_root, bool), name!(severity, String))> {
+    let n = ids.len();
+    if [tables.len(), batches.len(), epochs.len(), severities.len(), scores.len()].iter().any(|l| *l != n) || edge_from.len() != edge_to.len() {
+        EaiError::InvalidParameter("the anomaly arrays (and the edge arrays) must have one length".into()).report();
+    }
+    let items: Vec<Item> = (0..n)
+        .map(|i| Item {
+            id: ids[i],
+            table: tables[i].to_u32(),
+            batch: batches[i],
+            at: epochs[i] as i64,
+            severity: Severity::parse(&severities[i]).unwrap_or(Severity::Low),
+            score: scores[i].unwrap_or(0.0),
+        })
+        .collect();
+    let (window, lineage_window) = crate::guc::incident_windows();
+    let edges: Vec<(u32, u32)> = edge_from.iter().zip(&edge_to).map(|(a, b)| (a.to_u32(), b.to_u32())).collect();
+    let mut out = Vec::with_capacity(n);
+    for (g, inc) in incidents::group(&items, &edges, window as i64, lineage_window as i64).into_iter().enumerate() {
+        for m in &inc.members {
+            out.push((items[*m].id, g as i32 + 1, *m == inc.root, inc.severity.as_str().to_string()));
+        }
+    }
+    TableIterator::new(out)
+}
+
+/// Severity of a score `ratio` times its threshold (`Severity::from_ratio`: the one place it is decided).
+#[pg_extern(immutable, parallel_safe)]
+fn _severity(ratio: f64) -> &'static str {
+    Severity::from_ratio(ratio).as_str()
 }

@@ -24,6 +24,9 @@ static LLM_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::n
 static LLM_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static LLM_PROVIDER: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"auto"));
 static LLM_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+static ANOMALY_FALSE_POSITIVE_TARGET: GucSetting<f64> = GucSetting::<f64>::new(0.05);
+static INCIDENT_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(3600);
+static INCIDENT_LINEAGE_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 
 pub fn register() {
     GucRegistry::define_string_guc(
@@ -146,6 +149,36 @@ pub fn register() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    GucRegistry::define_float_guc(
+        c"eai.anomaly_false_positive_target",
+        c"Highest share of false positives among labelled anomalies before a metric's threshold rises (eai.label_anomaly).",
+        c"Thresholds only rise above the detector's default; eai.revert_threshold undoes a change.",
+        &ANOMALY_FALSE_POSITIVE_TARGET,
+        0.0,
+        1.0,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"eai.incident_window",
+        c"Anomalies this close in time are one incident, whatever their tables.",
+        c"",
+        &INCIDENT_WINDOW_S,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"eai.incident_lineage_window",
+        c"Anomalies of tables on one lineage chain (or of one table) this close in time are one incident.",
+        c"",
+        &INCIDENT_LINEAGE_WINDOW_S,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
+    );
 }
 
 fn string(setting: &GucSetting<Option<CString>>, default: &std::ffi::CStr) -> String {
@@ -202,4 +235,13 @@ pub fn llm_provider() -> String {
 
 pub fn llm_timeout() -> std::time::Duration {
     std::time::Duration::from_millis(LLM_TIMEOUT_MS.get().max(100) as u64)
+}
+
+pub fn anomaly_false_positive_target() -> f64 {
+    ANOMALY_FALSE_POSITIVE_TARGET.get().clamp(0.0, 1.0)
+}
+
+/// (time window, lineage window) of incident grouping, in seconds.
+pub fn incident_windows() -> (f64, f64) {
+    (INCIDENT_WINDOW_S.get().max(0) as f64, INCIDENT_LINEAGE_WINDOW_S.get().max(0) as f64)
 }

@@ -42,7 +42,19 @@ extension_sql_file!(
 );
 extension_sql_file!("../sql/gold.sql", name = "gold", requires = ["pipelines", gold::_view_lineage]);
 extension_sql_file!("../sql/quality.sql", name = "quality", requires = ["gold", quality::_quality_score]);
-extension_sql_file!("../sql/anomalies.sql", name = "anomalies", requires = ["quality", anomaly::_detect_query, anomaly::_detect_series]);
+extension_sql_file!(
+    "../sql/anomalies.sql",
+    name = "anomalies",
+    requires = [
+        "quality",
+        anomaly::_detect_query,
+        anomaly::_detect_series,
+        anomaly::_sketch_drift,
+        anomaly::_adapt_threshold,
+        anomaly::_group_incidents,
+        anomaly::_severity
+    ]
+);
 // Last: privileges on everything above and on the Rust functions.
 extension_sql_file!("../sql/roles.sql", name = "roles", finalize);
 

@@ -100,7 +100,7 @@ fn _quality_score(
             broken.push(row.get::<i64>(i)?.unwrap_or(0));
             i += 1;
         }
-        Ok((Measure { rows, columns: stats, broken }, newest))
+        Ok((Measure { rows, columns: stats, broken, age_secs: None }, newest))
     }));
     // History: the last runs' row counts and measures, the load times.
     let (history_rows, before, loads): (Vec<i64>, Option<Measure>, Vec<f64>) = spi(Spi::connect(|client| {
@@ -124,9 +124,11 @@ fn _quality_score(
         Some(ts) => spi(Spi::get_one_with_args::<f64>("SELECT extract(epoch FROM $1)::float8", &[ts.into()])),
         None => loads.first().copied(),
     };
+    let age_secs = newest_epoch.map(|t| (now_epoch - t).max(0.0));
+    let now = Measure { age_secs, ..now };
     let gaps: Vec<f64> = loads.windows(2).map(|w| w[0] - w[1]).filter(|g| *g > 0.0).collect();
     let dims: Vec<Dimension> = vec![
-        quality::freshness(newest_epoch.map(|t| (now_epoch - t).max(0.0)), &gaps, FRESHNESS_FLOOR_SECS),
+        quality::freshness(age_secs, &gaps, FRESHNESS_FLOOR_SECS),
         quality::volume(now.rows, &history_rows),
         quality::distribution(&now, before.as_ref()),
         quality::completeness(&now, before.as_ref()),

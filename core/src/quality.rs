@@ -35,6 +35,9 @@ pub struct Measure {
     pub columns: Vec<ColumnStats>,
     /// Rows breaking each declared rule, in the order of `checks`.
     pub broken: Vec<i64>,
+    /// Age of the newest data when measured, in seconds (the freshness lag); None when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_secs: Option<f64>,
 }
 
 fn numeric(pg_type: &str) -> bool {
@@ -277,6 +280,7 @@ mod tests {
 
     fn measure(rows: i64, cols: &[(&str, i64, Option<f64>, Option<f64>)]) -> Measure {
         Measure {
+            age_secs: None,
             rows,
             columns: cols
                 .iter()
