@@ -203,6 +203,23 @@ IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_severity_wrapper';
 
+CREATE  FUNCTION "_detect_vectors"(
+	"vals" double precision[], /* Vec < Option < f64 > > */
+	"dims" INT, /* i32 */
+	"threshold" double precision, /* f64 */
+	"min_history" INT, /* i32 */
+	"trees" INT DEFAULT 100, /* i32 */
+	"seed" bigint DEFAULT 42 /* i64 */
+) RETURNS TABLE (
+	"ordinal" INT,  /* i32 */
+	"score" double precision,  /* f64 */
+	"standouts" INT[],  /* Vec < i32 > */
+	"standout_z" double precision[]  /* Vec < f64 > */
+)
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_detect_vectors_wrapper';
+
 -- sql/pipelines.sql
 -- eai 0.3.0: pipelines bronze → silver, expectations, quarantine. Loaded by src/lib.rs after the
 -- mapping catalog and the Rust helpers (eai._normalize, eai._promotion_statement, eai._parse_rule,
@@ -1458,9 +1475,9 @@ COMMENT ON COLUMN eai.anomalies.observed IS 'The value measured.';
 COMMENT ON COLUMN eai.anomalies.expected IS 'What the history before it led to expect.';
 COMMENT ON COLUMN eai.anomalies.lo IS 'Lowest value that would have raised no alarm.';
 COMMENT ON COLUMN eai.anomalies.hi IS 'Highest value that would have raised no alarm.';
-COMMENT ON COLUMN eai.anomalies.score IS 'How far off: standard deviations of the recent residuals (series), or the PSI (drift).';
+COMMENT ON COLUMN eai.anomalies.score IS 'How far off: standard deviations of the recent residuals (series), the isolation score (metric vectors), or the PSI (drift).';
 COMMENT ON COLUMN eai.anomalies.threshold IS 'The threshold the score crossed (the metric''s own, eai.anomaly_thresholds, when labels moved it).';
-COMMENT ON COLUMN eai.anomalies.detector IS 'robust_z, iqr, seasonal, drift or schema (docs/anomalies.md).';
+COMMENT ON COLUMN eai.anomalies.detector IS 'robust_z, iqr, seasonal, isolation_forest, drift or schema (docs/anomalies.md).';
 COMMENT ON COLUMN eai.anomalies.severity IS 'low, medium (score at least 1.5 × threshold) or high (at least 2 ×, and every schema change).';
 COMMENT ON COLUMN eai.anomalies.explanation IS 'The verdict in words.';
 COMMENT ON COLUMN eai.anomalies.detected_at IS 'When eai.detect_anomalies recorded it.';
@@ -1738,14 +1755,15 @@ COMMENT ON FUNCTION eai._update_incidents() IS 'eai: group new anomalies into in
 -- points before it), batch drift against its threshold, and schema changes run to run; records
 -- what deviates, groups it into incidents, and returns the table's anomalies, new or not.
 CREATE FUNCTION eai.detect_anomalies(tbl regclass, threshold double precision DEFAULT 6, min_history integer DEFAULT 8,
-                                     psi_threshold double precision DEFAULT 0.25)
+                                     psi_threshold double precision DEFAULT 0.25, vector_threshold double precision DEFAULT 0.7)
 RETURNS SETOF eai.anomalies
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF threshold IS NULL OR threshold <= 0 OR psi_threshold IS NULL OR psi_threshold <= 0 THEN
-        RAISE EXCEPTION 'eai: threshold and psi_threshold must be positive numbers' USING ERRCODE = '22023',
-            HINT = 'threshold is in standard deviations of the recent residuals (default 6); psi_threshold is a population stability index (default 0.25).';
+    IF threshold IS NULL OR threshold <= 0 OR psi_threshold IS NULL OR psi_threshold <= 0
+       OR vector_threshold IS NULL OR vector_threshold <= 0.5 OR vector_threshold > 1 THEN
+        RAISE EXCEPTION 'eai: threshold and psi_threshold must be positive, vector_threshold above 0.5 and at most 1' USING ERRCODE = '22023',
+            HINT = 'threshold is in standard deviations of the recent residuals (default 6); psi_threshold is a population stability index (default 0.25); vector_threshold an isolation score (default 0.7; 0.5 is ordinary).';
     END IF;
     PERFORM eai.measure_batches(tbl);
     -- Series: the online detector, each at the metric's own threshold when labels set one.
@@ -1780,6 +1798,40 @@ BEGIN
      CROSS JOIN LATERAL (SELECT eai._threshold_in_force(tbl, b.column_name, 'psi', psi_threshold) AS t) x
      WHERE b.relid = tbl AND b.psi >= x.t AND b.drift_p < 1e-3
     ON CONFLICT DO NOTHING;
+    -- Vectors: all the metrics of one quality run (or of one batch) together, by Isolation Forest,
+    -- each against the ones before it. Metrics every point has; not times, lags or drift.
+    WITH pts AS (
+        SELECT CASE WHEN m.quality_run_id IS NULL THEN 'batch_vector' ELSE 'quality_run_vector' END AS kind,
+               coalesce(m.quality_run_id, m.promotion_id) AS point, m.measured_at, m.promotion_id,
+               coalesce(m.column_name || '.', '') || m.metric AS key, m.value
+          FROM eai.metrics m
+         WHERE m.relid = tbl
+           AND m.metric NOT IN ('schema_fingerprint', 'psi', 'kl', 'promotion_ms_per_row', 'promotion_lag_s', 'freshness_lag_s')),
+         npoints AS (SELECT p.kind, count(DISTINCT p.point) AS n FROM pts p GROUP BY p.kind),
+         keys AS (SELECT p.kind, p.key FROM pts p JOIN npoints n USING (kind) GROUP BY p.kind, p.key, n.n HAVING count(*) = n.n),
+         used AS (SELECT p.* FROM pts p JOIN keys k USING (kind, key)),
+         points AS (SELECT u.kind, u.point, min(u.measured_at) AS at, min(u.promotion_id) AS promotion_id FROM used u GROUP BY u.kind, u.point),
+         s AS (SELECT u.kind,
+                      (SELECT array_agg(p.at ORDER BY p.at, p.point) FROM points p WHERE p.kind = u.kind) AS times,
+                      (SELECT array_agg(p.promotion_id ORDER BY p.at, p.point) FROM points p WHERE p.kind = u.kind) AS promotions,
+                      (SELECT array_agg(k.key ORDER BY k.key) FROM keys k WHERE k.kind = u.kind) AS keys,
+                      array_agg(u.value ORDER BY p.at, u.point, u.key) AS vals,
+                      eai._threshold_in_force(tbl, NULL, u.kind, vector_threshold) AS t
+                 FROM used u JOIN points p USING (kind, point)
+                GROUP BY u.kind)
+    INSERT INTO eai.anomalies (relid, table_name, column_name, metric, observed_at, promotion_id, score, threshold,
+                               detector, severity, explanation)
+    SELECT tbl, tbl::text, NULL, s.kind, s.times[d.ordinal], s.promotions[d.ordinal], d.score, s.t, 'isolation_forest',
+           eai._severity((d.score - 0.5) / (s.t - 0.5)),
+           format('isolation score %s over %s metrics of this %s, unusual together; furthest from their past: %s',
+                  round(d.score::numeric, 3), cardinality(s.keys), replace(replace(s.kind, '_vector', ''), '_', ' '),
+                  coalesce((SELECT string_agg(format('%s (robust z %s)', s.keys[x.j + 1],
+                                                     CASE WHEN x.z >= 1000 THEN 'above 1000' WHEN x.z <= -1000 THEN 'below -1000'
+                                                          ELSE round(x.z::numeric, 1)::text END), ', ')
+                              FROM unnest(d.standouts, d.standout_z) AS x (j, z)), 'no metric alone'))
+      FROM s CROSS JOIN LATERAL eai._detect_vectors(s.vals, cardinality(s.keys), s.t, min_history) d
+     WHERE cardinality(s.keys) > 0
+    ON CONFLICT DO NOTHING;
     -- Schema: any change of the columns from one quality run to the next, with what changed.
     INSERT INTO eai.anomalies (relid, table_name, column_name, metric, observed_at, observed, detector, severity, explanation)
     SELECT tbl, tbl::text, NULL, 'schema_fingerprint', r.run_at, r.value, 'schema', 'high',
@@ -1808,8 +1860,8 @@ BEGIN
     RETURN QUERY SELECT * FROM eai.anomalies a WHERE a.relid = tbl ORDER BY a.observed_at, a.anomaly_id;
 END
 $$;
-COMMENT ON FUNCTION eai.detect_anomalies(regclass, double precision, integer, double precision) IS
-    'eai: judge every metric series of a table (eai.metrics), batch drift and schema changes; record the anomalies (eai.anomalies) and group them into incidents (eai.incidents). See docs/anomalies.md.';
+COMMENT ON FUNCTION eai.detect_anomalies(regclass, double precision, integer, double precision, double precision) IS
+    'eai: judge every metric series of a table (eai.metrics), its metric vectors (Isolation Forest), batch drift and schema changes; record the anomalies (eai.anomalies) and group them into incidents (eai.incidents). See docs/anomalies.md.';
 
 -- sql/roles.sql
 -- Roles. Three group roles (NOLOGIN), each including the one before; grant them to login roles:

@@ -4,7 +4,7 @@
 use eai_core::anomaly::iforest::{Forest, Params, Rows};
 use eai_core::anomaly::incidents::{self, Item};
 use eai_core::anomaly::thresholds::{self, Label};
-use eai_core::anomaly::drift;
+use eai_core::anomaly::{drift, vectors};
 use eai_core::anomaly::online::{Config, Method, Online};
 use eai_core::anomaly::Severity;
 use eai_core::promotion::quote;
@@ -336,4 +336,37 @@ fn _group_incidents(
 #[pg_extern(immutable, parallel_safe)]
 fn _severity(ratio: f64) -> &'static str {
     Severity::from_ratio(ratio).as_str()
+}
+
+/// Isolation Forest over metric vectors (`eai_core::anomaly::vectors::judge`): `vals` holds the
+/// vectors one after the other (`dims` values each, in time order); each is judged against the
+/// ones before it once `min_history` precede it. One row per vector scoring at least `threshold`:
+/// its ordinal (from 1), its score, and the (0-based) metrics furthest from their past with their
+/// robust z.
+#[pg_extern(immutable, parallel_safe)]
+fn _detect_vectors(
+    vals: Vec<Option<f64>>,
+    dims: i32,
+    threshold: f64,
+    min_history: i32,
+    trees: default!(i32, 100),
+    seed: default!(i64, 42),
+) -> TableIterator<'static, (name!(ordinal, i32), name!(score, f64), name!(standouts, Vec<i32>), name!(standout_z, Vec<f64>))> {
+    if dims < 0 || (dims > 0 && vals.len() % dims as usize != 0) {
+        EaiError::InvalidParameter(format!("{} values do not make vectors of {dims}", vals.len())).report();
+    }
+    if !(1..=10_000).contains(&trees) {
+        EaiError::InvalidParameter(format!("trees must be 1 to 10000, not {trees}")).report();
+    }
+    let data: Vec<f64> = vals.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+    let p = Params { trees: trees as usize, subsample: 256, seed: seed as u64 };
+    let found = vectors::judge(&data, dims as usize, min_history.max(2) as usize, threshold, p);
+    TableIterator::new(found.into_iter().map(|v| {
+        (
+            v.index as i32 + 1,
+            v.score,
+            v.standouts.iter().map(|(j, _)| *j as i32).collect(),
+            v.standouts.iter().map(|(_, z)| *z).collect(),
+        )
+    }))
 }

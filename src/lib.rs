@@ -52,7 +52,8 @@ extension_sql_file!(
         anomaly::_sketch_drift,
         anomaly::_adapt_threshold,
         anomaly::_group_incidents,
-        anomaly::_severity
+        anomaly::_severity,
+        anomaly::_detect_vectors
     ]
 );
 // Last: privileges on everything above and on the Rust functions.

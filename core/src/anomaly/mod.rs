@@ -8,6 +8,7 @@
 //!   shows seasonality), its alarms kept up while a deviation lasts.
 //! - [`iforest`]: Isolation Forest over multivariate rows, deterministic for a seed.
 //! - [`drift`]: PSI and KL divergence between two distributions (histograms).
+//! - [`vectors`]: Isolation Forest over each table's metric vectors, each against its past.
 //! - [`thresholds`]: thresholds moved by labelled anomalies to keep false positives rare.
 //! - [`incidents`]: related anomalies grouped, the most upstream one as the probable cause.
 pub mod drift;
@@ -18,6 +19,7 @@ pub mod robust;
 pub mod seasonal;
 pub mod stats;
 pub mod thresholds;
+pub mod vectors;
 
 use serde::Serialize;
 
