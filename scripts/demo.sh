@@ -100,6 +100,18 @@ SELECT * FROM gold.revenue_by_status ORDER BY status;
 SELECT depth, kind, from_table, from_column, to_table, to_column FROM eai.lineage('gold.revenue_by_status', 'revenue', 'upstream');
 \echo '== eai.quality_score(): seven dimensions in one scan, each against its expectation (kept in eai.quality_history)'
 SELECT dimension, score, measured, expected FROM eai.quality_score('silver.orders');
+\echo '== eai.detect_anomalies(tbl): the metric history of silver.orders (quality runs, batches) judged; too short yet, and it says so'
+SELECT metric, detector, severity, explanation FROM eai.detect_anomalies('silver.orders'::regclass);
+\echo '== eai.detect_anomalies(query): any (time, value) series, judged point by point without look-ahead'
+\echo '   (a generated one: three weeks of hourly orders with a daily cycle, and a two-hour outage on day 18;'
+\echo '    min_history => 48: judged from day 3, once two cycles are known)'
+SELECT ts, observed, round(expected::numeric) AS expected, round(score::numeric, 1) AS score, detector, severity, explanation
+  FROM eai.detect_anomalies($q$
+    SELECT timestamptz '2024-03-01 00:00+00' + h * interval '1 hour' AS ts,
+           CASE WHEN h BETWEEN 17 * 24 + 14 AND 17 * 24 + 15 THEN 3
+                ELSE round(100 + 60 * sin(2 * pi() * (h % 24) / 24) + 5 * sin(h * 7.3)) END AS orders
+      FROM generate_series(0, 21 * 24 - 1) h ORDER BY 1 $q$, min_history => 48)
+ WHERE score >= 6 ORDER BY ts;
 \echo '== In-process embeddings: cosine of two column names'
 SELECT round((1 - (eai.embed('customer_email') <=> eai.embed('client e-mail address')))::numeric, 3) AS "cosine(customer_email, client e-mail address)";
 SQL
