@@ -57,4 +57,14 @@ DELETE FROM eai.incidents;
 UPDATE eai.anomalies SET observed_at = observed_at + interval '2 days' WHERE promotion_id = (SELECT max(promotion_id) FROM eai.anomalies);
 SELECT eai._update_incidents();
 SELECT anomalies, severity FROM eai.incidents ORDER BY incident_id;
+-- A lineage chain (bronze -> silver -> gold) three hours apart is one incident, rooted upstream;
+-- an unrelated table in between in time, but more than eai.incident_window from each, is not.
+SELECT name FROM eai.create_gold('d_total', 'SELECT sum(amount) AS total FROM silver."d; ""r"""');
+INSERT INTO eai.anomalies (relid, table_name, metric, observed_at, detector, severity, explanation)
+VALUES ('gold.d_total'::regclass, 'gold.d_total', 'row_count', now() + interval '10 days 6 hours', 'robust_z', 'high', 'gold moved'),
+       ('silver."d; ""r"""'::regclass, 'silver', 'row_count', now() + interval '10 days 3 hours', 'robust_z', 'low', 'silver moved'),
+       ('bronze."d; ""r"""'::regclass, 'bronze', 'row_count', now() + interval '10 days', 'robust_z', 'low', 'bronze moved'),
+       ('eai.sources'::regclass, 'unrelated', 'row_count', now() + interval '10 days 4 hours 30 minutes', 'robust_z', 'low', 'elsewhere');
+SELECT eai._update_incidents();
+SELECT anomalies, severity, root_cause, tables FROM eai.incidents WHERE last_observed_at > now() + interval '9 days' ORDER BY incident_id;
 rollback;
