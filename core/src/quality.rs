@@ -47,14 +47,17 @@ fn numeric(pg_type: &str) -> bool {
 
 /// The single-pass scan of `table` (already quoted): one row with `rows`, the newest
 /// `_eai_loaded_at` (bronze tables; NULL otherwise), then per column its non-null count, mean and
-/// standard deviation (numbers), exact distinct count (unique columns), then per check the rows
+/// standard deviation (numbers that are not identifiers), exact distinct count (unique columns),
+/// then per check the rows
 /// breaking it. `$1` is the checks' arguments as a jsonb array.
 pub fn scan_sql(table: &str, columns: &[Column], checks: &[(Option<String>, Rule)], loaded_at: bool) -> String {
     let mut out = vec!["count(*)".to_string(), if loaded_at { "max(_eai_loaded_at)".into() } else { "NULL::timestamptz".into() }];
     for c in columns {
         let q = quote(&c.name);
         out.push(format!("count({q})"));
-        if numeric(&c.pg_type) {
+        // Identifiers (unique columns) are not quantities: no mean or spread for them (the spread
+        // of a bigint accumulates in numeric, the dearest aggregate of the scan).
+        if numeric(&c.pg_type) && !c.unique {
             out.push(format!("avg({q})::float8"));
             out.push(format!("stddev_pop({q})::float8"));
         } else {
@@ -295,10 +298,13 @@ mod tests {
         let cols = vec![
             Column { name: "a\"b".into(), pg_type: "bigint".into(), unique: true },
             Column { name: "name".into(), pg_type: "text".into(), unique: false },
+            Column { name: "n;1".into(), pg_type: "numeric(10,2)".into(), unique: false },
         ];
         let checks = vec![(Some("a\"b".to_string()), Rule::Range { min: Some("0".into()), max: None }), (Some("name".to_string()), Rule::Unique)];
         let sql = scan_sql("silver.\"t\"", &cols, &checks, false);
-        assert!(sql.starts_with("SELECT count(*), NULL::timestamptz, count(\"a\"\"b\"), avg(\"a\"\"b\")::float8"), "{sql}");
+        // An identifier gets no mean; a quantity does.
+        assert!(sql.starts_with("SELECT count(*), NULL::timestamptz, count(\"a\"\"b\"), NULL::float8, NULL::float8"), "{sql}");
+        assert!(sql.contains("avg(\"n;1\")::float8, stddev_pop(\"n;1\")::float8"), "{sql}");
         assert!(sql.contains("count(DISTINCT \"a\"\"b\")"));
         assert!(sql.contains("count(*) FILTER (WHERE (\"a\"\"b\" < (SELECT ($1 -> 0 ->> 'min')::bigint)))"), "{sql}");
         assert!(sql.ends_with("0::bigint FROM silver.\"t\""));
