@@ -1268,7 +1268,7 @@ $$;
 COMMENT ON FUNCTION eai.detect_anomalies(text, boolean, double precision, integer, integer, integer, bigint) IS
     'Anomalies of a query''s rows: (ts, value…) series through the online detector, numeric rows through Isolation Forest. See docs/anomalies.md.';
 
--- Batch profiles: per promotion and numeric silver column, the rows, nulls, mean, stddev and a
+-- Batch profiles: per promotion and numeric silver column (not identifiers), the rows, nulls, mean, stddev and a
 -- quantile sketch (21 evenly spaced quantiles), and the drift from the batch before (PSI, KL and
 -- the G-test's p-value, from the two sketches). Measured after the promotion by
 -- eai.measure_batches (eai.detect_anomalies calls it), so promotion itself pays nothing.
@@ -1319,7 +1319,10 @@ BEGIN
     SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_cols
       FROM pg_attribute a
      WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.attname NOT LIKE '\_eai\_%'
-       AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype, 'float8'::regtype, 'numeric'::regtype);
+       AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype, 'float8'::regtype, 'numeric'::regtype)
+       -- Identifiers are not quantities: new keys in every batch would read as drift.
+       AND NOT EXISTS (SELECT 1 FROM eai.pipelines p WHERE p.target_relid = tbl AND a.attname = ANY (p.dedup_key))
+       AND NOT EXISTS (SELECT 1 FROM eai.expectations e WHERE e.relid = tbl AND e.column_name = a.attname AND e.rule = 'unique' AND e.enabled);
     IF v_cols IS NULL OR NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = '_eai_promotion' AND NOT a.attisdropped) THEN
         RETURN 0;
     END IF;

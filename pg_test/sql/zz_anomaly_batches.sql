@@ -67,4 +67,11 @@ VALUES ('gold.d_total'::regclass, 'gold.d_total', 'row_count', now() + interval 
        ('eai.sources'::regclass, 'unrelated', 'row_count', now() + interval '10 days 4 hours 30 minutes', 'robust_z', 'low', 'elsewhere');
 SELECT eai._update_incidents();
 SELECT anomalies, severity, root_cause, tables FROM eai.incidents WHERE last_observed_at > now() + interval '9 days' ORDER BY incident_id;
+-- Identifiers are not profiled: a dedup key gets no sketch (new keys in every batch are no drift).
+CREATE TABLE bronze.keyed (id text, v text, _eai_batch bigint NOT NULL, _eai_loaded_at timestamptz NOT NULL DEFAULT now(),
+                           _eai_row_hash uuid NOT NULL);
+INSERT INTO bronze.keyed SELECT g::text, (g % 7)::text, 1, now(), gen_random_uuid() FROM generate_series(1, 100) g;
+SELECT name FROM eai.create_pipeline('keyed', 'bronze.keyed', 'silver.keyed', dedup_key => '{id}');
+SELECT eai.measure_batches('silver.keyed') AS measured;
+SELECT DISTINCT column_name FROM eai.batch_profiles WHERE relid = 'silver.keyed'::regclass;
 rollback;
