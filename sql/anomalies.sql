@@ -19,8 +19,8 @@ $$;
 COMMENT ON FUNCTION eai.detect_anomalies(text, boolean, double precision, integer, integer, integer, bigint) IS
     'Anomalies of a query''s rows: (ts, value…) series through the online detector, numeric rows through Isolation Forest. See docs/anomalies.md.';
 
--- Batch profiles: per promotion and numeric silver column (not identifiers), the rows, nulls, mean, stddev and a
--- quantile sketch (21 evenly spaced quantiles), and the drift from the batch before (PSI, KL and
+-- Batch profiles: per promotion and silver column (not identifiers), the rows, nulls and
+-- distinct values; for numbers also the mean, stddev and a quantile sketch (21 evenly spaced quantiles), and the drift from the batch before (PSI, KL and
 -- the G-test's p-value, from the two sketches). Measured after the promotion by
 -- eai.measure_batches (eai.detect_anomalies calls it), so promotion itself pays nothing.
 CREATE TABLE eai.batch_profiles (
@@ -29,6 +29,7 @@ CREATE TABLE eai.batch_profiles (
     column_name     text NOT NULL,
     rows            bigint NOT NULL,
     nulls           bigint NOT NULL,
+    distinct_count  bigint,
     mean            double precision,
     stddev          double precision,
     quantiles       double precision[],
@@ -39,12 +40,13 @@ CREATE TABLE eai.batch_profiles (
     PRIMARY KEY (promotion_id, column_name)
 );
 CREATE INDEX ON eai.batch_profiles (relid, column_name, promotion_id);
-COMMENT ON TABLE eai.batch_profiles IS 'eai: per promoted batch and numeric silver column: rows, nulls, mean, stddev, a quantile sketch, and the drift from the batch before (eai.measure_batches).';
+COMMENT ON TABLE eai.batch_profiles IS 'eai: per promoted batch and silver column (identifiers left out): rows, nulls, distinct values; for numbers also mean, stddev, a quantile sketch, and the drift from the batch before (eai.measure_batches).';
 COMMENT ON COLUMN eai.batch_profiles.promotion_id IS 'The promotion (eai.promotions) whose rows were measured (silver rows with that _eai_promotion).';
 COMMENT ON COLUMN eai.batch_profiles.relid IS 'OID of the silver table.';
-COMMENT ON COLUMN eai.batch_profiles.column_name IS 'The numeric column measured.';
+COMMENT ON COLUMN eai.batch_profiles.column_name IS 'The column measured.';
 COMMENT ON COLUMN eai.batch_profiles.rows IS 'Rows of the batch still carrying its promotion when measured.';
 COMMENT ON COLUMN eai.batch_profiles.nulls IS 'Of them, rows where the column is NULL.';
+COMMENT ON COLUMN eai.batch_profiles.distinct_count IS 'Distinct non-null values of the column in the batch (exact).';
 COMMENT ON COLUMN eai.batch_profiles.mean IS 'Mean of the column in the batch.';
 COMMENT ON COLUMN eai.batch_profiles.stddev IS 'Sample standard deviation of the column in the batch.';
 COMMENT ON COLUMN eai.batch_profiles.quantiles IS 'Quantile sketch: percentile_cont at 0, 0.05, …, 1 (21 values; [11] is the median).';
@@ -67,28 +69,34 @@ DECLARE
     v_rows bigint;
     v_done integer := 0;
 BEGIN
-    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_cols
+    -- Every column (numbers get a sketch; the others rows, nulls and distinct values) but
+    -- json/xml-like types that cannot be compared.
+    SELECT array_agg(a.attname::text ORDER BY a.attnum),
+           string_agg(CASE WHEN a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
+                                               'float8'::regtype, 'numeric'::regtype)
+                           THEN format('(%L, t.%I::float8, t.%I::text)', a.attname, a.attname, a.attname)
+                           ELSE format('(%L, NULL::float8, t.%I::text)', a.attname, a.attname) END, ', ' ORDER BY a.attnum)
+      INTO v_cols, v_values
       FROM pg_attribute a
      WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.attname NOT LIKE '\_eai\_%'
-       AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype, 'float8'::regtype, 'numeric'::regtype)
+       AND a.atttypid NOT IN ('json'::regtype, 'xml'::regtype, 'point'::regtype)
        -- Identifiers are not quantities: new keys in every batch would read as drift.
        AND NOT EXISTS (SELECT 1 FROM eai.pipelines p WHERE p.target_relid = tbl AND a.attname = ANY (p.dedup_key))
        AND NOT EXISTS (SELECT 1 FROM eai.expectations e WHERE e.relid = tbl AND e.column_name = a.attname AND e.rule = 'unique' AND e.enabled);
     IF v_cols IS NULL OR NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = '_eai_promotion' AND NOT a.attisdropped) THEN
         RETURN 0;
     END IF;
-    SELECT string_agg(format('(%L, t.%I::float8)', c, c), ', ') INTO v_values FROM unnest(v_cols) c;
     FOR v_promotion IN
         SELECT pr.promotion_id FROM eai.promotions pr JOIN eai.pipelines p USING (pipeline_id)
          WHERE p.target_relid = tbl AND pr.rows_promoted > 0 AND pr.duration_ms IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM eai.batch_profiles b WHERE b.promotion_id = pr.promotion_id)
          ORDER BY pr.promotion_id LIMIT greatest(max_batches, 0)
     LOOP
-        -- One pass over the batch: its numeric columns side by side as (column, value) pairs.
-        EXECUTE format('INSERT INTO eai.batch_profiles (promotion_id, relid, column_name, rows, nulls, mean, stddev, quantiles)
-                        SELECT $1, $2, u.c, count(*), count(*) - count(u.v), avg(u.v), stddev_samp(u.v),
+        -- One pass over the batch: its columns side by side as (column, number, text) triples.
+        EXECUTE format('INSERT INTO eai.batch_profiles (promotion_id, relid, column_name, rows, nulls, distinct_count, mean, stddev, quantiles)
+                        SELECT $1, $2, u.c, count(*), count(*) - count(u.s), count(DISTINCT u.s), avg(u.v), stddev_samp(u.v),
                                percentile_cont(ARRAY(SELECT g / 20.0 FROM generate_series(0, 20) g)::float8[]) WITHIN GROUP (ORDER BY u.v)
-                          FROM %s t CROSS JOIN LATERAL (VALUES %s) AS u (c, v)
+                          FROM %s t CROSS JOIN LATERAL (VALUES %s) AS u (c, v, s)
                          WHERE t._eai_promotion = $1
                          GROUP BY u.c', tbl, v_values) USING v_promotion, tbl;
         GET DIAGNOSTICS v_rows = ROW_COUNT;
@@ -103,10 +111,10 @@ BEGIN
                   FROM eai.batch_profiles cur
                   JOIN LATERAL (SELECT prev.quantiles FROM eai.batch_profiles prev
                                  WHERE prev.relid = cur.relid AND prev.column_name = cur.column_name
-                                   AND prev.promotion_id < cur.promotion_id AND prev.rows > prev.nulls
+                                   AND prev.promotion_id < cur.promotion_id AND prev.quantiles[1] IS NOT NULL
                                  ORDER BY prev.promotion_id DESC LIMIT 1) prev ON true
                  CROSS JOIN LATERAL eai._sketch_drift(prev.quantiles, cur.quantiles, cur.rows - cur.nulls, 0.25) x
-                 WHERE cur.promotion_id = v_promotion AND cur.rows > cur.nulls) d
+                 WHERE cur.promotion_id = v_promotion AND cur.quantiles[1] IS NOT NULL) d
          WHERE b.promotion_id = v_promotion AND b.column_name = d.column_name;
         v_done := v_done + 1;
     END LOOP;
@@ -152,6 +160,7 @@ UNION ALL
 SELECT bp.relid, bp.column_name, m.metric, m.value, pr.started_at, bp.promotion_id, NULL
   FROM eai.batch_profiles bp JOIN eai.promotions pr USING (promotion_id)
  CROSS JOIN LATERAL (VALUES ('batch_null_rate', bp.nulls::float8 / nullif(bp.rows, 0)),
+                            ('batch_distinct_count', bp.distinct_count::float8),
                             ('batch_mean', bp.mean),
                             ('batch_stddev', bp.stddev),
                             ('batch_p05', bp.quantiles[2]),
@@ -161,7 +170,7 @@ SELECT bp.relid, bp.column_name, m.metric, m.value, pr.started_at, bp.promotion_
                             ('kl', bp.kl)) AS m (metric, value)
  WHERE m.value IS NOT NULL;
 COMMENT ON VIEW eai.metrics IS
-    'eai: metric history per table and column. Promotions: batch rows, quarantine rate, time per row, promotion lag. Quality runs: row count, freshness lag, schema fingerprint, null rate, mean, stddev, distinct count. Batch profiles: null rate, mean, stddev, 5th/50th/95th percentiles, PSI and KL from the batch before. eai.detect_anomalies(tbl) judges each series.';
+    'eai: metric history per table and column. Promotions: batch rows, quarantine rate, time per row, promotion lag. Quality runs: row count, freshness lag, schema fingerprint, null rate, mean, stddev, distinct count. Batch profiles: null rate, distinct count, mean, stddev, 5th/50th/95th percentiles, PSI and KL from the batch before. eai.detect_anomalies(tbl) judges each series.';
 
 -- Incidents: related anomalies (same batch, time window, lineage chain) as one row.
 CREATE TABLE eai.incidents (

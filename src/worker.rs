@@ -3,7 +3,9 @@
 //! `eai.worker_database`, one batch per transaction, as pgrx's bgworker example does: signal
 //! handlers, `wait_latch`, work inside a transaction. An error never kills it: the transaction is
 //! rolled back, the error logged, and the loop goes on (`eai.promote_queued` itself records a
-//! batch that cannot be promoted and backs off from it).
+//! batch that cannot be promoted and backs off from it). With the queue empty, it measures the
+//! promoted batches not measured yet (`eai.measure_batches`), so that batch profiles and drift
+//! follow each batch within a naptime.
 
 use std::time::Duration;
 
@@ -74,6 +76,25 @@ fn promote_one() -> bool {
     .unwrap_or(false)
 }
 
+/// Batches of every pipeline's silver table measured (`eai.measure_batches`, a few per table);
+/// how many.
+fn measure_some() -> i64 {
+    let installed = Spi::get_one::<bool>("SELECT to_regprocedure('eai.measure_batches(regclass,integer)') IS NOT NULL")
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+    if !installed {
+        return 0;
+    }
+    Spi::get_one::<i64>(
+        "SELECT coalesce(sum(eai.measure_batches(t.target_relid::regclass, 10)), 0)::bigint
+           FROM (SELECT DISTINCT target_relid FROM eai.pipelines) t",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(0)
+}
+
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn eai_promotion_worker_main(_arg: pg_sys::Datum) {
@@ -96,6 +117,15 @@ pub extern "C-unwind" fn eai_promotion_worker_main(_arg: pg_sys::Datum) {
                 Ok(true) => failures = 0,
                 Ok(false) => {
                     failures = 0;
+                    // The queue is empty: measure what was promoted, a few batches per table at a time.
+                    match in_transaction(measure_some) {
+                        Ok(n) if n > 0 => continue,
+                        Ok(_) => {}
+                        Err(message) => {
+                            warning!("eai promotion worker: measuring batches: {message}");
+                            failures += 1;
+                        }
+                    }
                     break;
                 }
                 Err(message) => {

@@ -198,9 +198,28 @@ fn the_worker_promotes_queued_batches() {
         .iter()
         .map(|r| r.get(0))
         .collect();
+    // With the queue empty, the worker measures the promoted batches (eai.batch_profiles).
+    let unmeasured = |c: &mut Client| -> i64 {
+        c.query_one(
+            "SELECT count(*) FROM eai.promotions x JOIN eai.pipelines p USING (pipeline_id)
+              WHERE p.name = $1 AND NOT EXISTS (SELECT 1 FROM eai.batch_profiles b WHERE b.promotion_id = x.promotion_id)",
+            &[&name],
+        )
+        .unwrap()
+        .get(0)
+    };
+    let mut left = unmeasured(&mut c);
+    for _ in 0..300 {
+        if left == 0 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+        left = unmeasured(&mut c);
+    }
     // Clean up before asserting, so that a failure leaves nothing behind in the shared database.
     c.query("SELECT eai.drop_pipeline($1, drop_silver => true)", &[&name]).unwrap();
     c.query("SELECT eai.drop_source($1, drop_bronze => true)", &[&name]).unwrap();
     assert_eq!(state, (0, 90), "the queued batch was promoted by the worker, once");
     assert_eq!(by, ["backlog", "queue"]);
+    assert_eq!(left, 0, "the worker measured every promoted batch");
 }
