@@ -1506,7 +1506,7 @@ CREATE TABLE eai.anomaly_thresholds (
     column_name     text,
     metric          text NOT NULL,
     threshold       double precision CHECK (threshold > 0),
-    base_threshold  double precision NOT NULL CHECK (base_threshold > 0),
+    base_threshold  double precision CHECK (base_threshold > 0),
     adaptive        boolean NOT NULL DEFAULT true,
     updated_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
     UNIQUE NULLS NOT DISTINCT (relid, column_name, metric)
@@ -1517,7 +1517,7 @@ COMMENT ON COLUMN eai.anomaly_thresholds.table_name IS 'The table''s name when t
 COMMENT ON COLUMN eai.anomaly_thresholds.column_name IS 'The column, or NULL for a table-level metric.';
 COMMENT ON COLUMN eai.anomaly_thresholds.metric IS 'The metric (eai.metrics.metric; psi for drift).';
 COMMENT ON COLUMN eai.anomaly_thresholds.threshold IS 'The threshold in force; NULL: the one eai.detect_anomalies is called with. An adaptive threshold applies when above the call''s.';
-COMMENT ON COLUMN eai.anomaly_thresholds.base_threshold IS 'The default it adapts from (labels never take it below).';
+COMMENT ON COLUMN eai.anomaly_thresholds.base_threshold IS 'The default it adapts from (labels never take it below); NULL: the threshold the labelled anomalies were detected at.';
 COMMENT ON COLUMN eai.anomaly_thresholds.adaptive IS 'Whether labels move it; false after eai.revert_threshold or eai.set_threshold(…, adaptive => false).';
 COMMENT ON COLUMN eai.anomaly_thresholds.updated_at IS 'When it last changed.';
 
@@ -1679,7 +1679,7 @@ BEGIN
      WHERE t.relid = tbl AND t.column_name IS NOT DISTINCT FROM set_threshold.column_name AND t.metric = set_threshold.metric FOR UPDATE;
     INSERT INTO eai.anomaly_thresholds AS t (relid, table_name, column_name, metric, threshold, base_threshold, adaptive)
     VALUES (tbl, tbl::text, set_threshold.column_name, set_threshold.metric, set_threshold.threshold,
-            coalesce(set_threshold.threshold, CASE WHEN set_threshold.metric = 'psi' THEN 0.25 ELSE 6 END), set_threshold.adaptive)
+            set_threshold.threshold, set_threshold.adaptive)
     ON CONFLICT (relid, column_name, metric) DO UPDATE
        SET threshold = excluded.threshold, adaptive = excluded.adaptive, updated_at = clock_timestamp();
     RETURN QUERY
