@@ -218,6 +218,26 @@ BEGIN
 END
 $$;
 
+-- After the single-pass statement: the rows it set aside go to eai.quarantine, rebuilt as the
+-- bronze rows they were, with the checks they broke; the counts for eai._promotion_finish.
+CREATE FUNCTION eai._quarantine_aside(pr eai.promotions, p_checks jsonb, p_columns text[], p_promoted bigint,
+    OUT rows_read bigint, OUT rows_promoted bigint, OUT rows_quarantined bigint, OUT rows_failed bigint, OUT warned jsonb)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO eai.quarantine (pipeline_id, promotion_id, bronze_batch, row_hash, row, violations)
+    SELECT pr.pipeline_id, pr.promotion_id, a.bronze_batch, a.row_hash,
+           jsonb_build_object('_eai_row_hash', a.row_hash, '_eai_batch', a.bronze_batch) || jsonb_object(p_columns, a.bronze_values),
+           (SELECT jsonb_agg(p_checks -> b ORDER BY b) FROM unnest(a.broken) b)
+      FROM eai._take_aside(pr.promotion_id) a;
+    GET DIAGNOSTICS rows_quarantined = ROW_COUNT;
+    rows_promoted := p_promoted;
+    rows_read := p_promoted + rows_quarantined;
+    rows_failed := 0;
+    warned := '{}';
+END
+$$;
+
 -- Promote the rows `p_rows` gives (a parenthesised query; $5 in it is p_arg).
 CREATE FUNCTION eai._promote(p_pipeline bigint, p_batch bigint, p_kind text, p_rows text, p_arg anyelement)
 RETURNS eai.promotions
@@ -227,15 +247,30 @@ DECLARE
     pr eai.promotions := eai._promotion_start(p_pipeline, p_batch, p_kind);
     st record;
     res record;
+    n_promoted bigint;
     done boolean := false;
 BEGIN
     IF pr.promotion_id IS NULL THEN
         RETURN NULL;
     END IF;
     SELECT * INTO STRICT st FROM eai._promotion_statement(p_pipeline, p_rows);
-    -- With a dedup key, first the statement that assumes the batch repeats no key; a repeated key
-    -- makes it fail (unique_violation, cardinality_violation) and the full statement runs instead.
-    IF st.without_duplicates IS NOT NULL THEN
+    -- Three statements, fastest first (eai_core::promotion): the single pass streams the batch
+    -- into silver and sets bad rows aside; it needs every key to be new to silver and the batch.
+    -- The statement without duplicates also replaces the records of keys silver has. The full
+    -- statement also quarantines keys the batch repeats. A statement that cannot promote the
+    -- batch fails (unique_violation, cardinality_violation, program_limit_exceeded: too many bad
+    -- rows to keep aside) in its subtransaction, and the next one runs.
+    IF st.single_pass IS NOT NULL THEN
+        BEGIN
+            EXECUTE st.single_pass USING p_pipeline, pr.promotion_id, st.checks, st.extra, p_arg;
+            GET DIAGNOSTICS n_promoted = ROW_COUNT;
+            SELECT * INTO res FROM eai._quarantine_aside(pr, st.checks, st.extra, n_promoted);
+            done := true;
+        EXCEPTION WHEN unique_violation OR cardinality_violation OR program_limit_exceeded THEN
+            done := false;
+        END;
+    END IF;
+    IF NOT done AND st.without_duplicates IS NOT NULL THEN
         BEGIN
             EXECUTE st.without_duplicates INTO res USING p_pipeline, pr.promotion_id, st.checks, st.extra, p_arg;
             done := true;
@@ -261,6 +296,7 @@ DECLARE
     pr eai.promotions;
     st record;
     res record;
+    n_promoted bigint;
     done boolean;
 BEGIN
     IF NOT (SELECT enabled FROM eai.pipelines WHERE pipeline_id = v_pipeline) THEN
@@ -276,7 +312,17 @@ BEGIN
             SELECT * INTO STRICT st FROM eai._promotion_statement(v_pipeline, '(SELECT * FROM new_rows WHERE _eai_batch = $5)');
             -- As in eai._promote (written out here: only this function's queries see new_rows).
             done := false;
-            IF st.without_duplicates IS NOT NULL THEN
+            IF st.single_pass IS NOT NULL THEN
+                BEGIN
+                    EXECUTE st.single_pass USING v_pipeline, pr.promotion_id, st.checks, st.extra, b.batch;
+                    GET DIAGNOSTICS n_promoted = ROW_COUNT;
+                    SELECT * INTO res FROM eai._quarantine_aside(pr, st.checks, st.extra, n_promoted);
+                    done := true;
+                EXCEPTION WHEN unique_violation OR cardinality_violation OR program_limit_exceeded THEN
+                    done := false;
+                END;
+            END IF;
+            IF NOT done AND st.without_duplicates IS NOT NULL THEN
                 BEGIN
                     EXECUTE st.without_duplicates INTO res USING v_pipeline, pr.promotion_id, st.checks, st.extra, b.batch;
                     done := true;

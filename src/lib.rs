@@ -30,6 +30,9 @@ extension_sql_file!(
     requires = [
         "api",
         promotion::_promotion_statement,
+        promotion::_set_aside,
+        promotion::_take_aside,
+        promotion::_regex_match,
         promotion::_normalize,
         promotion::_to_int8,
         promotion::_to_int4,

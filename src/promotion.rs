@@ -41,7 +41,13 @@ fn _promotion_statement(
     rows: &str,
 ) -> TableIterator<
     'static,
-    (name!(statement, String), name!(checks, JsonB), name!(extra, Vec<String>), name!(without_duplicates, Option<String>)),
+    (
+        name!(statement, String),
+        name!(checks, JsonB),
+        name!(extra, Vec<String>),
+        name!(without_duplicates, Option<String>),
+        name!(single_pass, Option<String>),
+    ),
 > {
     let result: Result<(Plan, serde_json::Value), pgrx::spi::Error> = Spi::connect(|client| {
         let mut it = client.select(PIPELINE_SQL, Some(1), &[pipeline_id.into()])?;
@@ -81,7 +87,100 @@ fn _promotion_statement(
         Ok((plan, checks))
     });
     let (plan, checks) = result.unwrap_or_else(|e| error!("eai: could not read pipeline {pipeline_id}: {e}"));
-    TableIterator::once((plan.statement(rows), JsonB(checks), plan.bronze_columns(), plan.statement_without_duplicates(rows)))
+    TableIterator::once((
+        plan.statement(rows),
+        JsonB(checks),
+        plan.bronze_columns(),
+        plan.statement_without_duplicates(rows),
+        plan.statement_single_pass(rows),
+    ))
+}
+
+/// A bronze row the single-pass statement did not promote, waiting for eai.quarantine.
+struct Aside {
+    promotion: i64,
+    batch: i64,
+    row: Option<pgrx::datum::Uuid>,
+    values: Vec<Option<String>>,
+    broken: Vec<Option<i32>>,
+}
+
+thread_local! {
+    /// Rows set aside by the single-pass statement running in this backend (one at a time).
+    static ASIDE: std::cell::RefCell<Vec<Aside>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The filter of the single-pass promotion statement for a row that breaks checks: keeps the
+/// row (its bronze values, in the order of `eai._promotion_statement`'s `extra`, and the indices
+/// of the broken checks) for `eai._take_aside`, and answers false, so the row is not promoted.
+#[pg_extern(volatile, parallel_unsafe)]
+fn _set_aside(
+    promotion: i64,
+    batch: i64,
+    row: Option<pgrx::datum::Uuid>,
+    values: Vec<Option<String>>,
+    broken: Vec<Option<i32>>,
+) -> bool {
+    ASIDE.with_borrow_mut(|aside| {
+        // Rows of an earlier promotion whose statement failed are of no use any more.
+        if aside.first().is_some_and(|a| a.promotion != promotion) {
+            aside.clear();
+        }
+        if aside.len() >= promotion::ASIDE_LIMIT {
+            aside.clear();
+            raise(
+                PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                format!("eai: more than {} rows of the batch break checks", promotion::ASIDE_LIMIT),
+                "The promotion falls back to the statement that keeps them on disk.",
+            );
+        }
+        aside.push(Aside { promotion, batch, row, values, broken });
+    });
+    false
+}
+
+/// The rows `eai._set_aside` kept for a promotion, handed over once (and forgotten).
+#[pg_extern(volatile, parallel_unsafe)]
+fn _take_aside(
+    promotion: i64,
+) -> TableIterator<
+    'static,
+    (
+        name!(bronze_batch, i64),
+        name!(row_hash, Option<pgrx::datum::Uuid>),
+        name!(bronze_values, Vec<Option<String>>),
+        name!(broken, Vec<Option<i32>>),
+    ),
+> {
+    let rows: Vec<Aside> = ASIDE.with_borrow_mut(std::mem::take);
+    TableIterator::new(rows.into_iter().filter(move |a| a.promotion == promotion).map(|a| (a.batch, a.row, a.values, a.broken)))
+}
+
+/// Whether `value` matches `pattern`, a PostgreSQL regular expression in the subset the regex
+/// crate reads the same way (`eai_core::regex_compat`); the `regex` rules that fit are checked
+/// with it, several times faster than `~`. Any other pattern is refused (the rule then uses `~`).
+#[pg_extern(immutable, strict, parallel_safe)]
+fn _regex_match(value: &str, pattern: &str) -> bool {
+    thread_local! {
+        // Compiled patterns of this backend (a statement with several regex rules alternates).
+        static COMPILED: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>> = std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    COMPILED.with_borrow_mut(|cache| {
+        if !cache.contains_key(pattern) {
+            let Some(rust) = eai_core::regex_compat::to_rust(pattern) else {
+                raise(
+                    PgSqlErrorCode::ERRCODE_INVALID_REGULAR_EXPRESSION,
+                    format!("eai: pattern {pattern:?} is not in the subset eai._regex_match reads"),
+                    "Use value ~ pattern.",
+                );
+            };
+            if cache.len() >= 64 {
+                cache.clear();
+            }
+            cache.insert(pattern.to_string(), regex::Regex::new(&rust).expect("regex_compat compiles what it returns"));
+        }
+        cache[pattern].is_match(value)
+    })
 }
 
 /// Canonical text for a date, timestamp or JSON value, or NULL when it is not one (the safe casts

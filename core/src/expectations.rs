@@ -187,6 +187,10 @@ pub fn broken_sql(rule: &Rule, v: &str, pg_type: &str, arg: &dyn Fn(&str) -> Str
             }
             format!("({})", parts.join(" OR "))
         }
+        // A pattern both dialects read alike is matched by the regex crate (crate::regex_compat).
+        Rule::Regex { pattern } if crate::regex_compat::to_rust(pattern).is_some() => {
+            format!("NOT eai._regex_match({v}::text, (SELECT {}))", arg("pattern"))
+        }
         Rule::Regex { .. } => format!("{v}::text !~ (SELECT {})", arg("pattern")),
         // IN (subquery): a hashed lookup, however long the list.
         Rule::Allowed { .. } => format!("NOT ({v}::text IN (SELECT jsonb_array_elements_text({})))", arg("values")),

@@ -28,4 +28,5 @@ pub mod node_tree;
 pub mod profile;
 pub mod promotion;
 pub mod quality;
+pub mod regex_compat;
 pub mod row_hash;

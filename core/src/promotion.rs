@@ -182,9 +182,32 @@ impl Plan {
         (!self.dedup_key.is_empty()).then(|| self.build(rows, false))
     }
 
-    fn build(&self, rows: &str, detect_dups: bool) -> String {
+    /// The single-pass statement: one `INSERT … SELECT` streaming the batch into silver, whose
+    /// filter hands each row that breaks a check to `eai._set_aside` (which keeps it in the
+    /// backend until `eai._take_aside` gives it to eai.quarantine) — nothing is materialised, no
+    /// row is read twice. It returns nothing; the caller takes the promoted count from the
+    /// INSERT and the quarantined rows from `eai._take_aside($2)`.
+    ///
+    /// Only for plans whose checks all quarantine (warn and fail rules need counts across the
+    /// batch) and hold per row (a `unique` rule looks at the other rows). With a dedup key, a key
+    /// silver has or that the batch repeats makes it fail with unique_violation, and the caller
+    /// falls back to the other statements; `eai._set_aside` fails with program_limit_exceeded
+    /// past [`ASIDE_LIMIT`] rows, and the caller falls back too.
+    pub fn statement_single_pass(&self, rows: &str) -> Option<String> {
         let checks = self.checks();
-        let detect_dups = detect_dups && !self.dedup_key.is_empty();
+        if checks.iter().any(|c| c.action != Action::Quarantine || c.rule == Rule::Unique) {
+            return None;
+        }
+        Some(self.build_with(rows, Mode::SinglePass))
+    }
+
+    fn build(&self, rows: &str, detect_dups: bool) -> String {
+        self.build_with(rows, if detect_dups { Mode::Full } else { Mode::WithoutDuplicates })
+    }
+
+    fn build_with(&self, rows: &str, mode: Mode) -> String {
+        let checks = self.checks();
+        let detect_dups = mode == Mode::Full && !self.dedup_key.is_empty();
         let target = format!("{}.{}", quote(&self.target_schema), quote(&self.target_table));
         // 1. src: each bronze column the promotion keeps (mapped sources, then extras) once, as
         // _eai_k{j}, in the order of `bronze_columns()` (`$4`), with the row's bronze identity and
@@ -236,7 +259,8 @@ impl Plan {
                 (Rule::Type, Some(v)) => {
                     let i = idx[c.column.as_deref().unwrap()];
                     let r = ref_of(i).map(|r| format!("t.{r}")).unwrap_or_else(|| "NULL::text".into());
-                    format!("{r} IS NOT NULL AND btrim({r}) <> '' AND {v} IS NULL")
+                    // The cast's NULL test first: most values cast, and btrim is then never called.
+                    format!("{v} IS NULL AND {r} IS NOT NULL AND btrim({r}) <> ''")
                 }
                 (Rule::Unique, Some(v)) => format!(
                     "{v} IS NOT NULL AND (count(*) OVER (PARTITION BY {v}) > 1 OR EXISTS (SELECT 1 FROM {target} x WHERE x.{q} = {v}))",
@@ -300,6 +324,31 @@ impl Plan {
         let mut raw_row = "jsonb_build_object('_eai_row_hash', _eai_row, '_eai_batch', _eai_bronze_batch)".to_string();
         for chunk in pairs.chunks(40) {
             raw_row = format!("{raw_row} || jsonb_build_object({})", chunk.join(", "));
+        }
+        if mode == Mode::SinglePass {
+            let keep = if broken.is_empty() {
+                String::new()
+            } else {
+                let any = if broken.len() == 1 {
+                    format!("coalesce({}, false)", broken[0].1)
+                } else {
+                    format!("CASE {} ELSE false END", broken.iter().map(|(_, c)| format!("WHEN {c} THEN true")).collect::<Vec<_>>().join(" "))
+                };
+                format!(
+                    " WHERE CASE WHEN {any} THEN eai._set_aside($2, t._eai_bronze_batch, t._eai_row, ARRAY[{vals}]::text[], \
+                     array_remove(ARRAY[{idx}]::int[], NULL)) ELSE true END",
+                    vals = kref.iter().map(|k| format!("t.{k}")).collect::<Vec<_>>().join(", "),
+                    idx = broken.iter().map(|(n, c)| format!("CASE WHEN {c} THEN {n} END")).collect::<Vec<_>>().join(", ")
+                )
+            };
+            return format!(
+                "INSERT INTO {target} AS x ({cols}, _eai_row, _eai_promotion, _eai_quality, _eai_extra) \
+                 SELECT {cols}, _eai_row, $2, {quality}, {extra} \
+                   FROM (SELECT {typed} FROM (SELECT {src} FROM {rows} AS r) s OFFSET 0) t{keep}",
+                cols = cols.join(", "),
+                typed = typed.join(", "),
+                src = src.join(", "),
+            );
         }
         let upsert = if self.dedup_key.is_empty() {
             String::new()
@@ -397,6 +446,19 @@ impl Plan {
         )
     }
 }
+
+/// The three promotion statements (see [`Plan::statement`], [`Plan::statement_without_duplicates`],
+/// [`Plan::statement_single_pass`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    Full,
+    WithoutDuplicates,
+    SinglePass,
+}
+
+/// Rows one single-pass promotion keeps aside in backend memory before it gives up (a batch
+/// with more bad rows takes the statement that spills to disk instead).
+pub const ASIDE_LIMIT: usize = 100_000;
 
 fn is_text(pg_type: &str) -> bool {
     pg_type.trim().eq_ignore_ascii_case("text")
@@ -688,6 +750,32 @@ mod tests {
         assert_eq!(fast.matches('(').count(), fast.matches(')').count());
         let none = Plan { dedup_key: vec![], ..plan() };
         assert!(none.statement_without_duplicates("new_rows").is_none());
+    }
+
+    #[test]
+    fn single_pass_streams_the_batch_and_sets_bad_rows_aside() {
+        // The plan's range rule warns: no single pass.
+        assert!(plan().statement_single_pass("new_rows").is_none());
+        let mut p = plan();
+        p.expectations[1].action = Action::Quarantine;
+        let sql = p.statement_single_pass("(SELECT * FROM bronze.x WHERE _eai_batch = $5)").expect("all quarantine");
+        assert!(sql.starts_with(r#"INSERT INTO "silver"."cust""omers; --" AS x"#), "{sql}");
+        assert!(!sql.contains("WITH") && !sql.contains("MATERIALIZED") && !sql.contains("ON CONFLICT"), "{sql}");
+        // Every bronze value kept, in the order of $4, for the quarantined row.
+        assert!(sql.contains(r#"eai._set_aside($2, t._eai_bronze_batch, t._eai_row, ARRAY[t._eai_k0, t."e""mail", t._eai_k2, t._eai_k3]::text[]"#), "{sql}");
+        // Same check numbering as the other statements; values stay parameters.
+        assert!(sql.contains("(SELECT ($3 -> 4 ->> 'pattern'))") && !sql.contains("[^@]"));
+        assert!(sql.contains(r#"CASE WHEN t."id" IS NULL AND t._eai_k0 IS NOT NULL AND btrim(t._eai_k0) <> '' THEN 0 END"#), "{sql}");
+        assert_eq!(sql.matches('(').count(), sql.matches(')').count());
+        // A unique rule looks at other rows; a fail rule needs the batch's count.
+        for (rule, action) in [(Rule::Unique, Action::Quarantine), (Rule::NotNull, Action::Fail)] {
+            let mut q = p.clone();
+            q.expectations.push(Check { id: Some(9), column: Some("id".into()), rule, action });
+            assert!(q.statement_single_pass("new_rows").is_none());
+        }
+        // No check at all (text columns only, no key): no filter.
+        let bare = Plan { columns: vec![p.columns[1].clone()], expectations: vec![], dedup_key: vec![], extra: vec![], ..p };
+        assert!(!bare.statement_single_pass("new_rows").unwrap().contains("WHERE"));
     }
 
     #[test]

@@ -223,3 +223,41 @@ fn the_worker_promotes_queued_batches() {
     assert_eq!(by, ["backlog", "queue"]);
     assert_eq!(left, 0, "the worker measured every promoted batch");
 }
+
+/// The single-pass statement keeps the rows that break checks in the backend until it writes
+/// them to eai.quarantine. A batch with more of them than it keeps (100,000), or with keys silver
+/// already has, is promoted by the other statements instead: every row still ends up in silver or
+/// in quarantine, once, and keys silver had are replaced.
+#[test]
+fn batches_the_single_pass_cannot_take_are_promoted_whole() {
+    let (_db, mut c) = fresh_db("pipe_single_pass");
+    c.batch_execute(
+        "SET client_min_messages = warning;
+         CREATE TABLE bronze.readings (id text, v text, _eai_batch bigint NOT NULL, _eai_loaded_at timestamptz NOT NULL DEFAULT now(),
+                                       _eai_row_hash uuid NOT NULL);
+         INSERT INTO bronze.readings SELECT i::text, i::text, 1, now(), gen_random_uuid() FROM generate_series(1, 100) i;
+         SELECT eai.create_pipeline('readings', 'bronze.readings', 'silver.readings', dedup_key => '{id}');
+         SELECT eai.expect('silver.readings', 'v', 'range 0..1000000');
+         SET eai.sync_promotion_max_rows = 0;
+         -- 100,001 bad values (not numbers) and 10 good ones.
+         INSERT INTO bronze.readings SELECT i::text, CASE WHEN i <= 100200 THEN 'bad' ELSE i::text END, 2, now(), gen_random_uuid()
+           FROM generate_series(200, 100210) i;
+         -- Keys 1..50 again (silver has them): replaced, one bad.
+         INSERT INTO bronze.readings SELECT i::text, CASE WHEN i = 7 THEN 'bad' ELSE (i * 10)::text END, 3, now(), gen_random_uuid()
+           FROM generate_series(1, 50) i;",
+    )
+    .unwrap();
+    let rows = c.query("SELECT bronze_batch, rows_read, rows_promoted, rows_quarantined FROM eai.promote_queued() ORDER BY 1", &[]).unwrap();
+    let got: Vec<(i64, i64, i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
+    assert_eq!(got, [(2, 100011, 10, 100001), (3, 50, 49, 1)]);
+    let r = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM silver.readings), (SELECT count(*) FROM eai.quarantine),
+                    (SELECT v FROM silver.readings WHERE id = 8)::bigint,
+                    (SELECT count(*) FROM eai.quarantine WHERE row ->> 'v' = 'bad' AND violations -> 0 ->> 'rule' = 'type')",
+            &[],
+        )
+        .unwrap();
+    let (silver, quarantined, v8, bad): (i64, i64, i64, i64) = (r.get(0), r.get(1), r.get(2), r.get(3));
+    assert_eq!((silver, quarantined, v8, bad), (110, 100002, 80, 100002));
+}
