@@ -339,6 +339,7 @@ CREATE TABLE eai.promotions (
     started_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
     duration_ms     double precision,
     promoted_by     name NOT NULL DEFAULT current_user,
+    statement       text CHECK (statement IN ('single pass', 'without duplicates', 'full')),
     UNIQUE (pipeline_id, bronze_batch),
     CHECK (rows_read = rows_promoted + rows_quarantined)
 );
@@ -353,6 +354,7 @@ COMMENT ON COLUMN eai.promotions.duration_ms IS 'How long it took, in millisecon
 COMMENT ON COLUMN eai.promotions.promoted_by IS 'Role that ran it (the ingesting role for trigger promotions).';
 COMMENT ON COLUMN eai.promotions.bronze_batch IS 'The eai.batches batch promoted (NULL for a requeue of quarantined rows).';
 COMMENT ON COLUMN eai.promotions.kind IS 'trigger (in the ingesting transaction), queue (a large batch, promoted later), backlog (bronze rows that were there before the pipeline) or requeue.';
+COMMENT ON COLUMN eai.promotions.statement IS 'Which statement promoted the batch: single pass (streamed, the fastest), without duplicates (materialised once; keys silver had are replaced, warn and fail rules counted) or full (also quarantines keys the batch repeats; without a dedup key, the statement for what the single pass does not take). See docs/pipelines.md.';
 COMMENT ON COLUMN eai.promotions.warned IS 'Rows promoted although they broke a warn rule: {"reason": rows}.';
 
 CREATE TABLE eai.quarantine (
@@ -449,7 +451,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION eai._promotion_finish(pr eai.promotions, res record) RETURNS eai.promotions
+CREATE FUNCTION eai._promotion_finish(pr eai.promotions, res record, p_statement text) RETURNS eai.promotions
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -459,7 +461,7 @@ BEGIN
             HINT = 'SELECT * FROM eai.expectations WHERE action = ''fail''; fix the data or change the rule''s action.';
     END IF;
     UPDATE eai.promotions SET rows_read = res.rows_read, rows_promoted = res.rows_promoted,
-                              rows_quarantined = res.rows_quarantined, warned = res.warned,
+                              rows_quarantined = res.rows_quarantined, warned = res.warned, statement = p_statement,
                               duration_ms = 1000 * extract(epoch FROM clock_timestamp() - pr.started_at)
      WHERE promotion_id = pr.promotion_id RETURNING * INTO pr;
     IF res.warned <> '{}' THEN
@@ -503,6 +505,7 @@ DECLARE
     st record;
     res record;
     n_promoted bigint;
+    used text;
     done boolean := false;
 BEGIN
     IF pr.promotion_id IS NULL THEN
@@ -521,22 +524,26 @@ BEGIN
             GET DIAGNOSTICS n_promoted = ROW_COUNT;
             SELECT * INTO res FROM eai._quarantine_aside(pr, st.checks, st.extra, n_promoted);
             done := true;
+            used := 'single pass';
         EXCEPTION WHEN unique_violation OR cardinality_violation OR program_limit_exceeded THEN
             done := false;
+            PERFORM count(*) FROM eai._take_aside(pr.promotion_id);  -- what it had set aside
         END;
     END IF;
     IF NOT done AND st.without_duplicates IS NOT NULL THEN
         BEGIN
             EXECUTE st.without_duplicates INTO res USING p_pipeline, pr.promotion_id, st.checks, st.extra, p_arg;
             done := true;
+            used := 'without duplicates';
         EXCEPTION WHEN unique_violation OR cardinality_violation THEN
             done := false;
         END;
     END IF;
     IF NOT done THEN
         EXECUTE st.statement INTO res USING p_pipeline, pr.promotion_id, st.checks, st.extra, p_arg;
+        used := 'full';
     END IF;
-    RETURN eai._promotion_finish(pr, res);
+    RETURN eai._promotion_finish(pr, res, used);
 END
 $$;
 
@@ -552,6 +559,7 @@ DECLARE
     st record;
     res record;
     n_promoted bigint;
+    used text;
     done boolean;
 BEGIN
     IF NOT (SELECT enabled FROM eai.pipelines WHERE pipeline_id = v_pipeline) THEN
@@ -573,22 +581,26 @@ BEGIN
                     GET DIAGNOSTICS n_promoted = ROW_COUNT;
                     SELECT * INTO res FROM eai._quarantine_aside(pr, st.checks, st.extra, n_promoted);
                     done := true;
+                    used := 'single pass';
                 EXCEPTION WHEN unique_violation OR cardinality_violation OR program_limit_exceeded THEN
                     done := false;
+                    PERFORM count(*) FROM eai._take_aside(pr.promotion_id);  -- what it had set aside
                 END;
             END IF;
             IF NOT done AND st.without_duplicates IS NOT NULL THEN
                 BEGIN
                     EXECUTE st.without_duplicates INTO res USING v_pipeline, pr.promotion_id, st.checks, st.extra, b.batch;
                     done := true;
+                    used := 'without duplicates';
                 EXCEPTION WHEN unique_violation OR cardinality_violation THEN
                     done := false;
                 END;
             END IF;
             IF NOT done THEN
                 EXECUTE st.statement INTO res USING v_pipeline, pr.promotion_id, st.checks, st.extra, b.batch;
+                used := 'full';
             END IF;
-            PERFORM eai._promotion_finish(pr, res);
+            PERFORM eai._promotion_finish(pr, res, used);
         END IF;
     END LOOP;
     RETURN NULL;

@@ -98,21 +98,34 @@ fn _promotion_statement(
 
 /// A bronze row the single-pass statement did not promote, waiting for eai.quarantine.
 struct Aside {
-    promotion: i64,
     batch: i64,
     row: Option<pgrx::datum::Uuid>,
     values: Vec<Option<String>>,
     broken: Vec<Option<i32>>,
 }
 
+/// Rows set aside by single-pass statements of this backend's transaction, by promotion (a
+/// trigger on silver may start another promotion before the first takes its rows).
+#[derive(Default)]
+struct Stash {
+    rows: std::collections::HashMap<i64, Vec<Aside>>,
+    /// Whether this transaction's end will clear the stash (rows of a statement that failed).
+    hooked: bool,
+}
+
 thread_local! {
-    /// Rows set aside by the single-pass statement running in this backend (one at a time).
-    static ASIDE: std::cell::RefCell<Vec<Aside>> = const { std::cell::RefCell::new(Vec::new()) };
+    static ASIDE: std::cell::RefCell<Stash> = std::cell::RefCell::new(Stash::default());
+}
+
+fn forget_aside() {
+    ASIDE.with_borrow_mut(|s| *s = Stash::default());
 }
 
 /// The filter of the single-pass promotion statement for a row that breaks checks: keeps the
 /// row (its bronze values, in the order of `eai._promotion_statement`'s `extra`, and the indices
 /// of the broken checks) for `eai._take_aside`, and answers false, so the row is not promoted.
+/// Past `ASIDE_LIMIT` rows it fails with program_limit_exceeded (the caller falls back to a
+/// statement that keeps them on disk).
 #[pg_extern(volatile, parallel_unsafe)]
 fn _set_aside(
     promotion: i64,
@@ -121,21 +134,27 @@ fn _set_aside(
     values: Vec<Option<String>>,
     broken: Vec<Option<i32>>,
 ) -> bool {
-    ASIDE.with_borrow_mut(|aside| {
-        // Rows of an earlier promotion whose statement failed are of no use any more.
-        if aside.first().is_some_and(|a| a.promotion != promotion) {
-            aside.clear();
+    let full = ASIDE.with_borrow_mut(|s| {
+        if !s.hooked {
+            pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Commit, forget_aside);
+            pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Abort, forget_aside);
+            s.hooked = true;
         }
-        if aside.len() >= promotion::ASIDE_LIMIT {
-            aside.clear();
-            raise(
-                PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-                format!("eai: more than {} rows of the batch break checks", promotion::ASIDE_LIMIT),
-                "The promotion falls back to the statement that keeps them on disk.",
-            );
+        let rows = s.rows.entry(promotion).or_default();
+        if rows.len() >= promotion::ASIDE_LIMIT {
+            s.rows.remove(&promotion);
+            return true;
         }
-        aside.push(Aside { promotion, batch, row, values, broken });
+        rows.push(Aside { batch, row, values, broken });
+        false
     });
+    if full {
+        raise(
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!("eai: more than {} rows of the batch break checks", promotion::ASIDE_LIMIT),
+            "The promotion falls back to the statement that keeps them on disk.",
+        );
+    }
     false
 }
 
@@ -152,8 +171,8 @@ fn _take_aside(
         name!(broken, Vec<Option<i32>>),
     ),
 > {
-    let rows: Vec<Aside> = ASIDE.with_borrow_mut(std::mem::take);
-    TableIterator::new(rows.into_iter().filter(move |a| a.promotion == promotion).map(|a| (a.batch, a.row, a.values, a.broken)))
+    let rows: Vec<Aside> = ASIDE.with_borrow_mut(|s| s.rows.remove(&promotion).unwrap_or_default());
+    TableIterator::new(rows.into_iter().map(|a| (a.batch, a.row, a.values, a.broken)))
 }
 
 /// Whether `value` matches `pattern`, a PostgreSQL regular expression in the subset the regex

@@ -55,7 +55,7 @@ COPY (VALUES ('Patient ID,Full Name,Age,Admitted,Sex,Ward Note'),
 SELECT status, rows_written FROM eai.ingest('hospital');
 SELECT patient_id, age, sex, ward_note, round(_eai_quality::numeric, 2) AS quality, _eai_extra FROM silver.admissions
  WHERE patient_id IN (1, 12, 13) ORDER BY 1;
-SELECT kind, rows_read, rows_promoted, rows_quarantined, warned FROM eai.promotions ORDER BY promotion_id;
+SELECT kind, rows_read, rows_promoted, rows_quarantined, warned, statement FROM eai.promotions ORDER BY promotion_id;
 -- Rows read = rows promoted + rows quarantined, for every promotion.
 SELECT count(*) FILTER (WHERE rows_read <> rows_promoted + rows_quarantined) AS unbalanced FROM eai.promotions;
 -- Running the pipeline again promotes nothing twice (the file did not change).
@@ -119,5 +119,5 @@ INSERT INTO bronze."we""ird; --" ("Ünï ""id""", "a;b", _eai_batch, _eai_row_ha
 VALUES ('1', 'one', 4, gen_random_uuid()), ('1', 'uno', 4, gen_random_uuid());
 SELECT "ünï ""id""", "a;b" FROM silver."tar""get; --" ORDER BY 1;
 SELECT row ->> 'a;b' AS kept_out, jsonb_path_query_array(violations, '$[*].rule') FROM eai.quarantine WHERE bronze_batch > 2 ORDER BY 1;
-SELECT bronze_batch, rows_read, rows_promoted, rows_quarantined FROM eai.promotions ORDER BY promotion_id;
+SELECT bronze_batch, rows_read, rows_promoted, rows_quarantined, statement FROM eai.promotions ORDER BY promotion_id;
 rollback;

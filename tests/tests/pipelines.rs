@@ -260,4 +260,7 @@ fn batches_the_single_pass_cannot_take_are_promoted_whole() {
         .unwrap();
     let (silver, quarantined, v8, bad): (i64, i64, i64, i64) = (r.get(0), r.get(1), r.get(2), r.get(3));
     assert_eq!((silver, quarantined, v8, bad), (110, 100002, 80, 100002));
+    // Which statement promoted each batch: the first streamed, the others fell back.
+    let used: Vec<String> = c.query("SELECT statement FROM eai.promotions ORDER BY bronze_batch", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(used, ["single pass", "without duplicates", "without duplicates"]);
 }
