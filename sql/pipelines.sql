@@ -263,10 +263,14 @@ BEGIN
     -- statement also quarantines keys the batch repeats. A statement that cannot promote the
     -- batch fails (unique_violation, cardinality_violation, program_limit_exceeded: too many bad
     -- rows to keep aside) in its subtransaction, and the next one runs.
+    -- The single pass writes silver as COPY does when the table allows it (eai._insert_streamed,
+    -- src/streamed_insert.rs), else through INSERT. (The trigger runs the INSERT itself: only its
+    -- own queries see the transition table.)
     IF st.single_pass IS NOT NULL THEN
         BEGIN
-            EXECUTE st.single_pass USING p_pipeline, pr.promotion_id, st.checks, st.extra, p_arg;
-            GET DIAGNOSTICS n_promoted = ROW_COUNT;
+            n_promoted := eai._insert_streamed((SELECT x.target_relid FROM eai.pipelines x WHERE x.pipeline_id = p_pipeline),
+                                               st.single_pass_select, st.single_pass,
+                                               p_pipeline, pr.promotion_id, st.checks, st.extra, p_arg);
             SELECT * INTO res FROM eai._quarantine_aside(pr, st.checks, st.extra, n_promoted);
             done := true;
             used := 'single pass';

@@ -15,6 +15,7 @@ mod profile;
 mod promotion;
 mod quality;
 mod source_helpers;
+mod streamed_insert;
 mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -40,7 +41,8 @@ extension_sql_file!(
         promotion::_to_date,
         promotion::_silver_type,
         promotion::_parse_rule,
-        promotion::_suggest_expectations
+        promotion::_suggest_expectations,
+        streamed_insert::_insert_streamed
     ]
 );
 extension_sql_file!("../sql/gold.sql", name = "gold", requires = ["pipelines", gold::_view_lineage]);

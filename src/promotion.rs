@@ -33,8 +33,9 @@ fn raise(code: PgSqlErrorCode, message: String, hint: &str) -> ! {
 }
 
 /// The promotion statement of a pipeline reading its rows from `rows`, the checks (`$3`), the
-/// names of the bronze columns it reads (`$4`: mapped sources, then those kept in `_eai_extra`)
-/// and, with a dedup key, the statement to try first, which assumes the batch repeats no key.
+/// names of the bronze columns it reads (`$4`: mapped sources, then those kept in `_eai_extra`),
+/// with a dedup key the statement that assumes the batch repeats no key, and when every check
+/// quarantines row by row the single pass (its INSERT, and its SELECT for `eai._insert_streamed`).
 #[pg_extern(volatile, parallel_unsafe)]
 fn _promotion_statement(
     pipeline_id: i64,
@@ -47,6 +48,7 @@ fn _promotion_statement(
         name!(extra, Vec<String>),
         name!(without_duplicates, Option<String>),
         name!(single_pass, Option<String>),
+        name!(single_pass_select, Option<String>),
     ),
 > {
     let result: Result<(Plan, serde_json::Value), pgrx::spi::Error> = Spi::connect(|client| {
@@ -93,6 +95,7 @@ fn _promotion_statement(
         plan.bronze_columns(),
         plan.statement_without_duplicates(rows),
         plan.statement_single_pass(rows),
+        plan.select_single_pass(rows),
     ))
 }
 

@@ -74,10 +74,12 @@ pub fn safe_cast(v: &str, pg_type: &str, date_order: &str) -> String {
             // once eai._is_number has vouched for it; anything else through eai._normalize.
             let n = format!("(CASE WHEN eai._is_number({v}) THEN {v} ELSE eai._normalize({v}, 'numeric', 'YMD') END)");
             match (base.as_str(), typmod.as_slice()) {
+                // The type's own cast outside the CASE, so the expression carries the typmod
+                // (the streamed insert into silver compares it with the column's).
                 ("numeric" | "decimal", [p, s]) if *p >= *s => {
-                    format!("CASE WHEN abs(round({n}::numeric, {s})) < 1e{} THEN {n}::{t} END", p - s)
+                    format!("(CASE WHEN abs(round({n}::numeric, {s})) < 1e{} THEN {n}::numeric END)::{t}", p - s)
                 }
-                ("numeric" | "decimal", [p]) => format!("CASE WHEN abs(round({n}::numeric, 0)) < 1e{p} THEN {n}::{t} END"),
+                ("numeric" | "decimal", [p]) => format!("(CASE WHEN abs(round({n}::numeric, 0)) < 1e{p} THEN {n}::numeric END)::{t}"),
                 ("numeric" | "decimal", _) => format!("{n}::numeric"),
                 ("real" | "float4", _) => format!("CASE WHEN abs({n}::numeric) <= 3.4e38 THEN {n}::{t} END"),
                 _ => format!("CASE WHEN abs({n}::numeric) <= 1e308 THEN {n}::{t} END"),
@@ -90,7 +92,7 @@ pub fn safe_cast(v: &str, pg_type: &str, date_order: &str) -> String {
         "uuid" => format!("CASE WHEN {v} ~* '^\\s*\\{{?[0-9a-f]{{8}}-?[0-9a-f]{{4}}-?[0-9a-f]{{4}}-?[0-9a-f]{{4}}-?[0-9a-f]{{12}}\\}}?\\s*$' THEN {v}::uuid END"),
         "text" => v.to_string(),
         "character varying" | "varchar" | "character" | "char" | "bpchar" => match typmod.first() {
-            Some(n) => format!("CASE WHEN length({v}) <= {n} THEN {v}::{t} END"),
+            Some(n) => format!("(CASE WHEN length({v}) <= {n} THEN {v} END)::{t}"),
             None => format!("{v}::{t}"),
         },
         "date" => format!("eai._to_date({v}, '{}')", order(date_order)),
@@ -194,6 +196,20 @@ impl Plan {
     /// falls back to the other statements; `eai._set_aside` fails with program_limit_exceeded
     /// past [`ASIDE_LIMIT`] rows, and the caller falls back too.
     pub fn statement_single_pass(&self, rows: &str) -> Option<String> {
+        let select = self.select_single_pass(rows)?;
+        let cols: Vec<String> = self.columns.iter().map(|c| quote(&c.target)).collect();
+        Some(format!(
+            "INSERT INTO {}.{} AS x ({}, _eai_row, _eai_promotion, _eai_quality, _eai_extra) {select}",
+            quote(&self.target_schema),
+            quote(&self.target_table),
+            cols.join(", ")
+        ))
+    }
+
+    /// The `SELECT` of [`Plan::statement_single_pass`]: one row per promoted record, its output
+    /// columns named and typed as the silver columns they fill (the bookkeeping columns
+    /// included), so that `eai._insert_streamed` can write them into silver as `COPY` does.
+    pub fn select_single_pass(&self, rows: &str) -> Option<String> {
         let checks = self.checks();
         if checks.iter().any(|c| c.action != Action::Quarantine || c.rule == Rule::Unique) {
             return None;
@@ -305,7 +321,7 @@ impl Plan {
             .map(|(n, _)| format!("(CASE WHEN {n} = ANY (_eai_broken) THEN 0 ELSE 1 END)"))
             .collect();
         let quality = format!(
-            "({})::real / {}",
+            "({})::real / {}::real",
             if filled.is_empty() && passed.is_empty() { "1".to_string() } else { filled.iter().chain(&passed).cloned().collect::<Vec<_>>().join(" + ") },
             (self.columns.len() + warn_n).max(1)
         );
@@ -342,8 +358,7 @@ impl Plan {
                 )
             };
             return format!(
-                "INSERT INTO {target} AS x ({cols}, _eai_row, _eai_promotion, _eai_quality, _eai_extra) \
-                 SELECT {cols}, _eai_row, $2, {quality}, {extra} \
+                "SELECT {cols}, _eai_row, $2 AS _eai_promotion, {quality} AS _eai_quality, {extra} AS _eai_extra \
                    FROM (SELECT {typed} FROM (SELECT {src} FROM {rows} AS r) s OFFSET 0) t{keep}",
                 cols = cols.join(", "),
                 typed = typed.join(", "),
@@ -706,6 +721,9 @@ mod tests {
     fn safe_casts() {
         assert_eq!(safe_cast("v", "integer", "YMD"), "eai._to_int4(v)");
         assert!(safe_cast("v", "numeric(10,2)", "YMD").contains("< 1e8"));
+        // Bounded types end with their own cast: the expression has the column's typmod.
+        assert!(safe_cast("v", "numeric(10,2)", "YMD").ends_with(" END)::numeric(10,2)"));
+        assert!(safe_cast("v", "character varying(5)", "YMD").ends_with(" END)::character varying(5)"));
         assert_eq!(safe_cast("v", "numeric", "YMD"), "(CASE WHEN eai._is_number(v) THEN v ELSE eai._normalize(v, 'numeric', 'YMD') END)::numeric");
         assert_eq!(safe_cast("v", "date", "DMY"), "eai._to_date(v, 'DMY')");
         assert_eq!(parse_int(" -42 "), Some(-42));
@@ -761,6 +779,14 @@ mod tests {
         let sql = p.statement_single_pass("(SELECT * FROM bronze.x WHERE _eai_batch = $5)").expect("all quarantine");
         assert!(sql.starts_with(r#"INSERT INTO "silver"."cust""omers; --" AS x"#), "{sql}");
         assert!(!sql.contains("WITH") && !sql.contains("MATERIALIZED") && !sql.contains("ON CONFLICT"), "{sql}");
+        // Its SELECT names every output column as the silver column it fills.
+        let select = p.select_single_pass("(SELECT * FROM bronze.x WHERE _eai_batch = $5)").unwrap();
+        assert!(sql.ends_with(&select));
+        assert!(
+            select.starts_with(r#"SELECT "id", "e""mail", "signup", "tier", _eai_row, $2 AS _eai_promotion, "#)
+                && select.contains(" AS _eai_quality, jsonb_strip_nulls(jsonb_build_object($4[4], _eai_k3)) AS _eai_extra FROM"),
+            "{select}"
+        );
         // Every bronze value kept, in the order of $4, for the quarantined row.
         assert!(sql.contains(r#"eai._set_aside($2, t._eai_bronze_batch, t._eai_row, ARRAY[t._eai_k0, t."e""mail", t._eai_k2, t._eai_k3]::text[]"#), "{sql}");
         // Same check numbering as the other statements; values stay parameters.

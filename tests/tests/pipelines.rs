@@ -264,3 +264,78 @@ fn batches_the_single_pass_cannot_take_are_promoted_whole() {
     let used: Vec<String> = c.query("SELECT statement FROM eai.promotions ORDER BY bronze_batch", &[]).unwrap().iter().map(|r| r.get(0)).collect();
     assert_eq!(used, ["single pass", "without duplicates", "without duplicates"]);
 }
+
+/// The single pass writes silver as COPY does (eai._insert_streamed) when silver is a plain
+/// table: bounded types keep their typmod, and NOT NULL and CHECK constraints hold as for
+/// INSERT. A table with what only INSERT does (a column default the promotion does not fill, an
+/// insert trigger) gets the INSERT statement, so the default and the trigger apply.
+#[test]
+fn silver_is_written_as_copy_does_or_through_insert() {
+    let (_db, mut c) = fresh_db("pipe_streamed");
+    c.batch_execute(
+        "SET client_min_messages = warning;
+         CREATE TABLE bronze.sales (id text, amount text, code text, _eai_batch bigint NOT NULL,
+                                    _eai_loaded_at timestamptz NOT NULL DEFAULT now(), _eai_row_hash uuid NOT NULL);
+         INSERT INTO bronze.sales VALUES ('1', '1.5', 'ab', 1, now(), gen_random_uuid());
+         SELECT eai.create_pipeline('sales', 'bronze.sales', 'silver.sales', dedup_key => '{id}');
+         ALTER TABLE silver.sales ALTER COLUMN amount TYPE numeric(6,2), ALTER COLUMN code TYPE varchar(3);
+         SET eai.sync_promotion_max_rows = 0;
+         INSERT INTO bronze.sales VALUES ('2', '1.234', 'abc', 2, now(), gen_random_uuid()),
+                                         ('3', '123456789', 'x', 2, now(), gen_random_uuid()),
+                                         ('4', '7', 'toolong', 2, now(), gen_random_uuid());",
+    )
+    .unwrap();
+    let r = c.query_one("SELECT rows_read, rows_promoted, rows_quarantined, statement FROM eai.promote_queued()", &[]).unwrap();
+    assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1), r.get::<_, i64>(2), r.get::<_, String>(3)), (3, 1, 2, "single pass".to_string()));
+    let amount: String = c.query_one("SELECT amount::text FROM silver.sales WHERE id = 2", &[]).unwrap().get(0);
+    assert_eq!(amount, "1.23");
+    let why: Vec<String> = c
+        .query("SELECT violations -> 0 ->> 'reason' FROM eai.quarantine ORDER BY row ->> 'id'", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(why, ["amount: value is not a valid numeric(6,2)", "code: value is not a valid character varying(3)"]);
+
+    // A CHECK constraint on silver holds for streamed rows: the batch fails, nothing is written.
+    c.batch_execute(
+        "ALTER TABLE silver.sales ADD CHECK (amount < 100);
+         INSERT INTO bronze.sales VALUES ('5', '10', 'a', 3, now(), gen_random_uuid()), ('6', '500', 'b', 3, now(), gen_random_uuid());",
+    )
+    .unwrap();
+    c.query("SELECT * FROM eai.promote_queued()", &[]).unwrap();
+    let r = c.query_one("SELECT last_sqlstate, (SELECT count(*) FROM silver.sales) FROM eai.promotion_queue WHERE bronze_batch = 3", &[]).unwrap();
+    assert_eq!((r.get::<_, Option<String>>(0), r.get::<_, i64>(1)), (Some("23514".to_string()), 2));
+    c.batch_execute("DELETE FROM eai.promotion_queue; DELETE FROM bronze.sales WHERE _eai_batch = 3;").unwrap();
+
+    // A default the promotion does not fill, and an insert trigger: INSERT, with both.
+    c.batch_execute(
+        "ALTER TABLE silver.sales ADD COLUMN region text DEFAULT 'north';
+         CREATE TABLE public.seen (id bigint);
+         CREATE FUNCTION public.seen() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO public.seen VALUES (NEW.id); RETURN NEW; END $$;
+         INSERT INTO bronze.sales VALUES ('7', '2', 'c', 4, now(), gen_random_uuid());",
+    )
+    .unwrap();
+    c.query("SELECT * FROM eai.promote_queued()", &[]).unwrap();
+    c.batch_execute(
+        "CREATE TRIGGER seen AFTER INSERT ON silver.sales FOR EACH ROW EXECUTE FUNCTION public.seen();
+         INSERT INTO bronze.sales VALUES ('8', '3', 'd', 5, now(), gen_random_uuid());",
+    )
+    .unwrap();
+    c.query("SELECT * FROM eai.promote_queued()", &[]).unwrap();
+    let r = c.query_one("SELECT string_agg(id || ':' || region, ',' ORDER BY id), (SELECT string_agg(id::text, ',') FROM public.seen) FROM silver.sales WHERE id >= 7", &[]).unwrap();
+    assert_eq!((r.get::<_, String>(0), r.get::<_, String>(1)), ("7:north,8:north".to_string(), "8".to_string()));
+    assert_exactly_once_for(&mut c, "bronze.sales", "silver.sales");
+}
+
+/// Rows read = promoted + quarantined for every promotion, and silver + quarantine hold every
+/// bronze row that was promoted.
+fn assert_exactly_once_for(c: &mut Client, bronze: &str, silver: &str) {
+    let q = format!(
+        "SELECT (SELECT count(*) FROM {bronze} b WHERE EXISTS (SELECT 1 FROM eai.promotions p WHERE p.bronze_batch = b._eai_batch)),
+                (SELECT count(*) FROM {silver}) + (SELECT count(*) FROM eai.quarantine),
+                (SELECT count(*) FROM eai.promotions WHERE rows_read <> rows_promoted + rows_quarantined)"
+    );
+    let r = c.query_one(&q, &[]).unwrap();
+    assert_eq!((r.get::<_, i64>(1), r.get::<_, i64>(2)), (r.get::<_, i64>(0), 0));
+}
