@@ -356,6 +356,7 @@ CREATE TABLE eai.promotions (
     promoted_by     name NOT NULL DEFAULT current_user,
     statement       text CHECK (statement IN ('single pass', 'without duplicates', 'full')),
     UNIQUE (pipeline_id, bronze_batch),
+    UNIQUE (promotion_id, pipeline_id),  -- for eai.quarantine's reference
     CHECK (rows_read = rows_promoted + rows_quarantined)
 );
 COMMENT ON TABLE eai.promotions IS 'eai: one row per promoted batch; a bronze batch is promoted once per pipeline (unique), and rows read = rows promoted + rows quarantined, always.';
@@ -374,15 +375,18 @@ COMMENT ON COLUMN eai.promotions.warned IS 'Rows promoted although they broke a 
 
 CREATE TABLE eai.quarantine (
     quarantine_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    pipeline_id     bigint NOT NULL REFERENCES eai.pipelines ON DELETE CASCADE,
-    promotion_id    bigint NOT NULL REFERENCES eai.promotions ON DELETE CASCADE,
+    pipeline_id     bigint NOT NULL,
+    promotion_id    bigint NOT NULL,
     bronze_batch    bigint,
     row_hash        uuid,
     row             jsonb NOT NULL,
     violations      jsonb NOT NULL,
     quarantined_at  timestamptz NOT NULL DEFAULT now(),
     status          text NOT NULL DEFAULT 'quarantined' CHECK (status IN ('quarantined', 'requeued')),
-    requeued_in     bigint REFERENCES eai.promotions
+    requeued_in     bigint REFERENCES eai.promotions,
+    -- One reference for both (one check per quarantined row, not two): the row's promotion, of
+    -- its pipeline; deleting a pipeline deletes its promotions and so their quarantine.
+    FOREIGN KEY (promotion_id, pipeline_id) REFERENCES eai.promotions (promotion_id, pipeline_id) ON DELETE CASCADE
 );
 CREATE INDEX ON eai.quarantine (pipeline_id) WHERE status = 'quarantined';
 COMMENT ON TABLE eai.quarantine IS 'eai: bronze rows a promotion did not promote, whole, with the rules they broke and why. Nothing is dropped: eai.requeue_quarantine promotes them again after a fix.';

@@ -184,10 +184,17 @@ fn _take_aside(
 #[pg_extern(immutable, strict, parallel_safe)]
 fn _regex_match(value: &str, pattern: &str) -> bool {
     thread_local! {
-        // Compiled patterns of this backend (a statement with several regex rules alternates).
-        static COMPILED: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>> = std::cell::RefCell::new(std::collections::HashMap::new());
+        // Compiled patterns of this backend (a statement with several regex rules alternates),
+        // and the last one used (a statement calls it once per row: no hashing of the pattern).
+        static COMPILED: std::cell::RefCell<(std::collections::HashMap<String, regex::Regex>, Option<(String, regex::Regex)>)> =
+            std::cell::RefCell::new((std::collections::HashMap::new(), None));
     }
-    COMPILED.with_borrow_mut(|cache| {
+    COMPILED.with_borrow_mut(|(cache, last)| {
+        if let Some((p, re)) = last.as_ref() {
+            if p == pattern {
+                return re.is_match(value);
+            }
+        }
         if !cache.contains_key(pattern) {
             let Some(rust) = eai_core::regex_compat::to_rust(pattern) else {
                 raise(
@@ -201,7 +208,10 @@ fn _regex_match(value: &str, pattern: &str) -> bool {
             }
             cache.insert(pattern.to_string(), regex::Regex::new(&rust).expect("regex_compat compiles what it returns"));
         }
-        cache[pattern].is_match(value)
+        let re = cache[pattern].clone();
+        let found = re.is_match(value);
+        *last = Some((pattern.to_string(), re));
+        found
     })
 }
 

@@ -193,6 +193,11 @@ pub fn broken_sql(rule: &Rule, v: &str, pg_type: &str, arg: &dyn Fn(&str) -> Str
         }
         Rule::Regex { .. } => format!("{v}::text !~ (SELECT {})", arg("pattern")),
         // IN (subquery): a hashed lookup, however long the list.
+        // A few values are compared one by one (an array evaluated once per statement); more are
+        // looked up by hashing, which costs more per row but not more for each value.
+        Rule::Allowed { values } if values.len() <= 4 => {
+            format!("NOT ({v}::text = ANY ((SELECT ARRAY(SELECT jsonb_array_elements_text({})))::text[]))", arg("values"))
+        }
         Rule::Allowed { .. } => format!("NOT ({v}::text IN (SELECT jsonb_array_elements_text({})))", arg("values")),
         Rule::ForeignKey { table, column } => format!("{v} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} f WHERE f.{} = {v})", quote(column)),
         Rule::Sql { expr } => format!("NOT coalesce(({expr})::boolean, true)"),
@@ -341,6 +346,16 @@ mod tests {
         let mut p = ColumnProfiler::new("c", Some("text"));
         values.iter().for_each(|v| p.add(*v));
         p.finish()
+    }
+
+    #[test]
+    fn allowed_values_few_by_array_many_by_hashing() {
+        let arg = |k: &str| format!("($3 -> 0 -> '{k}')");
+        let few = Rule::Allowed { values: vec!["a".into(), "b".into()] };
+        let many = Rule::Allowed { values: (0..5).map(|i| i.to_string()).collect() };
+        let f = broken_sql(&few, "t.c", "text", &arg).unwrap();
+        assert_eq!(f, "NOT (t.c::text = ANY ((SELECT ARRAY(SELECT jsonb_array_elements_text(($3 -> 0 -> 'values'))))::text[]))");
+        assert!(broken_sql(&many, "t.c", "text", &arg).unwrap().contains("t.c::text IN (SELECT jsonb_array_elements_text("));
     }
 
     #[test]
