@@ -120,4 +120,19 @@ VALUES ('1', 'one', 4, gen_random_uuid()), ('1', 'uno', 4, gen_random_uuid());
 SELECT "ünï ""id""", "a;b" FROM silver."tar""get; --" ORDER BY 1;
 SELECT row ->> 'a;b' AS kept_out, jsonb_path_query_array(violations, '$[*].rule') FROM eai.quarantine WHERE bronze_batch > 2 ORDER BY 1;
 SELECT bronze_batch, rows_read, rows_promoted, rows_quarantined, statement FROM eai.promotions ORDER BY promotion_id;
+-- Silver is written as COPY writes when the table allows it, else through INSERT (DEBUG says which and why).
+CREATE TABLE bronze.streamed (id text, _eai_batch bigint NOT NULL, _eai_loaded_at timestamptz NOT NULL DEFAULT now(), _eai_row_hash uuid NOT NULL);
+INSERT INTO bronze.streamed VALUES ('1', 1, now(), gen_random_uuid());
+SELECT 1 FROM eai.create_pipeline('streamed', 'bronze.streamed', 'streamed', promote => false);
+SET client_min_messages = debug1;
+SELECT rows_promoted, statement FROM eai.run_pipeline('streamed');
+RESET client_min_messages;
+ALTER TABLE silver.streamed ADD COLUMN note text DEFAULT 'n';
+SET eai.sync_promotion_max_rows = 0;  -- queued, promoted by run_pipeline
+INSERT INTO bronze.streamed VALUES ('2', 2, now(), gen_random_uuid());
+RESET eai.sync_promotion_max_rows;
+SET client_min_messages = debug1;
+SELECT rows_promoted, statement FROM eai.run_pipeline('streamed');
+RESET client_min_messages;
+SELECT id, note FROM silver.streamed ORDER BY id;
 rollback;
