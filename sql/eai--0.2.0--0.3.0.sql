@@ -53,14 +53,6 @@ STRICT VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_take_aside_wrapper';
 
-CREATE  FUNCTION "_regex_match"(
-	"value" TEXT, /* & str */
-	"pattern" TEXT /* & str */
-) RETURNS bool /* bool */
-IMMUTABLE STRICT PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', '_regex_match_wrapper';
-
 CREATE  FUNCTION "_normalize"(
 	"value" TEXT, /* & str */
 	"family" TEXT, /* & str */
@@ -69,42 +61,6 @@ CREATE  FUNCTION "_normalize"(
 IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_normalize_wrapper';
-
-CREATE  FUNCTION "_to_int8"(
-	"value" TEXT /* & str */
-) RETURNS bigint /* Option < i64 > */
-IMMUTABLE STRICT PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', '_to_int8_wrapper';
-
-CREATE  FUNCTION "_to_int4"(
-	"value" TEXT /* & str */
-) RETURNS INT /* Option < i32 > */
-IMMUTABLE STRICT PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', '_to_int4_wrapper';
-
-CREATE  FUNCTION "_to_int2"(
-	"value" TEXT /* & str */
-) RETURNS smallint /* Option < i16 > */
-IMMUTABLE STRICT PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', '_to_int2_wrapper';
-
-CREATE  FUNCTION "_to_date"(
-	"value" TEXT, /* & str */
-	"date_order" TEXT /* & str */
-) RETURNS date /* Option < pgrx :: datum :: Date > */
-IMMUTABLE STRICT PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', '_to_date_wrapper';
-
-CREATE  FUNCTION "_is_number"(
-	"value" TEXT /* & str */
-) RETURNS bool /* bool */
-IMMUTABLE STRICT PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', '_is_number_wrapper';
 
 CREATE  FUNCTION "_silver_type"(
 	"inferred" TEXT /* & str */
@@ -266,6 +222,30 @@ CREATE  FUNCTION "_detect_vectors"(
 IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_detect_vectors_wrapper';
+
+-- sql/casts.sql
+-- The per-value helpers of the promotion statement (eai_core::promotion builds the calls), as
+-- plain C functions (src/fast_casts.rs): a promotion calls them once per bronze value, and
+-- without pgrx's argument wrappers the cost per call is the parse.
+-- Safe casts: the value as the type, or NULL when it is not one (or does not fit); never an error.
+CREATE FUNCTION eai._to_int8(value text) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'eai_to_int8' LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION eai._to_int4(value text) RETURNS integer
+    AS 'MODULE_PATHNAME', 'eai_to_int4' LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION eai._to_int2(value text) RETURNS smallint
+    AS 'MODULE_PATHNAME', 'eai_to_int2' LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE;
+-- ISO dates always; D/M/Y or M/D/Y (with -, / or .) when date_order is DMY or MDY.
+CREATE FUNCTION eai._to_date(value text, date_order text) RETURNS date
+    AS 'MODULE_PATHNAME', 'eai_to_date' LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE;
+-- Whether PostgreSQL's numeric input reads the value as it stands (the promotion then casts it
+-- directly; other values go through eai._normalize).
+CREATE FUNCTION eai._is_number(value text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'eai_is_number' LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE;
+-- value ~ pattern for patterns in the subset PostgreSQL and the regex crate read alike
+-- (eai_core::regex_compat); regex rules that fit use it, the others use ~. Any other pattern is
+-- refused with SQLSTATE 2201B.
+CREATE FUNCTION eai._regex_match(value text, pattern text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'eai_regex_match' LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE;
 
 -- sql/pipelines.sql
 -- eai 0.3.0: pipelines bronze → silver, expectations, quarantine. Loaded by src/lib.rs after the
@@ -501,11 +481,16 @@ CREATE FUNCTION eai._quarantine_aside(pr eai.promotions, p_checks jsonb, p_colum
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- Rows share a handful of sets of broken checks: each set's violations are built once.
+    -- (broken lists checks in ascending order, which unnest keeps.)
+    WITH a AS MATERIALIZED (SELECT * FROM eai._take_aside(pr.promotion_id)),
+         v AS MATERIALIZED (SELECT d.broken, (SELECT jsonb_agg(p_checks -> b) FROM unnest(d.broken) b) AS violations
+                 FROM (SELECT DISTINCT x.broken FROM a x) d)
     INSERT INTO eai.quarantine (pipeline_id, promotion_id, bronze_batch, row_hash, row, violations)
     SELECT pr.pipeline_id, pr.promotion_id, a.bronze_batch, a.row_hash,
            jsonb_build_object('_eai_row_hash', a.row_hash, '_eai_batch', a.bronze_batch) || jsonb_object(p_columns, a.bronze_values),
-           (SELECT jsonb_agg(p_checks -> b ORDER BY b) FROM unnest(a.broken) b)
-      FROM eai._take_aside(pr.promotion_id) a;
+           v.violations
+      FROM a JOIN v ON v.broken = a.broken;
     GET DIAGNOSTICS rows_quarantined = ROW_COUNT;
     rows_promoted := p_promoted;
     rows_read := p_promoted + rows_quarantined;

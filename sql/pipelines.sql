@@ -231,11 +231,16 @@ CREATE FUNCTION eai._quarantine_aside(pr eai.promotions, p_checks jsonb, p_colum
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- Rows share a handful of sets of broken checks: each set's violations are built once.
+    -- (broken lists checks in ascending order, which unnest keeps.)
+    WITH a AS MATERIALIZED (SELECT * FROM eai._take_aside(pr.promotion_id)),
+         v AS MATERIALIZED (SELECT d.broken, (SELECT jsonb_agg(p_checks -> b) FROM unnest(d.broken) b) AS violations
+                 FROM (SELECT DISTINCT x.broken FROM a x) d)
     INSERT INTO eai.quarantine (pipeline_id, promotion_id, bronze_batch, row_hash, row, violations)
     SELECT pr.pipeline_id, pr.promotion_id, a.bronze_batch, a.row_hash,
            jsonb_build_object('_eai_row_hash', a.row_hash, '_eai_batch', a.bronze_batch) || jsonb_object(p_columns, a.bronze_values),
-           (SELECT jsonb_agg(p_checks -> b ORDER BY b) FROM unnest(a.broken) b)
-      FROM eai._take_aside(pr.promotion_id) a;
+           v.violations
+      FROM a JOIN v ON v.broken = a.broken;
     GET DIAGNOSTICS rows_quarantined = ROW_COUNT;
     rows_promoted := p_promoted;
     rows_read := p_promoted + rows_quarantined;

@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 mod anomaly;
 mod embed;
 mod errors;
+mod fast_casts;
 mod gold;
 mod guc;
 mod llm;
@@ -25,20 +26,16 @@ extension_sql_file!("../sql/discovery.sql", name = "discovery", requires = ["cat
 extension_sql_file!("../sql/mapping.sql", name = "mapping", requires = ["discovery", mapping::_map_schema]);
 extension_sql_file!("../sql/llm.sql", name = "llm", requires = ["mapping"]);
 extension_sql_file!("../sql/api.sql", name = "api", requires = ["llm", embed::_embed, embed::_embed_batch]);
+extension_sql_file!("../sql/casts.sql", name = "casts", requires = ["api"]);
 extension_sql_file!(
     "../sql/pipelines.sql",
     name = "pipelines",
     requires = [
-        "api",
+        "casts",
         promotion::_promotion_statement,
         promotion::_set_aside,
         promotion::_take_aside,
-        promotion::_regex_match,
         promotion::_normalize,
-        promotion::_to_int8,
-        promotion::_to_int4,
-        promotion::_to_int2,
-        promotion::_to_date,
         promotion::_silver_type,
         promotion::_parse_rule,
         promotion::_suggest_expectations,

@@ -178,80 +178,11 @@ fn _take_aside(
     TableIterator::new(rows.into_iter().map(|a| (a.batch, a.row, a.values, a.broken)))
 }
 
-/// Whether `value` matches `pattern`, a PostgreSQL regular expression in the subset the regex
-/// crate reads the same way (`eai_core::regex_compat`); the `regex` rules that fit are checked
-/// with it, several times faster than `~`. Any other pattern is refused (the rule then uses `~`).
-#[pg_extern(immutable, strict, parallel_safe)]
-fn _regex_match(value: &str, pattern: &str) -> bool {
-    thread_local! {
-        // Compiled patterns of this backend (a statement with several regex rules alternates),
-        // and the last one used (a statement calls it once per row: no hashing of the pattern).
-        static COMPILED: std::cell::RefCell<(std::collections::HashMap<String, regex::Regex>, Option<(String, regex::Regex)>)> =
-            std::cell::RefCell::new((std::collections::HashMap::new(), None));
-    }
-    COMPILED.with_borrow_mut(|(cache, last)| {
-        if let Some((p, re)) = last.as_ref() {
-            if p == pattern {
-                return re.is_match(value);
-            }
-        }
-        if !cache.contains_key(pattern) {
-            let Some(rust) = eai_core::regex_compat::to_rust(pattern) else {
-                raise(
-                    PgSqlErrorCode::ERRCODE_INVALID_REGULAR_EXPRESSION,
-                    format!("eai: pattern {pattern:?} is not in the subset eai._regex_match reads"),
-                    "Use value ~ pattern.",
-                );
-            };
-            if cache.len() >= 64 {
-                cache.clear();
-            }
-            cache.insert(pattern.to_string(), regex::Regex::new(&rust).expect("regex_compat compiles what it returns"));
-        }
-        let re = cache[pattern].clone();
-        let found = re.is_match(value);
-        *last = Some((pattern.to_string(), re));
-        found
-    })
-}
-
 /// Canonical text for a date, timestamp or JSON value, or NULL when it is not one (the safe casts
 /// of promotion use it).
 #[pg_extern(immutable, strict, parallel_safe)]
 fn _normalize(value: &str, family: &str, date_order: &str) -> Option<String> {
     promotion::normalize(value, family, date_order)
-}
-
-/// Safe casts of promotion: the value as an integer, or NULL when it is not one or does not fit.
-#[pg_extern(immutable, strict, parallel_safe)]
-fn _to_int8(value: &str) -> Option<i64> {
-    promotion::parse_int(value)
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn _to_int4(value: &str) -> Option<i32> {
-    promotion::parse_int(value).and_then(|x| i32::try_from(x).ok())
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn _to_int2(value: &str) -> Option<i16> {
-    promotion::parse_int(value).and_then(|x| i16::try_from(x).ok())
-}
-
-/// Safe cast of promotion: the value as a date (ISO, or D/M/Y, M/D/Y per `date_order`), or NULL.
-#[pg_extern(immutable, strict, parallel_safe)]
-fn _to_date(value: &str, date_order: &str) -> Option<pgrx::datum::Date> {
-    let (y, m, d) = promotion::parse_date_parts(value, date_order)?;
-    // SAFETY: parse_date_parts returns real calendar dates of years 1 to 9999, well inside
-    // PostgreSQL's date range.
-    Some(unsafe { pgrx::datum::Date::from_pg_epoch_days(promotion::pg_epoch_days(y, m, d)) })
-}
-
-/// Whether PostgreSQL's numeric input reads the value as it stands (promotion then casts it
-/// directly, and only other values go through eai._normalize).
-#[pg_extern(immutable, strict, parallel_safe)]
-fn _is_number(value: &str) -> bool {
-    promotion::is_plain_number(value)
 }
 
 /// The silver type for a column eai inferred as `inferred`.
