@@ -151,6 +151,8 @@ struct Sink {
     estate: *mut pg_sys::EState,
     rri: *mut pg_sys::ResultRelInfo,
     slots: Vec<*mut pg_sys::TupleTableSlot>,
+    /// Where the buffered rows' tuples live: emptied once per flush (not a free per row).
+    batch_cxt: pg_sys::MemoryContext,
     /// For each attribute of the table, the `SELECT` column that fills it (None: NULL).
     from: Vec<Option<usize>>,
     values: Vec<pg_sys::Datum>,
@@ -255,6 +257,13 @@ impl Sink {
         pg_sys::ExecOpenIndices(rri, false);
         // Heap-tuple slots: each takes the tuple formed for it as it is (no copy).
         let slots = (0..BUFFERED_ROWS).map(|_| pg_sys::MakeSingleTupleTableSlot((*rel).rd_att, &pg_sys::TTSOpsHeapTuple)).collect();
+        let batch_cxt = pg_sys::AllocSetContextCreateInternal(
+            (*estate).es_query_cxt,
+            c"eai streamed insert batch".as_ptr(),
+            pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
+            pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
+            pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
+        );
         pg_sys::CurrentMemoryContext = old;
         let desc = (*rel).rd_att;
         let constr = (*desc).constr;
@@ -264,6 +273,7 @@ impl Sink {
             estate,
             rri,
             slots,
+            batch_cxt,
             from,
             values: vec![pg_sys::Datum::from(0usize); natts],
             nulls: vec![true; natts],
@@ -277,7 +287,10 @@ impl Sink {
 
     /// One row of the `SELECT`: formed as a tuple of the table, checked, buffered.
     unsafe fn push(&mut self, slot: *mut pg_sys::TupleTableSlot) {
-        pg_sys::slot_getallattrs(slot);
+        // The SELECT's projection fills every column (a virtual slot): deform only otherwise.
+        if i32::from((*slot).tts_nvalid) < (*(*slot).tts_tupleDescriptor).natts {
+            pg_sys::slot_getallattrs(slot);
+        }
         let (values, nulls) = ((*slot).tts_values, (*slot).tts_isnull);
         for (i, from) in self.from.iter().enumerate() {
             match from {
@@ -289,12 +302,13 @@ impl Sink {
             }
         }
         let old = pg_sys::CurrentMemoryContext;
-        pg_sys::CurrentMemoryContext = (*self.estate).es_query_cxt;
+        pg_sys::CurrentMemoryContext = self.batch_cxt;
         let tuple = pg_sys::heap_form_tuple((*self.rel).rd_att, self.values.as_mut_ptr(), self.nulls.as_mut_ptr());
         pg_sys::CurrentMemoryContext = old;
         let buffered = self.slots[self.buffered];
-        // The slot owns the tuple: written as it is, freed when the slot is cleared.
-        pg_sys::ExecStoreHeapTuple(tuple, buffered, true);
+        // The slot takes the tuple as it is (written without a copy); the batch context frees it
+        // after the flush. Storing replaces what the slot held from the last batch.
+        pg_sys::ExecStoreHeapTuple(tuple, buffered, false);
         if self.constraints {
             pg_sys::ExecConstraints(self.rri, buffered, self.estate);
         }
@@ -314,17 +328,29 @@ impl Sink {
             self.cid = pg_sys::GetCurrentCommandId(true);
         }
         pg_sys::heap_multi_insert(self.rel, self.slots.as_mut_ptr(), self.buffered as i32, self.cid, 0, std::ptr::null_mut());
-        for &slot in &self.slots[..self.buffered] {
-            if (*self.rri).ri_NumIndices > 0 {
+        if (*self.rri).ri_NumIndices > 0 {
+            for &slot in &self.slots[..self.buffered] {
+                // No arbiter or deferrable indexes asked: the recheck list is always empty.
                 let recheck = pg_sys::ExecInsertIndexTuples(self.rri, slot, self.estate, false, false, std::ptr::null_mut(), std::ptr::null_mut());
-                pg_sys::list_free(recheck);
-                let econtext = (*self.estate).es_per_tuple_exprcontext;
-                if !econtext.is_null() {
-                    pg_sys::MemoryContextReset((*econtext).ecxt_per_tuple_memory);
+                if !recheck.is_null() {
+                    pg_sys::list_free(recheck);
                 }
             }
-            pg_sys::ExecClearTuple(slot);
+            // What the index entries' expressions and predicates left, once per batch.
+            let econtext = (*self.estate).es_per_tuple_exprcontext;
+            if !econtext.is_null() {
+                pg_sys::MemoryContextReset((*econtext).ecxt_per_tuple_memory);
+            }
         }
+        // Emptied as ExecClearTuple does (its clear callback, which cannot fail: the slots do not
+        // own their tuples), before the batch context frees those.
+        for &slot in &self.slots[..self.buffered] {
+            if let Some(clear) = (*(*slot).tts_ops).clear {
+                clear(slot);
+            }
+            (*slot).tts_flags |= pg_sys::TTS_FLAG_EMPTY as u16;
+        }
+        pg_sys::MemoryContextReset(self.batch_cxt);
         self.written += self.buffered as u64;
         self.buffered = 0;
         self.bytes = 0;

@@ -328,6 +328,51 @@ fn silver_is_written_as_copy_does_or_through_insert() {
     assert_exactly_once_for(&mut c, "bronze.sales", "silver.sales");
 }
 
+/// A streamed batch of several buffers (1 000 rows each) with values large enough to be
+/// compressed or stored out of line: silver holds exactly bronze's values, each row once, and
+/// the unique key's index finds every row.
+#[test]
+fn streamed_batches_keep_large_values_whole() {
+    let (_db, mut c) = fresh_db("pipe_streamed_large");
+    c.batch_execute(
+        "SET client_min_messages = warning;
+         CREATE TABLE bronze.docs (id text, body text, _eai_batch bigint NOT NULL,
+                                   _eai_loaded_at timestamptz NOT NULL DEFAULT now(), _eai_row_hash uuid NOT NULL);
+         INSERT INTO bronze.docs VALUES ('0', 'seed', 1, now(), gen_random_uuid());
+         SELECT eai.create_pipeline('docs', 'bronze.docs', 'silver.docs', dedup_key => '{id}');
+         SET eai.sync_promotion_max_rows = 0;
+         -- Every 100th body is 30 kB of repeated text (compressed), every 100th + 1 is 6 kB of
+         -- hex digits (stored out of line, barely compressible), the others are short.
+         INSERT INTO bronze.docs
+         SELECT i::text,
+                CASE WHEN i % 100 = 0 THEN repeat('lorem ipsum ' || i, 2000)
+                     WHEN i % 100 = 1 THEN (SELECT string_agg(md5(i::text || j::text), '') FROM generate_series(1, 190) j)
+                     ELSE 'body ' || i END,
+                2, now(), gen_random_uuid()
+           FROM generate_series(1, 2500) i;",
+    )
+    .unwrap();
+    let r = c.query_one("SELECT rows_read, rows_promoted, statement FROM eai.promote_queued()", &[]).unwrap();
+    assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1), r.get::<_, String>(2)), (2500, 2500, "single pass".to_string()));
+    let r = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM bronze.docs b JOIN silver.docs s ON s.id = b.id::bigint AND s.body = b.body WHERE b._eai_batch = 2),
+                    (SELECT count(DISTINCT id) FROM silver.docs),
+                    (SELECT max(length(body)) FROM silver.docs),
+                    (SELECT count(*) FROM silver.docs WHERE pg_column_size(body) < length(body) / 2)",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(r.get::<_, i64>(0), 2500);
+    assert_eq!(r.get::<_, i64>(1), 2501);
+    assert!(r.get::<_, i32>(2) > 20_000);
+    assert_eq!(r.get::<_, i64>(3), 25, "the repeated bodies are stored compressed");
+    c.batch_execute("SET enable_seqscan = off").unwrap();
+    let found: i64 = c.query_one("SELECT count(*) FROM generate_series(0, 2500) i WHERE EXISTS (SELECT 1 FROM silver.docs WHERE id = i)", &[]).unwrap().get(0);
+    assert_eq!(found, 2501);
+    assert_exactly_once_for(&mut c, "bronze.docs", "silver.docs");
+}
+
 /// Rows read = promoted + quarantined for every promotion, and silver + quarantine hold every
 /// bronze row that was promoted.
 fn assert_exactly_once_for(c: &mut Client, bronze: &str, silver: &str) {
