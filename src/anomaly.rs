@@ -27,7 +27,8 @@ fn shape(query: &str) -> Shape {
     let cols: Vec<(String, pg_sys::Oid)> = Spi::connect(|client| {
         // A cursor takes exactly one SELECT: text closing the subquery to append another statement
         // (`1) q; DELETE …`) is refused (42P11) instead of run.
-        let mut cursor = client.try_open_cursor(format!("SELECT * FROM ({query}) AS q LIMIT 0").as_str(), &[])?;
+        // `query` is the caller's own query, run with the caller's rights, never a value.
+        let mut cursor = client.try_open_cursor(format!("SELECT * FROM ({query}) AS q LIMIT 0").as_str(), &[])?; // safe: see above
         let t = cursor.fetch(1)?;
         (1..=t.columns()?)
             .map(|i| Ok((t.column_name(i)?, t.column_type_oid(i)?.value())))
@@ -55,10 +56,11 @@ fn shape(query: &str) -> Shape {
 fn read(query: &str, time: Option<&str>, values: &[String]) -> (Vec<f64>, Vec<f64>) {
     let mut select: Vec<String> = Vec::new();
     if let Some(t) = time {
-        select.push(format!("extract(epoch FROM q.{})::float8", quote(t)));
+        select.push(format!("extract(epoch FROM q.{})::float8", quote(t))); // safe: quote_ident
     }
     select.extend(values.iter().map(|c| format!("q.{}::float8", quote(c))));
-    let sql = format!("SELECT {} FROM ({query}) AS q", select.join(", "));
+    // Quoted identifiers around the caller's own query (see `shape`).
+    let sql = format!("SELECT {} FROM ({query}) AS q", select.join(", ")); // safe: see above
     let dims = values.len();
     Spi::connect(|client| {
         // Through a cursor too (one SELECT only), fetched in chunks.
