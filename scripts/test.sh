@@ -7,6 +7,7 @@
 #   upgrade     scripts/check_upgrades.sh        frozen releases and upgrade scripts
 #   pgrx        cargo pgrx test pg15             #[pg_test]s in a throwaway cluster (runs last:
 #                                                it installs a pg_test build, replaced at the end)
+#   style       cargo fmt --check                the code as rustfmt.toml lays it out
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set +e
 "$REPO/scripts/install.sh" || die "install failed"
@@ -53,6 +54,10 @@ log "tier pgrx"
 install -d -o "$PG_OS_USER" "$RUN/pgrx-test"
 cargo pgrx test pg15 --runas "$PG_OS_USER" --pgdata "$RUN/pgrx-test/data" 2>&1 | tee "$LOGS/pgrx.log" | grep -E '^test |test result'
 record pgrx $(cargo_counts "$LOGS/pgrx.log")
+
+log "tier style"
+if cargo fmt --all -- --check > "$LOGS/style.log" 2>&1; then record style 1 0; else
+  grep -E '^Diff in' "$LOGS/style.log" | head -5; record style 0 1; fi
 
 log "restoring the regular build of the extension"
 "$REPO/scripts/install.sh" >/dev/null 2>&1 && "$REPO/scripts/cluster.sh" start >/dev/null 2>&1

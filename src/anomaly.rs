@@ -3,16 +3,29 @@
 //! table entry point live in sql/anomalies.sql.
 use eai_core::anomaly::iforest::{Forest, Params, Rows};
 use eai_core::anomaly::incidents::{self, Item};
-use eai_core::anomaly::thresholds::{self, Label};
-use eai_core::anomaly::{drift, vectors};
 use eai_core::anomaly::online::{Config, Method, Online};
+use eai_core::anomaly::thresholds::{self, Label};
 use eai_core::anomaly::Severity;
+use eai_core::anomaly::{drift, vectors};
 use eai_core::promotion::quote;
 use pgrx::prelude::*;
 
 use crate::errors::EaiError;
 
-type Found = (i64, Option<TimestampWithTimeZone>, String, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>, bool, String, Option<String>, String);
+type Found = (
+    i64,
+    Option<TimestampWithTimeZone>,
+    String,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    bool,
+    String,
+    Option<String>,
+    String,
+);
 
 /// Input shape of a query: a series (a time column then numeric value columns) or rows of numbers.
 enum Shape {
@@ -30,14 +43,16 @@ fn shape(query: &str) -> Shape {
         // `query` is the caller's own query, run with the caller's rights, never a value.
         let mut cursor = client.try_open_cursor(format!("SELECT * FROM ({query}) AS q LIMIT 0").as_str(), &[])?; // safe: see above
         let t = cursor.fetch(1)?;
-        (1..=t.columns()?)
-            .map(|i| Ok((t.column_name(i)?, t.column_type_oid(i)?.value())))
-            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+        (1..=t.columns()?).map(|i| Ok((t.column_name(i)?, t.column_type_oid(i)?.value()))).collect::<Result<Vec<_>, pgrx::spi::Error>>()
     })
     .unwrap_or_else(|e| EaiError::AnomalyInput(format!("the query does not run: {e}")).report());
     let bad: Vec<&str> = cols.iter().skip(1).filter(|(_, t)| !NUMBER_TYPES.contains(t)).map(|(n, _)| n.as_str()).collect();
     if cols.is_empty() || !bad.is_empty() {
-        EaiError::AnomalyInput(format!("columns after the first must be numbers; not: {}", if bad.is_empty() { "(no columns)".into() } else { bad.join(", ") })).report();
+        EaiError::AnomalyInput(format!(
+            "columns after the first must be numbers; not: {}",
+            if bad.is_empty() { "(no columns)".into() } else { bad.join(", ") }
+        ))
+        .report();
     }
     let names: Vec<String> = cols.iter().map(|(n, _)| n.clone()).collect();
     if TIME_TYPES.contains(&cols[0].1) {
@@ -128,7 +143,10 @@ fn _detect_query(
     ),
 > {
     if min_history < 2 || trees < 1 || subsample < 2 {
-        EaiError::InvalidParameter(format!("min_history must be at least 2 (got {min_history}), trees at least 1 (got {trees}), subsample at least 2 (got {subsample})")).report();
+        EaiError::InvalidParameter(format!(
+            "min_history must be at least 2 (got {min_history}), trees at least 1 (got {trees}), subsample at least 2 (got {subsample})"
+        ))
+        .report();
     }
     if threshold.is_some_and(|t| !t.is_finite() || t <= 0.0) {
         EaiError::InvalidParameter("threshold must be a positive number".into()).report();
@@ -201,7 +219,11 @@ fn _detect_query(
                             "isolation_forest".to_string(),
                             anomalous.then(|| Severity::from_ratio((s - 0.5) / (t - 0.5).max(1e-9)).as_str().to_string()),
                             if anomalous {
-                                format!("isolation score {s:.3} (at least {t}): isolated in fewer random splits than most rows ({} trees of {} rows)", p.trees, p.subsample.min(rows.len()))
+                                format!(
+                                    "isolation score {s:.3} (at least {t}): isolated in fewer random splits than most rows ({} trees of {} rows)",
+                                    p.trees,
+                                    p.subsample.min(rows.len())
+                                )
                             } else {
                                 String::new()
                             },
@@ -285,11 +307,7 @@ fn _adapt_threshold(default: f64, scores: Vec<Option<f64>>, false_positive: Vec<
     if scores.len() != false_positive.len() {
         EaiError::InvalidParameter(format!("{} scores for {} labels", scores.len(), false_positive.len())).report();
     }
-    let labels: Vec<Label> = scores
-        .iter()
-        .zip(&false_positive)
-        .filter_map(|(s, fp)| Some(Label { score: (*s)?, false_positive: (*fp)? }))
-        .collect();
+    let labels: Vec<Label> = scores.iter().zip(&false_positive).filter_map(|(s, fp)| Some(Label { score: (*s)?, false_positive: (*fp)? })).collect();
     thresholds::adapt(default, &labels, crate::guc::anomaly_false_positive_target())
 }
 
@@ -363,12 +381,9 @@ fn _detect_vectors(
     let data: Vec<f64> = vals.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect();
     let p = Params { trees: trees as usize, subsample: 256, seed: seed as u64 };
     let found = vectors::judge(&data, dims as usize, min_history.max(2) as usize, threshold, p);
-    TableIterator::new(found.into_iter().map(|v| {
-        (
-            v.index as i32 + 1,
-            v.score,
-            v.standouts.iter().map(|(j, _)| *j as i32).collect(),
-            v.standouts.iter().map(|(_, z)| *z).collect(),
-        )
-    }))
+    TableIterator::new(
+        found.into_iter().map(|v| {
+            (v.index as i32 + 1, v.score, v.standouts.iter().map(|(j, _)| *j as i32).collect(), v.standouts.iter().map(|(_, z)| *z).collect())
+        }),
+    )
 }

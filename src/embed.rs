@@ -15,11 +15,7 @@ thread_local! {
 }
 
 fn with_embedder<T>(f: impl FnOnce(&mut Embedder) -> T) -> T {
-    let wanted = EmbedderConfig {
-        model_dir: guc::model_dir(),
-        onnxruntime_library: guc::onnxruntime_library(),
-        threads: guc::embed_threads(),
-    };
+    let wanted = EmbedderConfig { model_dir: guc::model_dir(), onnxruntime_library: guc::onnxruntime_library(), threads: guc::embed_threads() };
     EMBEDDER.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.as_ref().is_none_or(|e| e.config() != &wanted) {
@@ -38,11 +34,8 @@ fn _embed(text: &str) -> Vec<f32> {
 
 /// Embeddings of several texts in one model run, as (ordinality, real[]); null texts are skipped.
 #[pg_extern(stable, parallel_unsafe, strict)]
-fn _embed_batch(
-    texts: Vec<Option<String>>,
-) -> TableIterator<'static, (name!(ord, i32), name!(embedding, Vec<f32>))> {
-    let present: Vec<(i32, String)> =
-        texts.into_iter().enumerate().filter_map(|(i, t)| t.map(|t| (i as i32 + 1, t))).collect();
+fn _embed_batch(texts: Vec<Option<String>>) -> TableIterator<'static, (name!(ord, i32), name!(embedding, Vec<f32>))> {
+    let present: Vec<(i32, String)> = texts.into_iter().enumerate().filter_map(|(i, t)| t.map(|t| (i as i32 + 1, t))).collect();
     let strs: Vec<&str> = present.iter().map(|(_, t)| t.as_str()).collect();
     let vectors = embed_texts(&strs);
     TableIterator::new(present.iter().map(|(i, _)| *i).zip(vectors).collect::<Vec<_>>())

@@ -36,10 +36,7 @@ unsafe fn text_arg<'a>(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> &'a [u8] {
 ///
 /// # Safety
 /// `fcinfo` is the call's.
-unsafe fn datum_or_null(
-    fcinfo: pg_sys::FunctionCallInfo,
-    value: Option<pg_sys::Datum>,
-) -> pg_sys::Datum {
+unsafe fn datum_or_null(fcinfo: pg_sys::FunctionCallInfo, value: Option<pg_sys::Datum>) -> pg_sys::Datum {
     match value {
         Some(d) => d,
         None => unsafe { pgrx::fcinfo::pg_return_null(fcinfo) },
@@ -99,10 +96,7 @@ v1_function!(eai_to_date, pg_finfo_eai_to_date, to_date);
 unsafe fn to_date(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     unsafe {
         let v = promotion::parse_date_bytes(text_arg(fcinfo, 0), text_arg(fcinfo, 1));
-        datum_or_null(
-            fcinfo,
-            v.map(|(y, m, d)| pg_sys::Datum::from(promotion::pg_epoch_days(y, m, d))),
-        )
+        datum_or_null(fcinfo, v.map(|(y, m, d)| pg_sys::Datum::from(promotion::pg_epoch_days(y, m, d))))
     }
 }
 
@@ -120,16 +114,11 @@ thread_local! {
 }
 
 fn compile(pattern: &[u8]) -> regex::bytes::Regex {
-    let rust = std::str::from_utf8(pattern)
-        .ok()
-        .and_then(eai_core::regex_compat::to_rust);
+    let rust = std::str::from_utf8(pattern).ok().and_then(eai_core::regex_compat::to_rust);
     let Some(rust) = rust else {
         pgrx::pg_sys::panic::ErrorReport::new(
             PgSqlErrorCode::ERRCODE_INVALID_REGULAR_EXPRESSION,
-            format!(
-                "eai: pattern {:?} is not in the subset eai._regex_match reads",
-                String::from_utf8_lossy(pattern)
-            ),
+            format!("eai: pattern {:?} is not in the subset eai._regex_match reads", String::from_utf8_lossy(pattern)),
             "eai",
         )
         .set_hint("Use value ~ pattern.")

@@ -11,8 +11,7 @@ pub const DEFAULT_MODEL_DIR: &std::ffi::CStr = c"/usr/local/share/eai/models/all
 pub const DEFAULT_ONNXRUNTIME_LIBRARY: &std::ffi::CStr = c"/usr/local/lib/eai/libonnxruntime.so";
 
 static MODEL_DIR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(DEFAULT_MODEL_DIR));
-static ONNXRUNTIME_LIBRARY: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(DEFAULT_ONNXRUNTIME_LIBRARY));
+static ONNXRUNTIME_LIBRARY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(DEFAULT_ONNXRUNTIME_LIBRARY));
 static EMBED_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
 static PROGRESS_ROWS: GucSetting<i32> = GucSetting::<i32>::new(100_000);
 static SYNC_PROMOTION_MAX_ROWS: GucSetting<i32> = GucSetting::<i32>::new(100_000);

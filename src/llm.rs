@@ -67,9 +67,8 @@ impl Config {
         let key = llm::cache_key(self.protocol, &self.model, llm::SYSTEM_PROMPT, &user);
         let candidates: Vec<String> = q.candidates.iter().map(|c| c.column.clone()).collect();
         let started = Instant::now();
-        let cached = Spi::get_one_with_args::<String>("SELECT response FROM eai.llm_cache WHERE request_hash = $1", &[key.as_str().into()])
-            .ok()
-            .flatten();
+        let cached =
+            Spi::get_one_with_args::<String>("SELECT response FROM eai.llm_cache WHERE request_hash = $1", &[key.as_str().into()]).ok().flatten();
         let (reply, cache_hit) = match cached {
             Some(content) => (Ok(llm::Reply { content, tokens_in: 0, tokens_out: 0 }), true),
             None => (self.post(&llm::request_body(self.protocol, &self.model, llm::SYSTEM_PROMPT, &user)), false),
@@ -108,7 +107,14 @@ impl Config {
                     "INSERT INTO eai.llm_cache (request_hash, protocol, model, response, tokens_in, tokens_out)
                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_hash) DO NOTHING",
                     None,
-                    &[key.as_str().into(), self.protocol.as_str().into(), self.model.as_str().into(), r.content.as_str().into(), r.tokens_in.into(), r.tokens_out.into()],
+                    &[
+                        key.as_str().into(),
+                        self.protocol.as_str().into(),
+                        self.model.as_str().into(),
+                        r.content.as_str().into(),
+                        r.tokens_in.into(),
+                        r.tokens_out.into(),
+                    ],
                 )?;
             }
             Ok::<_, pgrx::spi::Error>(())

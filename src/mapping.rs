@@ -96,7 +96,13 @@ struct Decision {
     candidates: serde_json::Value,
 }
 
-fn decide(sources: &[ColumnFeatures], targets: &[ColumnFeatures], scores: &[f32], hist: &HashMap<(String, String), f64>, one_to_many: bool) -> Vec<Decision> {
+fn decide(
+    sources: &[ColumnFeatures],
+    targets: &[ColumnFeatures],
+    scores: &[f32],
+    hist: &HashMap<(String, String), f64>,
+    one_to_many: bool,
+) -> Vec<Decision> {
     let n = targets.len();
     let picks: Vec<Vec<usize>> = if one_to_many {
         assign::one_to_many(scores, sources.len(), n, combine::NEW_COLUMN_BELOW, 0.05)
@@ -110,14 +116,30 @@ fn decide(sources: &[ColumnFeatures], targets: &[ColumnFeatures], scores: &[f32]
         let candidates = json!(ranked.iter().take(3).map(|&j| json!({"target": targets[j].name, "score": row[j]})).collect::<Vec<_>>());
         if targets_of_i.is_empty() {
             let best = ranked.first().map(|&j| row[j] as f64).unwrap_or(0.0);
-            out.push(Decision { source: i, target: None, score: best, confidence: 1.0 - best, band: "new_column", signals: combine::Signals::default(), candidates });
+            out.push(Decision {
+                source: i,
+                target: None,
+                score: best,
+                confidence: 1.0 - best,
+                band: "new_column",
+                signals: combine::Signals::default(),
+                candidates,
+            });
             continue;
         }
         for j in targets_of_i {
             let h = hist.get(&(names::normalize(&sources[i].name), targets[j].name.clone())).copied();
             let signals = combine::signals(&sources[i], &targets[j], h);
             let confidence = combine::confidence(row[j] as f64, combine::runner_up(row, j), &signals);
-            out.push(Decision { source: i, target: Some(j), score: row[j] as f64, confidence, band: Band::of(confidence).as_str(), signals, candidates: candidates.clone() });
+            out.push(Decision {
+                source: i,
+                target: Some(j),
+                score: row[j] as f64,
+                confidence,
+                band: Band::of(confidence).as_str(),
+                signals,
+                candidates: candidates.clone(),
+            });
         }
     }
     out
@@ -144,7 +166,15 @@ fn samples(f: &ColumnFeatures) -> Vec<String> {
     v
 }
 
-fn route(d: &Decision, sources: &[ColumnFeatures], targets: &[ColumnFeatures], scores: &[f32], llm: Option<&llm::Config>, run_id: i64, names: &(String, String)) -> Routed {
+fn route(
+    d: &Decision,
+    sources: &[ColumnFeatures],
+    targets: &[ColumnFeatures],
+    scores: &[f32],
+    llm: Option<&llm::Config>,
+    run_id: i64,
+    names: &(String, String),
+) -> Routed {
     let pending = |reason: String| Routed { status: "pending", target: d.target, reason: Some(reason), decided_by: None };
     match d.band {
         "auto_approved" => Routed { status: "approved", target: d.target, reason: None, decided_by: Some("eai:auto".into()) },
@@ -158,7 +188,12 @@ fn route(d: &Decision, sources: &[ColumnFeatures], targets: &[ColumnFeatures], s
             let candidates: Vec<Candidate> = combine::ranked(row)
                 .into_iter()
                 .take(3)
-                .map(|j| Candidate { column: targets[j].name.clone(), data_type: targets[j].type_family.clone(), samples: samples(&targets[j]), score: row[j] as f64 })
+                .map(|j| Candidate {
+                    column: targets[j].name.clone(),
+                    data_type: targets[j].type_family.clone(),
+                    samples: samples(&targets[j]),
+                    score: row[j] as f64,
+                })
                 .collect();
             let s = &sources[d.source];
             let question = Question {
@@ -220,9 +255,7 @@ pub fn _map_schema(
     let sources = load_features(source);
     let targets = load_features(target);
     let hist = history(target);
-    let scores = combine::score_matrix(&sources, &targets, |i, j| {
-        hist.get(&(names::normalize(&sources[i].name), targets[j].name.clone())).copied()
-    });
+    let scores = combine::score_matrix(&sources, &targets, |i, j| hist.get(&(names::normalize(&sources[i].name), targets[j].name.clone())).copied());
     let decisions = decide(&sources, &targets, &scores, &hist, one_to_many);
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let run_id: i64 = Spi::connect_mut(|client| {
@@ -262,7 +295,16 @@ pub fn _map_schema(
                 .first()
                 .get(1)?
                 .unwrap_or(0);
-            out.push((id, sources[d.source].name.clone(), target_name, d.confidence, d.band.to_string(), r.status.to_string(), r.reason, JsonB(signals)));
+            out.push((
+                id,
+                sources[d.source].name.clone(),
+                target_name,
+                d.confidence,
+                d.band.to_string(),
+                r.status.to_string(),
+                r.reason,
+                JsonB(signals),
+            ));
         }
         Ok::<_, pgrx::spi::Error>(())
     })

@@ -24,7 +24,8 @@ const COLUMNS_SQL: &str = "SELECT a.attname::text, format_type(a.atttypid, a.att
 
 /// Builds the sampling query with format('%I'): every column as text, and a sampling clause whose
 /// numbers are parameters ($1 percent, $2 row limit) of the query it returns.
-const SAMPLE_SQL_BUILDER: &str = "SELECT format('SELECT %s FROM %s %s', string_agg(format('%I::text', a.attname), ', ' ORDER BY a.attnum), $1::regclass,
+const SAMPLE_SQL_BUILDER: &str =
+    "SELECT format('SELECT %s FROM %s %s', string_agg(format('%I::text', a.attname), ', ' ORDER BY a.attnum), $1::regclass,
         CASE WHEN $2 THEN 'TABLESAMPLE BERNOULLI ($1) REPEATABLE (0) LIMIT $2'
              WHEN $3 THEN 'WHERE $1 IS NOT NULL ORDER BY random() LIMIT $2'
              ELSE 'WHERE $1 IS NOT NULL LIMIT $2' END)
@@ -78,13 +79,9 @@ fn profile_sample(rel: pg_sys::Oid, columns: &[Column]) -> (Vec<(ColumnProfile, 
     let percent = if sample { (100.0 * 1.5 * limit as f64 / estimated).min(100.0) } else { 100.0 };
     let shuffle = !samplable;
     Spi::connect(|client| {
-        let query: String = client
-            .select(SAMPLE_SQL_BUILDER, None, &[rel.into(), sample.into(), shuffle.into()])?
-            .first()
-            .get::<String>(1)?
-            .expect("a query");
-        let mut profilers: Vec<ColumnProfiler> =
-            columns.iter().map(|c| ColumnProfiler::new(&c.name, Some(&c.declared_type))).collect();
+        let query: String =
+            client.select(SAMPLE_SQL_BUILDER, None, &[rel.into(), sample.into(), shuffle.into()])?.first().get::<String>(1)?.expect("a query");
+        let mut profilers: Vec<ColumnProfiler> = columns.iter().map(|c| ColumnProfiler::new(&c.name, Some(&c.declared_type))).collect();
         let mut rows = 0i64;
         for row in client.select(query.as_str(), None, &[percent.into(), limit.into()])? {
             rows += 1;
@@ -142,9 +139,7 @@ pub fn profile_table(rel: pg_sys::Oid) -> Vec<ProfileRow> {
     let mut out = Vec::with_capacity(columns.len());
     Spi::connect_mut(|client| {
         for ((col, (prof, values)), (text, emb)) in columns.iter().zip(&profiles).zip(texts.iter().zip(embeddings)) {
-            let share = (prof.inferred_type != "text")
-                .then(|| prof.type_shares.get(&prof.inferred_type).copied())
-                .flatten();
+            let share = (prof.inferred_type != "text").then(|| prof.type_shares.get(&prof.inferred_type).copied()).flatten();
             let json = serde_json::to_value(prof).expect("profiles serialise");
             let version: i32 = client
                 .update(

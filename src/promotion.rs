@@ -130,13 +130,7 @@ fn forget_aside() {
 /// Past `ASIDE_LIMIT` rows it fails with program_limit_exceeded (the caller falls back to a
 /// statement that keeps them on disk).
 #[pg_extern(volatile, parallel_unsafe)]
-fn _set_aside(
-    promotion: i64,
-    batch: i64,
-    row: Option<pgrx::datum::Uuid>,
-    values: Vec<Option<String>>,
-    broken: Vec<Option<i32>>,
-) -> bool {
+fn _set_aside(promotion: i64, batch: i64, row: Option<pgrx::datum::Uuid>, values: Vec<Option<String>>, broken: Vec<Option<i32>>) -> bool {
     let full = ASIDE.with_borrow_mut(|s| {
         if !s.hooked {
             pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Commit, forget_aside);
@@ -206,9 +200,7 @@ fn _parse_rule(spec: &str) -> JsonB {
 
 /// Rules the latest profile of each column of `tbl` supports.
 #[pg_extern(stable, parallel_safe)]
-fn _suggest_expectations(
-    tbl: pg_sys::Oid,
-) -> TableIterator<'static, (name!(column_name, String), name!(spec, JsonB), name!(reason, String))> {
+fn _suggest_expectations(tbl: pg_sys::Oid) -> TableIterator<'static, (name!(column_name, String), name!(spec, JsonB), name!(reason, String))> {
     let rows: Vec<(String, ColumnProfile)> = Spi::connect(|client| {
         client
             .select(

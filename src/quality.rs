@@ -58,7 +58,11 @@ fn _quality_score(
             })
             .collect::<Vec<_>>();
         let loaded_at: bool = client
-            .select("SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = $1 AND attname = '_eai_loaded_at' AND NOT attisdropped)", Some(1), &[tbl.into()])?
+            .select(
+                "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = $1 AND attname = '_eai_loaded_at' AND NOT attisdropped)",
+                Some(1),
+                &[tbl.into()],
+            )?
             .first()
             .get(1)?
             .unwrap_or(false);
@@ -113,10 +117,8 @@ fn _quality_score(
             .next()
             .and_then(|r| r.get::<JsonB>(1).ok().flatten())
             .and_then(|j| serde_json::from_value(j.0).ok());
-        let loads = client
-            .select(LOADS_SQL, None, &[tbl.into()])?
-            .map(|r| r.get::<f64>(1).map(|v| v.unwrap_or(0.0)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let loads =
+            client.select(LOADS_SQL, None, &[tbl.into()])?.map(|r| r.get::<f64>(1).map(|v| v.unwrap_or(0.0))).collect::<Result<Vec<_>, _>>()?;
         Ok((history_rows, before, loads))
     }));
     let now_epoch: f64 = spi(Spi::get_one::<f64>("SELECT extract(epoch FROM clock_timestamp())::float8")).unwrap_or(0.0);

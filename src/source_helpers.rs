@@ -57,10 +57,7 @@ fn _list_csv_files(dir: &str) -> SetOfIterator<'static, String> {
 fn _sniff_csv(path: &str) -> JsonB {
     let file = std::fs::File::open(path).map_err(|source| EaiError::File { path: path.into(), source }).or_report();
     let mut sample = Vec::with_capacity(SNIFF_BYTES);
-    file.take(SNIFF_BYTES as u64 + 1)
-        .read_to_end(&mut sample)
-        .map_err(|source| EaiError::File { path: path.into(), source })
-        .or_report();
+    file.take(SNIFF_BYTES as u64 + 1).read_to_end(&mut sample).map_err(|source| EaiError::File { path: path.into(), source }).or_report();
     let complete = sample.len() <= SNIFF_BYTES;
     sample.truncate(SNIFF_BYTES);
     JsonB(match csv_sniff::sniff(&sample, complete) {
@@ -85,9 +82,7 @@ fn _is_conninfo(location: &str) -> bool {
 #[pg_extern(immutable, strict)]
 fn _parse_conninfo(location: &str) -> JsonB {
     let opts = conninfo::parse(location).or_report();
-    let obj = |pairs: &[(String, String)]| {
-        serde_json::Value::Object(pairs.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
-    };
+    let obj = |pairs: &[(String, String)]| serde_json::Value::Object(pairs.iter().map(|(k, v)| (k.clone(), json!(v))).collect());
     JsonB(json!({
         "server": obj(&opts.server),
         "user_mapping": obj(&opts.user_mapping),

@@ -92,15 +92,7 @@ unsafe fn run_insert(sql: &str, params: &[(pg_sys::Oid, pg_sys::Datum, bool); 5]
     let mut types: Vec<pg_sys::Oid> = params.iter().map(|p| p.0).collect();
     let mut values: Vec<pg_sys::Datum> = params.iter().map(|p| p.1).collect();
     let nulls: Vec<std::ffi::c_char> = params.iter().map(|p| if p.2 { b'n' as _ } else { b' ' as _ }).collect();
-    let rc = pg_sys::SPI_execute_with_args(
-        sql.as_ptr(),
-        types.len() as i32,
-        types.as_mut_ptr(),
-        values.as_mut_ptr(),
-        nulls.as_ptr(),
-        false,
-        0,
-    );
+    let rc = pg_sys::SPI_execute_with_args(sql.as_ptr(), types.len() as i32, types.as_mut_ptr(), values.as_mut_ptr(), nulls.as_ptr(), false, 0);
     if rc < 0 {
         error!("eai: the promotion statement failed (SPI code {rc})");
     }

@@ -61,28 +61,21 @@ fn in_transaction<R>(body: impl FnOnce() -> R + std::panic::UnwindSafe + std::pa
 /// One queued batch promoted (true), or nothing to do (false).
 fn promote_one() -> bool {
     // eai (0.3.0 or later) in this database; nothing to do otherwise.
-    let installed = Spi::get_one::<bool>("SELECT to_regclass('eai.promotion_queue') IS NOT NULL")
-        .ok()
-        .flatten()
-        .unwrap_or(false);
+    let installed = Spi::get_one::<bool>("SELECT to_regclass('eai.promotion_queue') IS NOT NULL").ok().flatten().unwrap_or(false);
     if !installed {
         return false;
     }
-    Spi::get_one::<bool>(
-        "SELECT EXISTS (SELECT 1 FROM eai.promotion_queue) AND (SELECT count(*) FROM eai.promote_queued(NULL, 1)) > 0",
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(false)
+    Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM eai.promotion_queue) AND (SELECT count(*) FROM eai.promote_queued(NULL, 1)) > 0")
+        .ok()
+        .flatten()
+        .unwrap_or(false)
 }
 
 /// Batches of every pipeline's silver table measured (`eai.measure_batches`, a few per table);
 /// how many.
 fn measure_some() -> i64 {
-    let installed = Spi::get_one::<bool>("SELECT to_regprocedure('eai.measure_batches(regclass,integer)') IS NOT NULL")
-        .ok()
-        .flatten()
-        .unwrap_or(false);
+    let installed =
+        Spi::get_one::<bool>("SELECT to_regprocedure('eai.measure_batches(regclass,integer)') IS NOT NULL").ok().flatten().unwrap_or(false);
     if !installed {
         return 0;
     }

@@ -17,8 +17,7 @@ fn server() -> (String, u16) {
     let mut host = std::env::var("PGHOST").ok();
     let mut port = std::env::var("PGPORT").ok();
     if host.is_none() || port.is_none() {
-        let env = std::fs::read_to_string(repo().join(".eai/env"))
-            .expect(".eai/env is missing: run scripts/cluster.sh start (scripts/test.sh does)");
+        let env = std::fs::read_to_string(repo().join(".eai/env")).expect(".eai/env is missing: run scripts/cluster.sh start (scripts/test.sh does)");
         for line in env.lines() {
             let value = |l: &str| l.split_once('=').map(|(_, v)| v.trim_matches('\'').to_string());
             if line.starts_with("export PGHOST=") {
@@ -46,10 +45,7 @@ pub fn connect(dbname: &str) -> Client {
 pub fn connect_recording(dbname: &str) -> (Client, Arc<Mutex<Vec<String>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
-    let client = config(dbname)
-        .notice_callback(move |n| sink.lock().unwrap().push(n.message().to_string()))
-        .connect(NoTls)
-        .expect("connect");
+    let client = config(dbname).notice_callback(move |n| sink.lock().unwrap().push(n.message().to_string())).connect(NoTls).expect("connect");
     (client, seen)
 }
 
@@ -104,10 +100,7 @@ pub type Batch = (String, i64, i64, Option<String>, Option<String>);
 
 pub fn ingest(client: &mut Client, source: &str) -> Vec<(String, Batch)> {
     client
-        .query(
-            "SELECT table_name, status, rows_read, rows_written, error_sqlstate, error_class FROM eai.ingest($1) ORDER BY table_name",
-            &[&source],
-        )
+        .query("SELECT table_name, status, rows_read, rows_written, error_sqlstate, error_class FROM eai.ingest($1) ORDER BY table_name", &[&source])
         .unwrap()
         .iter()
         .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))))

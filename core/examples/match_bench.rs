@@ -87,7 +87,13 @@ struct Metrics {
     seconds: f64,
 }
 
-fn evaluate(source: &Table, target_features: &[ColumnFeatures], targets: &[String], truth: &HashSet<(String, String)>, embedder: &mut Embedder) -> Metrics {
+fn evaluate(
+    source: &Table,
+    target_features: &[ColumnFeatures],
+    targets: &[String],
+    truth: &HashSet<(String, String)>,
+    embedder: &mut Embedder,
+) -> Metrics {
     let started = Instant::now();
     let sf = features(source, embedder);
     let scores = combine::score_matrix(&sf, target_features, |_, _| None);
@@ -187,12 +193,8 @@ fn main() {
     for gt in papers {
         let paper = gt.file_stem().unwrap().to_string_lossy().to_string();
         let source = read_csv(std::fs::File::open(gdc.join("input-tables").join(format!("{paper}.csv"))).unwrap());
-        let truth: HashSet<(String, String)> = csv::Reader::from_path(&gt)
-            .unwrap()
-            .records()
-            .flatten()
-            .map(|r| (r[0].to_string(), r[1].to_string()))
-            .collect();
+        let truth: HashSet<(String, String)> =
+            csv::Reader::from_path(&gt).unwrap().records().flatten().map(|r| (r[0].to_string(), r[1].to_string())).collect();
         cases.push((format!("gdc/{paper}"), source, 0, truth));
     }
     let val = dir.join("valentine-example");
@@ -253,7 +255,16 @@ fn main() {
     if gdc_n > 0 {
         let (a, l, r) = (gdc_bands.auto, gdc_bands.llm, gdc_bands.review);
         println!("\nGDC, 1:1 decisions on ground-truth columns by band (precision, decisions):");
-        println!("  auto-approved (> {:.2}) {}   LLM ({:.2}-{:.2}) {}   review (< {:.2}) {}", combine::AUTO, precision(a), combine::LLM, combine::AUTO, precision(l), combine::LLM, precision(r));
+        println!(
+            "  auto-approved (> {:.2}) {}   LLM ({:.2}-{:.2}) {}   review (< {:.2}) {}",
+            combine::AUTO,
+            precision(a),
+            combine::LLM,
+            combine::AUTO,
+            precision(l),
+            combine::LLM,
+            precision(r)
+        );
         if !unjudged.is_empty() {
             println!("  auto-approved on columns the ground truth does not cover (not counted above):");
             unjudged.iter().for_each(|u| println!("    {u}"));

@@ -25,9 +25,23 @@ pub enum ConninfoError {
 const USER_MAPPING_KEYS: [&str; 2] = ["user", "password"];
 /// libpq options postgres_fdw accepts on a server (plus its own fetch_size etc. via options).
 const SERVER_KEYS: [&str; 17] = [
-    "host", "hostaddr", "port", "dbname", "connect_timeout", "sslmode", "sslrootcert", "sslcert",
-    "sslkey", "sslcrl", "application_name", "keepalives", "keepalives_idle", "options",
-    "target_session_attrs", "gssencmode", "channel_binding",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "connect_timeout",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslcrl",
+    "application_name",
+    "keepalives",
+    "keepalives_idle",
+    "options",
+    "target_session_attrs",
+    "gssencmode",
+    "channel_binding",
 ];
 
 /// Does `s` look like a connection string rather than a file path?

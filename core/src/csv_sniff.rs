@@ -148,8 +148,7 @@ fn has_header(rows: &[Vec<String>]) -> bool {
     }
     let mut votes = 0i32;
     for (col, head) in first.iter().enumerate() {
-        let data: Vec<&str> =
-            rows[1..].iter().filter_map(|r| r.get(col)).map(|s| s.as_str()).filter(|s| !s.trim().is_empty()).collect();
+        let data: Vec<&str> = rows[1..].iter().filter_map(|r| r.get(col)).map(|s| s.as_str()).filter(|s| !s.trim().is_empty()).collect();
         if data.is_empty() {
             continue;
         }
@@ -177,9 +176,7 @@ pub fn sniff(sample: &[u8], complete: bool) -> Result<CsvDialect, SniffError> {
     let (text, encoding) = match std::str::from_utf8(sample) {
         Ok(t) => (t.to_string(), "UTF8"),
         // A sample cut inside a multi-byte character is still UTF-8.
-        Err(e) if !complete && e.error_len().is_none() => {
-            (String::from_utf8_lossy(&sample[..e.valid_up_to()]).into_owned(), "UTF8")
-        }
+        Err(e) if !complete && e.error_len().is_none() => (String::from_utf8_lossy(&sample[..e.valid_up_to()]).into_owned(), "UTF8"),
         Err(_) => (sample.iter().map(|&b| b as char).collect(), "LATIN1"),
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
@@ -191,11 +188,7 @@ pub fn sniff(sample: &[u8], complete: bool) -> Result<CsvDialect, SniffError> {
     let rows: Vec<Vec<String>> = lines.iter().map(|l| split_record(l, delimiter)).collect();
     let header = has_header(&rows);
     let width = if header { rows[0].len() } else { mode(&rows.iter().map(|r| r.len()).collect::<Vec<_>>()).0 };
-    let columns = if header {
-        ident::column_names(&rows[0])
-    } else {
-        (1..=width).map(|i| format!("column_{i}")).collect()
-    };
+    let columns = if header { ident::column_names(&rows[0]) } else { (1..=width).map(|i| format!("column_{i}")).collect() };
     let ragged_lines = rows.iter().skip(usize::from(header)).filter(|r| r.len() != width).count();
     Ok(CsvDialect { delimiter, quote: '"', header, columns, encoding, ragged_lines })
 }

@@ -33,9 +33,7 @@ impl ErrorClass {
 pub fn classify(sqlstate: &str) -> ErrorClass {
     let class = sqlstate.get(..2).unwrap_or("");
     match sqlstate {
-        "40001" | "40P01" | "55P03" | "57014" | "57P01" | "57P02" | "57P03" | "HV00N" => {
-            return ErrorClass::Transient
-        }
+        "40001" | "40P01" | "55P03" | "57014" | "57P01" | "57P02" | "57P03" | "HV00N" => return ErrorClass::Transient,
         "42703" | "42P01" | "42804" | "42P18" | "HV005" | "HV00J" | "HV00R" => return ErrorClass::SchemaDrift,
         // eai's own: EAI01 = a source file is empty.
         "EAI01" => return ErrorClass::BadData,

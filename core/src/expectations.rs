@@ -32,15 +32,27 @@ pub enum Rule {
     NotNull,
     /// The value casts to the column's type (implicit for every mapped column).
     Type,
-    Range { min: Option<String>, max: Option<String> },
-    Regex { pattern: String },
-    Allowed { values: Vec<String> },
+    Range {
+        min: Option<String>,
+        max: Option<String>,
+    },
+    Regex {
+        pattern: String,
+    },
+    Allowed {
+        values: Vec<String>,
+    },
     /// Unique within the batch and against the silver table.
     Unique,
     /// The value exists in `table`.`column` (`table` as `regclass::text` prints it).
-    ForeignKey { table: String, column: String },
+    ForeignKey {
+        table: String,
+        column: String,
+    },
     /// A boolean SQL expression over the silver columns; NULL counts as passed.
-    Sql { expr: String },
+    Sql {
+        expr: String,
+    },
     /// A later row of the same batch has the same dedup key (implicit with a dedup key).
     DuplicateKey,
 }

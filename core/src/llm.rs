@@ -137,11 +137,7 @@ pub struct Reply {
 pub fn parse_reply(protocol: Protocol, body: &str) -> Result<Reply, LlmError> {
     let v: Value = serde_json::from_str(body).map_err(|e| LlmError::Garbage(format!("response body: {e}")))?;
     let (content, tin, tout) = match protocol {
-        Protocol::OpenAi => (
-            v.pointer("/choices/0/message/content"),
-            v.pointer("/usage/prompt_tokens"),
-            v.pointer("/usage/completion_tokens"),
-        ),
+        Protocol::OpenAi => (v.pointer("/choices/0/message/content"), v.pointer("/usage/prompt_tokens"), v.pointer("/usage/completion_tokens")),
         Protocol::Ollama => (v.pointer("/message/content"), v.get("prompt_eval_count"), v.get("eval_count")),
     };
     let content = content.and_then(Value::as_str).ok_or_else(|| LlmError::Garbage("no message content in the response".into()))?;
@@ -260,7 +256,10 @@ mod tests {
     #[test]
     fn replies_are_parsed() {
         let openai = r#"{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"{\"target\":\"country_code\"}"}}],"usage":{"prompt_tokens":120,"completion_tokens":9}}"#;
-        assert_eq!(parse_reply(Protocol::OpenAi, openai).unwrap(), Reply { content: "{\"target\":\"country_code\"}".into(), tokens_in: 120, tokens_out: 9 });
+        assert_eq!(
+            parse_reply(Protocol::OpenAi, openai).unwrap(),
+            Reply { content: "{\"target\":\"country_code\"}".into(), tokens_in: 120, tokens_out: 9 }
+        );
         let ollama = r#"{"model":"llama3","message":{"role":"assistant","content":"{}"},"done":true,"prompt_eval_count":50,"eval_count":7}"#;
         assert_eq!(parse_reply(Protocol::Ollama, ollama).unwrap().tokens_in, 50);
         assert!(matches!(parse_reply(Protocol::OpenAi, "<html>502</html>"), Err(LlmError::Garbage(_))));

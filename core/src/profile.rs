@@ -126,11 +126,7 @@ impl ColumnProfiler {
             INFERRED_TYPES.iter().filter(|t| **t != "text").map(|t| (t.to_string(), share(*parsed.get(t).unwrap_or(&0)))).collect();
         let inferred_type = match self.declared_type.as_deref().map(type_family) {
             Some(family) if family != "text" => family.to_string(),
-            _ => INFERRED_TYPES
-                .iter()
-                .find(|t| **t == "text" || (present > 0 && type_shares[**t] >= TYPE_THRESHOLD))
-                .unwrap()
-                .to_string(),
+            _ => INFERRED_TYPES.iter().find(|t| **t == "text" || (present > 0 && type_shares[**t] >= TYPE_THRESHOLD)).unwrap().to_string(),
         };
         let numeric_like = matches!(inferred_type.as_str(), "integer" | "numeric");
         let numeric = if numeric_like { numeric_stats(&mut numbers) } else { None };
@@ -223,10 +219,7 @@ pub fn parse_number(t: &str) -> Option<f64> {
 /// them would lose their leading zeros.
 fn is_integer(t: &str) -> bool {
     let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
-    !digits.is_empty()
-        && digits.len() <= 19
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !(digits.len() > 1 && digits.starts_with('0'))
+    !digits.is_empty() && digits.len() <= 19 && digits.bytes().all(|b| b.is_ascii_digit()) && !(digits.len() > 1 && digits.starts_with('0'))
 }
 
 /// Shaped like a date (digits separated by - / .), whether or not the date exists.
@@ -354,7 +347,18 @@ pub fn luhn_valid(digits: &str) -> bool {
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, &d)| if i % 2 == 1 { let x = d * 2; if x > 9 { x - 9 } else { x } } else { d })
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
         .sum();
     sum % 10 == 0
 }
@@ -457,7 +461,9 @@ fn pii_flags(semantic: Option<&str>, counts: &HashMap<&'static str, u64>, presen
     const PII: [&str; 6] = ["email", "phone", "credit_card", "national_id", "ip_address", "person_name"];
     let mut flags: Vec<String> = PII
         .iter()
-        .filter(|p| Some(**p) == semantic || (**p != "person_name" && counts.get(*p).is_some_and(|n| present > 0 && *n as f64 / present as f64 >= 0.1)))
+        .filter(|p| {
+            Some(**p) == semantic || (**p != "person_name" && counts.get(*p).is_some_and(|n| present > 0 && *n as f64 / present as f64 >= 0.1))
+        })
         .map(|p| p.to_string())
         .collect();
     flags.sort();

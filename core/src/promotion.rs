@@ -57,10 +57,8 @@ pub(crate) fn is_textual(pg_type: &str) -> bool {
 pub fn safe_cast(v: &str, pg_type: &str, date_order: &str) -> String {
     let t = pg_type.trim().to_ascii_lowercase();
     let base = t.split('(').next().unwrap_or("").trim().to_string();
-    let typmod: Vec<u32> = t
-        .split_once('(')
-        .map(|(_, r)| r.trim_end_matches(')').split(',').filter_map(|x| x.trim().parse().ok()).collect())
-        .unwrap_or_default();
+    let typmod: Vec<u32> =
+        t.split_once('(').map(|(_, r)| r.trim_end_matches(')').split(',').filter_map(|x| x.trim().parse().ok()).collect()).unwrap_or_default();
     match base.as_str() {
         // Integers and dates are parsed in Rust (eai._to_int*, eai._to_date), a call per value:
         // several times faster than a regular-expression guard.
@@ -89,7 +87,9 @@ pub fn safe_cast(v: &str, pg_type: &str, date_order: &str) -> String {
             "CASE WHEN lower(btrim({v})) IN ('t','true','y','yes','on','1') THEN true \
              WHEN lower(btrim({v})) IN ('f','false','n','no','off','0') THEN false END"
         ),
-        "uuid" => format!("CASE WHEN {v} ~* '^\\s*\\{{?[0-9a-f]{{8}}-?[0-9a-f]{{4}}-?[0-9a-f]{{4}}-?[0-9a-f]{{4}}-?[0-9a-f]{{12}}\\}}?\\s*$' THEN {v}::uuid END"),
+        "uuid" => format!(
+            "CASE WHEN {v} ~* '^\\s*\\{{?[0-9a-f]{{8}}-?[0-9a-f]{{4}}-?[0-9a-f]{{4}}-?[0-9a-f]{{4}}-?[0-9a-f]{{12}}\\}}?\\s*$' THEN {v}::uuid END"
+        ),
         "text" => v.to_string(),
         "character varying" | "varchar" | "character" | "char" | "bpchar" => match typmod.first() {
             Some(n) => format!("(CASE WHEN length({v}) <= {n} THEN {v} END)::{t}"),
@@ -270,7 +270,12 @@ impl Plan {
         for (n, c) in checks.iter().enumerate() {
             let col = c.column.as_deref().map(|k| format!("t.{}", quote(k)));
             let arg = |k: &str| if k == "values" { format!("($3 -> {n} -> 'values')") } else { format!("($3 -> {n} ->> '{k}')") };
-            let ty = c.column.as_deref().and_then(|k| self.columns.iter().find(|x| x.target == k)).map(|x| x.pg_type.clone()).unwrap_or_else(|| "text".into());
+            let ty = c
+                .column
+                .as_deref()
+                .and_then(|k| self.columns.iter().find(|x| x.target == k))
+                .map(|x| x.pg_type.clone())
+                .unwrap_or_else(|| "text".into());
             let cond = match (&c.rule, &col) {
                 (Rule::Type, Some(v)) => {
                     let i = idx[c.column.as_deref().unwrap()];
@@ -327,7 +332,11 @@ impl Plan {
             .collect();
         let quality = format!(
             "({})::real / {}::real",
-            if filled.is_empty() && passed.is_empty() { "1".to_string() } else { filled.iter().chain(&passed).cloned().collect::<Vec<_>>().join(" + ") },
+            if filled.is_empty() && passed.is_empty() {
+                "1".to_string()
+            } else {
+                filled.iter().chain(&passed).cloned().collect::<Vec<_>>().join(" + ")
+            },
             (self.columns.len() + warn_n).max(1)
         );
         let cols: Vec<String> = self.columns.iter().map(|c| quote(&c.target)).collect();
@@ -417,7 +426,11 @@ impl Plan {
                     cols = cols.join(", ")
                 )
             },
-            promoted = if self.dedup_key.is_empty() { "(SELECT count(*) FROM ins)".to_string() } else { "((SELECT count(*) FROM ins) + (SELECT count(*) FROM upd))".to_string() },
+            promoted = if self.dedup_key.is_empty() {
+                "(SELECT count(*) FROM ins)".to_string()
+            } else {
+                "((SELECT count(*) FROM ins) + (SELECT count(*) FROM upd))".to_string()
+            },
             failed = if fail == "false" { "0::bigint".to_string() } else { format!("(SELECT count(*) FROM checked WHERE {fail})") },
             warned = if warn_list.is_empty() {
                 "'{}'::jsonb".to_string()
@@ -532,7 +545,11 @@ pub fn parse_int_bytes(v: &[u8]) -> Option<i64> {
         }
         acc = acc.checked_mul(10)?.checked_sub(i64::from(d - b'0'))?;
     }
-    if negative { Some(acc) } else { acc.checked_neg() }
+    if negative {
+        Some(acc)
+    } else {
+        acc.checked_neg()
+    }
 }
 
 /// Whether PostgreSQL's numeric input reads `v` as it stands: ASCII blanks around an optional
@@ -761,7 +778,12 @@ mod tests {
                 Column { target: "tier".into(), source: None, pg_type: "text".into() },
             ],
             expectations: vec![
-                Check { id: Some(7), column: Some("e\"mail".into()), rule: Rule::Regex { pattern: "^[^@]+@[^@]+$".into() }, action: Action::Quarantine },
+                Check {
+                    id: Some(7),
+                    column: Some("e\"mail".into()),
+                    rule: Rule::Regex { pattern: "^[^@]+@[^@]+$".into() },
+                    action: Action::Quarantine,
+                },
                 Check { id: Some(8), column: Some("id".into()), rule: Rule::Range { min: Some("1".into()), max: None }, action: Action::Warn },
             ],
             dedup_key: vec!["id".into()],
@@ -935,7 +957,10 @@ mod tests {
             "{select}"
         );
         // Every bronze value kept, in the order of $4, for the quarantined row.
-        assert!(sql.contains(r#"eai._set_aside($2, t._eai_bronze_batch, t._eai_row, ARRAY[t._eai_k0, t."e""mail", t._eai_k2, t._eai_k3]::text[]"#), "{sql}");
+        assert!(
+            sql.contains(r#"eai._set_aside($2, t._eai_bronze_batch, t._eai_row, ARRAY[t._eai_k0, t."e""mail", t._eai_k2, t._eai_k3]::text[]"#),
+            "{sql}"
+        );
         // Same check numbering as the other statements; values stay parameters.
         assert!(sql.contains("(SELECT ($3 -> 4 ->> 'pattern'))") && !sql.contains("[^@]"));
         assert!(sql.contains(r#"CASE WHEN t."id" IS NULL AND t._eai_k0 IS NOT NULL AND btrim(t._eai_k0) <> '' THEN 0 END"#), "{sql}");

@@ -209,7 +209,12 @@ pub fn distribution(now: &Measure, before: Option<&Measure>) -> Dimension {
 /// Schema: columns added, dropped or retyped since the last run.
 pub fn schema(now: &Measure, before: Option<&Measure>) -> Dimension {
     let Some(before) = before else {
-        return Dimension { dimension: "schema", score: Some(1.0), measured: format!("{} columns", now.columns.len()), expected: "first run: recorded".into() };
+        return Dimension {
+            dimension: "schema",
+            score: Some(1.0),
+            measured: format!("{} columns", now.columns.len()),
+            expected: "first run: recorded".into(),
+        };
     };
     let mut changes = Vec::new();
     for c in &now.columns {
@@ -237,7 +242,12 @@ pub fn schema(now: &Measure, before: Option<&Measure>) -> Dimension {
 pub fn validity(now: &Measure, rules: usize) -> Dimension {
     let judged = now.broken.len().min(rules);
     if judged == 0 || now.rows == 0 {
-        return Dimension { dimension: "validity", score: None, measured: "no rule to check".into(), expected: "declare rules with eai.expect".into() };
+        return Dimension {
+            dimension: "validity",
+            score: None,
+            measured: "no rule to check".into(),
+            expected: "declare rules with eai.expect".into(),
+        };
     }
     let broken: i64 = now.broken.iter().take(judged).sum();
     let total = now.rows as f64 * judged as f64;
@@ -287,7 +297,14 @@ mod tests {
             rows,
             columns: cols
                 .iter()
-                .map(|(n, nn, m, s)| ColumnStats { name: n.to_string(), pg_type: if m.is_some() { "numeric".into() } else { "text".into() }, non_null: *nn, mean: *m, stddev: *s, distinct: None })
+                .map(|(n, nn, m, s)| ColumnStats {
+                    name: n.to_string(),
+                    pg_type: if m.is_some() { "numeric".into() } else { "text".into() },
+                    non_null: *nn,
+                    mean: *m,
+                    stddev: *s,
+                    distinct: None,
+                })
                 .collect(),
             broken: vec![],
         }

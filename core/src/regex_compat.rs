@@ -115,19 +115,19 @@ mod tests {
     #[test]
     fn patterns_outside_the_common_subset_stay_with_postgres() {
         for p in [
-            r"^\w+$",           // locale-dependent class
-            r"\s",              // idem
-            r"^[[:alpha:]]+$",  // POSIX class
-            r"(?i)abc",         // embedded option
-            r"a(?=b)",          // lookahead
-            r"(a)\1",           // back-reference
-            r"\mword\M",        // word boundaries
-            "***=a.b",          // director
-            "[a&&b]",           // set operator of the regex crate
+            r"^\w+$",          // locale-dependent class
+            r"\s",             // idem
+            r"^[[:alpha:]]+$", // POSIX class
+            r"(?i)abc",        // embedded option
+            r"a(?=b)",         // lookahead
+            r"(a)\1",          // back-reference
+            r"\mword\M",       // word boundaries
+            "***=a.b",         // director
+            "[a&&b]",          // set operator of the regex crate
             "[a--b]",
-            "[abc",             // unterminated bracket
-            "abc\\",            // trailing backslash
-            r"[\D]",            // \D inside brackets
+            "[abc",  // unterminated bracket
+            "abc\\", // trailing backslash
+            r"[\D]", // \D inside brackets
         ] {
             assert_eq!(to_rust(p), None, "{p}");
         }

@@ -25,10 +25,8 @@ fn a_high_severity_incident_is_notified_once() {
     )
     .unwrap();
     let mut tx = c.transaction().unwrap();
-    let found: i64 = tx
-        .query_one("SELECT count(*) FROM eai.detect_anomalies('silver.\"watched; t\"'::regclass) WHERE detector = 'schema'", &[])
-        .unwrap()
-        .get(0);
+    let found: i64 =
+        tx.query_one("SELECT count(*) FROM eai.detect_anomalies('silver.\"watched; t\"'::regclass) WHERE detector = 'schema'", &[]).unwrap().get(0);
     assert_eq!(found, 1);
     // Nothing is delivered before the commit.
     assert_eq!(listener.notifications().timeout_iter(Duration::from_millis(300)).count().unwrap(), 0);

@@ -16,8 +16,7 @@ fn embeddings_match_the_sentence_transformers_reference() {
     assert_eq!(a.as_slice().len(), 384);
     let cos = cosine(a.as_slice(), b.as_slice());
     assert!((cos - 0.64).abs() < 0.005, "cosine {cos}");
-    let batch: Vec<Option<Vector>> =
-        c.query_one("SELECT eai.embed_batch($1)", &[&vec![Some("customer_email"), None]]).unwrap().get(0);
+    let batch: Vec<Option<Vector>> = c.query_one("SELECT eai.embed_batch($1)", &[&vec![Some("customer_email"), None]]).unwrap().get(0);
     assert_eq!(batch.len(), 2);
     assert!(batch[1].is_none());
     assert!(cosine(batch[0].as_ref().unwrap().as_slice(), a.as_slice()) > 0.9999);

@@ -45,7 +45,11 @@ fn stand_in(reply: fn(&str) -> (u16, String)) -> (u16, Seen) {
             let (status, response) = reply(&body);
             log.lock().unwrap().push((path, auth, body));
             let mut out = stream;
-            let _ = write!(out, "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{response}", response.len());
+            let _ = write!(
+                out,
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{response}",
+                response.len()
+            );
         }
     });
     (port, seen)
@@ -94,7 +98,10 @@ fn an_llm_resolves_the_middle_band_and_is_accounted_for() {
     let (port, seen) = stand_in(|_| (200, openai(r#"{"target": "country_code", "confidence": 0.92, "reason": "two-letter ISO codes"}"#)));
     let (_db, mut c) = fresh_db("llm_ok");
     setup(&mut c);
-    c.batch_execute(&format!("SET eai.llm_url = 'http://127.0.0.1:{port}/v1'; SET eai.llm_model = 'gpt-4o-mini'; SET eai.llm_api_key = 'sk-test-123456'")).unwrap();
+    c.batch_execute(&format!(
+        "SET eai.llm_url = 'http://127.0.0.1:{port}/v1'; SET eai.llm_model = 'gpt-4o-mini'; SET eai.llm_api_key = 'sk-test-123456'"
+    ))
+    .unwrap();
     let (status, target, reason, by) = country_decision(&mut c);
     assert_eq!((status.as_str(), target.as_deref(), by.as_deref()), ("approved", Some("country_code"), Some("eai:llm:gpt-4o-mini")));
     assert!(reason.unwrap().contains("ISO"));
@@ -144,7 +151,10 @@ fn a_dead_endpoint_is_transient_and_the_run_finishes_without_leaking_the_key() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port(); // closed again
     let (_db, mut c) = fresh_db("llm_dead");
     setup(&mut c);
-    c.batch_execute(&format!("SET eai.llm_url = 'http://127.0.0.1:{port}/v1'; SET eai.llm_api_key = 'sk-very-secret-key'; SET eai.llm_timeout_ms = 2000")).unwrap();
+    c.batch_execute(&format!(
+        "SET eai.llm_url = 'http://127.0.0.1:{port}/v1'; SET eai.llm_api_key = 'sk-very-secret-key'; SET eai.llm_timeout_ms = 2000"
+    ))
+    .unwrap();
     let decisions: i64 = c.query_one("SELECT count(*) FROM eai.map_schema('src', 'tgt')", &[]).unwrap().get(0);
     assert_eq!(decisions, 2, "the run finishes");
     let r = c.query_one("SELECT status, reason FROM eai.mappings WHERE source_column = 'country'", &[]).unwrap();
@@ -158,7 +168,10 @@ fn a_dead_endpoint_is_transient_and_the_run_finishes_without_leaking_the_key() {
     let outcome: String = c.query_one("SELECT outcome FROM eai.llm_calls", &[]).unwrap().get(0);
     assert_eq!(outcome, "unreachable");
     // Non-superusers cannot read the key.
-    c.batch_execute("DROP ROLE IF EXISTS eai_it_reader; CREATE ROLE eai_it_reader; GRANT USAGE ON SCHEMA eai TO eai_it_reader; SET ROLE eai_it_reader").unwrap();
+    c.batch_execute(
+        "DROP ROLE IF EXISTS eai_it_reader; CREATE ROLE eai_it_reader; GRANT USAGE ON SCHEMA eai TO eai_it_reader; SET ROLE eai_it_reader",
+    )
+    .unwrap();
     let shown = c.query("SHOW eai.llm_api_key", &[]);
     assert!(shown.is_err(), "non-superusers cannot SHOW the key");
     c.batch_execute("RESET ROLE; DROP OWNED BY eai_it_reader; DROP ROLE eai_it_reader").ok();
@@ -167,7 +180,13 @@ fn a_dead_endpoint_is_transient_and_the_run_finishes_without_leaking_the_key() {
 #[test]
 fn ollama_speaks_its_own_protocol() {
     let (port, seen) = stand_in(|_| {
-        (200, format!(r#"{{"model":"llama3","created_at":"2026-01-01T00:00:00Z","message":{{"role":"assistant","content":{}}},"done":true,"prompt_eval_count":80,"eval_count":12}}"#, json_string(r#"{"target":"country_code","confidence":0.8,"reason":"codes"}"#)))
+        (
+            200,
+            format!(
+                r#"{{"model":"llama3","created_at":"2026-01-01T00:00:00Z","message":{{"role":"assistant","content":{}}},"done":true,"prompt_eval_count":80,"eval_count":12}}"#,
+                json_string(r#"{"target":"country_code","confidence":0.8,"reason":"codes"}"#)
+            ),
+        )
     });
     let (_db, mut c) = fresh_db("llm_ollama");
     setup(&mut c);

@@ -34,10 +34,7 @@ fn assert_exactly_once(c: &mut Client) {
     let (bronze, silver, quarantined, read) = totals(c);
     assert_eq!(read, bronze, "every bronze row read by exactly one promotion");
     assert_eq!(silver + quarantined, bronze, "nothing lost, nothing doubled");
-    let unbalanced: i64 = c
-        .query_one("SELECT count(*) FROM eai.promotions WHERE rows_read <> rows_promoted + rows_quarantined", &[])
-        .unwrap()
-        .get(0);
+    let unbalanced: i64 = c.query_one("SELECT count(*) FROM eai.promotions WHERE rows_read <> rows_promoted + rows_quarantined", &[]).unwrap().get(0);
     assert_eq!(unbalanced, 0);
     let batches: i64 = c.query_one("SELECT count(DISTINCT _eai_batch) FROM bronze.clinic__patients", &[]).unwrap().get(0);
     let promoted: i64 = c.query_one("SELECT count(*) FROM eai.promotions WHERE bronze_batch IS NOT NULL", &[]).unwrap().get(0);
@@ -289,12 +286,8 @@ fn silver_is_written_as_copy_does_or_through_insert() {
     assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1), r.get::<_, i64>(2), r.get::<_, String>(3)), (3, 1, 2, "single pass".to_string()));
     let amount: String = c.query_one("SELECT amount::text FROM silver.sales WHERE id = 2", &[]).unwrap().get(0);
     assert_eq!(amount, "1.23");
-    let why: Vec<String> = c
-        .query("SELECT violations -> 0 ->> 'reason' FROM eai.quarantine ORDER BY row ->> 'id'", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let why: Vec<String> =
+        c.query("SELECT violations -> 0 ->> 'reason' FROM eai.quarantine ORDER BY row ->> 'id'", &[]).unwrap().iter().map(|r| r.get(0)).collect();
     assert_eq!(why, ["amount: value is not a valid numeric(6,2)", "code: value is not a valid character varying(3)"]);
 
     // A CHECK constraint on silver holds for streamed rows: the batch fails, nothing is written.
@@ -368,7 +361,8 @@ fn streamed_batches_keep_large_values_whole() {
     assert!(r.get::<_, i32>(2) > 20_000);
     assert_eq!(r.get::<_, i64>(3), 25, "the repeated bodies are stored compressed");
     c.batch_execute("SET enable_seqscan = off").unwrap();
-    let found: i64 = c.query_one("SELECT count(*) FROM generate_series(0, 2500) i WHERE EXISTS (SELECT 1 FROM silver.docs WHERE id = i)", &[]).unwrap().get(0);
+    let found: i64 =
+        c.query_one("SELECT count(*) FROM generate_series(0, 2500) i WHERE EXISTS (SELECT 1 FROM silver.docs WHERE id = i)", &[]).unwrap().get(0);
     assert_eq!(found, 2501);
     assert_exactly_once_for(&mut c, "bronze.docs", "silver.docs");
 }

@@ -17,10 +17,7 @@ fn folder_source_lands_every_file_and_never_duplicates() {
     let n: i64 = c.query_one("SELECT count(*) FROM eai.add_source('shop', $1)", &[&dir.to_str().unwrap()]).unwrap().get(0);
     assert_eq!(n, 3);
     let first = ingest(&mut c, "shop");
-    assert_eq!(
-        first,
-        vec![("customers".into(), ok(3, 3)), ("items".into(), ok(1, 1)), ("orders".into(), ok(2, 2))]
-    );
+    assert_eq!(first, vec![("customers".into(), ok(3, 3)), ("items".into(), ok(1, 1)), ("orders".into(), ok(2, 2))]);
     // Same files again: nothing new.
     assert!(ingest(&mut c, "shop").iter().all(|(_, b)| b.2 == 0 && b.0 == "succeeded"));
     // A new file in the folder becomes a table; a grown file adds only its new row.
@@ -32,7 +29,12 @@ fn folder_source_lands_every_file_and_never_duplicates() {
     assert_eq!(bronze_count(&mut c, "shop__orders"), 3);
     assert_eq!(bronze_count(&mut c, "shop__customers"), 3, "duplicate rows of the source are kept");
     // Metadata columns are there and filled.
-    let r = c.query_one("SELECT count(DISTINCT _eai_batch), bool_and(_eai_loaded_at IS NOT NULL), count(DISTINCT _eai_row_hash) FROM bronze.shop__orders", &[]).unwrap();
+    let r = c
+        .query_one(
+            "SELECT count(DISTINCT _eai_batch), bool_and(_eai_loaded_at IS NOT NULL), count(DISTINCT _eai_row_hash) FROM bronze.shop__orders",
+            &[],
+        )
+        .unwrap();
     assert_eq!((r.get::<_, i64>(0), r.get::<_, bool>(1), r.get::<_, i64>(2)), (2, true, 3));
 }
 
@@ -42,23 +44,14 @@ fn hostile_names_ingest_and_inject_nothing() {
     c.batch_execute("CREATE TABLE canary (x int); INSERT INTO canary VALUES (1)").unwrap();
     let dir = scratch_dir("hostile dir ü; \"x\"");
     let long_col = "é".repeat(31) + "x"; // 63 bytes
-    write(
-        &dir,
-        "ta\"ble'; DROP TABLE canary; --.csv",
-        &format!("\"a\"\"b\",\"c;d\",\"e f\",日本語,{long_col},\"$1\"\n1,2,3,4,5,6\n"),
-    );
+    write(&dir, "ta\"ble'; DROP TABLE canary; --.csv", &format!("\"a\"\"b\",\"c;d\",\"e f\",日本語,{long_col},\"$1\"\n1,2,3,4,5,6\n"));
     write(&dir, &format!("{}.csv", "t".repeat(63)), "x\n1\n");
     let source = "s\"o'u;r c\u{e9}); DROP TABLE canary; --";
     c.query("SELECT * FROM eai.add_source($1, $2)", &[&source, &dir.to_str().unwrap()]).unwrap();
     let batches = ingest(&mut c, source);
     assert_eq!(batches.len(), 2);
     assert!(batches.iter().all(|(_, b)| b.0 == "succeeded" && b.2 == 1), "{batches:?}");
-    let tables: Vec<String> = c
-        .query("SELECT bronze_table::text FROM eai.source_tables ORDER BY 1", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let tables: Vec<String> = c.query("SELECT bronze_table::text FROM eai.source_tables ORDER BY 1", &[]).unwrap().iter().map(|r| r.get(0)).collect();
     for t in &tables {
         assert!(t.len() <= 63, "{t}");
         assert_eq!(bronze_count(&mut c, t), 1);
@@ -136,11 +129,7 @@ fn postgres_source_lands_typed_rows_and_survives_an_outage() {
         .unwrap();
     let (host, port) = server_address();
     let uri = format!("postgresql://postgres:not-a-real-secret@/{src_db}?host={host}&port={port}");
-    c.query(
-        "SELECT * FROM eai.add_source('crm', $1, options => '{\"schema\": \"crm\", \"tables\": [\"Client List\"]}')",
-        &[&uri],
-    )
-    .unwrap();
+    c.query("SELECT * FROM eai.add_source('crm', $1, options => '{\"schema\": \"crm\", \"tables\": [\"Client List\"]}')", &[&uri]).unwrap();
     let location: String = c.query_one("SELECT location FROM eai.sources", &[]).unwrap().get(0);
     assert!(!location.contains("not-a-real-secret") && location.contains("********"), "{location}");
     assert_eq!(ingest(&mut c, "crm"), vec![("Client List".to_string(), ok(2, 2))]);
@@ -164,7 +153,10 @@ fn postgres_source_lands_typed_rows_and_survives_an_outage() {
     assert_eq!(down.4.as_deref(), Some("transient"));
     assert!(down.3.as_deref().unwrap().starts_with("08"), "{down:?}");
     assert_eq!(bronze_count(&mut c, "crm__Client List"), 3);
-    let msg: String = c.query_one("SELECT error_message || coalesce(error_detail, '') || coalesce(error_context, '') FROM eai.batches WHERE status = 'failed'", &[]).unwrap().get(0);
+    let msg: String = c
+        .query_one("SELECT error_message || coalesce(error_detail, '') || coalesce(error_context, '') FROM eai.batches WHERE status = 'failed'", &[])
+        .unwrap()
+        .get(0);
     assert!(!msg.contains("not-a-real-secret"), "{msg}");
     // Back up: ingest resumes without duplicates.
     let sql: String = c.query_one("SELECT format('ALTER SERVER eai_crm OPTIONS (SET port %L)', $1::text)", &[&port.to_string()]).unwrap().get(0);

@@ -17,10 +17,7 @@ const EPSILON: f64 = 1e-4;
 
 fn shares(counts: &[f64]) -> Vec<f64> {
     let total: f64 = counts.iter().filter(|c| c.is_finite() && **c > 0.0).sum();
-    counts
-        .iter()
-        .map(|c| if total > 0.0 && c.is_finite() && *c > 0.0 { c / total } else { 0.0 }.max(EPSILON))
-        .collect()
+    counts.iter().map(|c| if total > 0.0 && c.is_finite() && *c > 0.0 { c / total } else { 0.0 }.max(EPSILON)).collect()
 }
 
 pub fn psi(reference: &[f64], current: &[f64]) -> f64 {

@@ -24,9 +24,16 @@ impl Default for Params {
 
 #[derive(Debug, Clone, Copy)]
 enum Node {
-    Split { feature: u32, threshold: f64, left: u32, right: u32 },
+    Split {
+        feature: u32,
+        threshold: f64,
+        left: u32,
+        right: u32,
+    },
     /// A leaf: `c(n)` of its n training rows, computed once.
-    Leaf { path: f64 },
+    Leaf {
+        path: f64,
+    },
 }
 
 #[derive(Debug, Clone)]

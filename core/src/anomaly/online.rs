@@ -132,7 +132,16 @@ impl Online {
     /// Judges `value` at Unix time `ts` (seconds), then adds it to the history.
     pub fn push(&mut self, ts: i64, value: f64) -> Verdict {
         if value.is_nan() {
-            return Verdict { expected: f64::NAN, lo: f64::NAN, hi: f64::NAN, score: f64::NAN, deviates: false, alarm: self.alarm, method: Method::Warmup, seasonality: self.season };
+            return Verdict {
+                expected: f64::NAN,
+                lo: f64::NAN,
+                hi: f64::NAN,
+                score: f64::NAN,
+                deviates: false,
+                alarm: self.alarm,
+                method: Method::Warmup,
+                seasonality: self.season,
+            };
         }
         if self.seen >= self.next_refit {
             self.refit();
@@ -140,7 +149,16 @@ impl Online {
         let verdict = if self.seen < self.cfg.min_history.max(2) {
             // Warm-up: nothing is judged, but the residuals against the level start to count.
             let expected = if self.seen == 0 { f64::NAN } else { self.level() };
-            Verdict { expected, lo: f64::NEG_INFINITY, hi: f64::INFINITY, score: 0.0, deviates: false, alarm: false, method: Method::Warmup, seasonality: None }
+            Verdict {
+                expected,
+                lo: f64::NEG_INFINITY,
+                hi: f64::INFINITY,
+                score: 0.0,
+                deviates: false,
+                alarm: false,
+                method: Method::Warmup,
+                seasonality: None,
+            }
         } else {
             self.judge(ts, value)
         };
@@ -358,10 +376,7 @@ mod tests {
         // Hourly data, 5 weeks, a daily cycle; on day 30 the night stays at the day's level.
         let n = 24 * 35;
         let t = ts(n, 3600);
-        let mut v: Vec<f64> = (0..n)
-            .zip(noise(n, 3))
-            .map(|(i, e)| if (i % 24) < 12 { 10.0 } else { 100.0 } + 2.0 * e)
-            .collect();
+        let mut v: Vec<f64> = (0..n).zip(noise(n, 3)).map(|(i, e)| if (i % 24) < 12 { 10.0 } else { 100.0 } + 2.0 * e).collect();
         let quiet = run(&t, &v, Config::default());
         assert!(quiet.iter().skip(24 * 4).all(|x| !x.deviates), "{:?}", events(&quiet));
         assert!(quiet.last().unwrap().method == Method::Seasonal);

@@ -43,8 +43,7 @@ pub fn one_to_many(scores: &[f32], sources: usize, targets: usize, min_score: f6
         .map(|i| {
             let row = &scores[i * targets..(i + 1) * targets];
             let best = row.iter().copied().fold(f32::MIN, f32::max) as f64;
-            let mut picks: Vec<usize> =
-                (0..targets).filter(|&j| row[j] as f64 >= min_score && row[j] as f64 >= best - within).collect();
+            let mut picks: Vec<usize> = (0..targets).filter(|&j| row[j] as f64 >= min_score && row[j] as f64 >= best - within).collect();
             picks.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
             picks
         })

@@ -150,9 +150,7 @@ impl ValueWords {
             .iter()
             .filter(|words| {
                 words.iter().all(|w| other.all.contains(w))
-                    || other_exact.is_some_and(|e| {
-                        words.iter().any(|w| w.len() >= 2 && w.chars().any(char::is_alphabetic) && e.contains(w))
-                    })
+                    || other_exact.is_some_and(|e| words.iter().any(|w| w.len() >= 2 && w.chars().any(char::is_alphabetic) && e.contains(w)))
             })
             .count();
         hits as f64 / self.per_value.len() as f64
