@@ -19,6 +19,8 @@ pub enum EaiError {
     AnomalyInput(String),
     #[error("{0}")]
     InvalidParameter(String),
+    #[error("pattern {0:?} is not in the subset eai._regex_match reads")]
+    UnsupportedPattern(String),
 }
 
 impl EaiError {
@@ -34,6 +36,7 @@ impl EaiError {
             EaiError::NotADirectory(_) => PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
             EaiError::AnomalyInput(_) => PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
             EaiError::InvalidParameter(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            EaiError::UnsupportedPattern(_) => PgSqlErrorCode::ERRCODE_INVALID_REGULAR_EXPRESSION,
         }
     }
 
@@ -53,6 +56,7 @@ impl EaiError {
                 "Give a query returning (ts, value) for a series, or numeric columns only for rows, e.g. SELECT ts, amount FROM silver.orders ORDER BY ts."
             }
             EaiError::InvalidParameter(_) => "See docs/anomalies.md for the parameters and their ranges.",
+            EaiError::UnsupportedPattern(_) => "Use value ~ pattern.",
         }
     }
 

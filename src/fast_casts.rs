@@ -9,6 +9,7 @@
 //! and hand the bytes to the parsers of `eai_core::promotion`, so the work per value is the
 //! parse. `#[pg_guard]` still turns a Rust panic into a PostgreSQL ERROR.
 
+use crate::errors::EaiError;
 use eai_core::promotion;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -115,16 +116,7 @@ thread_local! {
 
 fn compile(pattern: &[u8]) -> regex::bytes::Regex {
     let rust = std::str::from_utf8(pattern).ok().and_then(eai_core::regex_compat::to_rust);
-    let Some(rust) = rust else {
-        pgrx::pg_sys::panic::ErrorReport::new(
-            PgSqlErrorCode::ERRCODE_INVALID_REGULAR_EXPRESSION,
-            format!("eai: pattern {:?} is not in the subset eai._regex_match reads", String::from_utf8_lossy(pattern)),
-            "eai",
-        )
-        .set_hint("Use value ~ pattern.")
-        .report(PgLogLevel::ERROR);
-        unreachable!("ERROR does not return")
-    };
+    let Some(rust) = rust else { EaiError::UnsupportedPattern(String::from_utf8_lossy(pattern).into_owned()).report() };
     regex::bytes::Regex::new(&rust).expect("regex_compat returns patterns that compile")
 }
 

@@ -744,23 +744,7 @@ pub fn normalize(value: &str, family: &str, order: &str) -> Option<String> {
 }
 
 fn parse_date(v: &str, order: &str) -> Option<(i32, u32, u32)> {
-    let parts: Vec<&str> = v.split(['-', '/', '.']).collect();
-    if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit())) {
-        return None;
-    }
-    let n = |s: &str| s.parse::<u32>().ok();
-    let (y, m, d) = if parts[0].len() == 4 {
-        (n(parts[0])?, n(parts[1])?, n(parts[2])?)
-    } else if parts[2].len() == 4 {
-        match order.to_ascii_uppercase().as_str() {
-            "DMY" => (n(parts[2])?, n(parts[1])?, n(parts[0])?),
-            "MDY" => (n(parts[2])?, n(parts[0])?, n(parts[1])?),
-            _ => return None,
-        }
-    } else {
-        return None;
-    };
-    calendar_date(y, m, d)
+    parse_date_bytes(v.as_bytes(), order.as_bytes())
 }
 
 #[cfg(test)]
