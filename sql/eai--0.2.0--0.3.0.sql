@@ -1,6 +1,20 @@
 -- eai 0.2.0 -> 0.3.0: pipelines bronze -> silver (promotion, expectations, quarantine, worker), gold tables, column lineage, quality scores, anomaly detection.
 -- Assembled by scripts/upgrade_script.py; checked by scripts/check_upgrades.sh.
 
+CREATE  FUNCTION "_check_select"(
+	"query" TEXT /* & str */
+) RETURNS TEXT /* String */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_check_select_wrapper';
+
+CREATE  FUNCTION "_check_expression"(
+	"expr" TEXT /* & str */
+) RETURNS TEXT /* String */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_check_expression_wrapper';
+
 CREATE  FUNCTION "_promotion_statement"(
 	"pipeline_id" bigint, /* i64 */
 	"rows" TEXT /* & str */
@@ -247,6 +261,98 @@ CREATE FUNCTION eai._is_number(value text) RETURNS boolean
 CREATE FUNCTION eai._regex_match(value text, pattern text) RETURNS boolean
     AS 'MODULE_PATHNAME', 'eai_regex_match' LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE;
 
+-- sql/trust.sql
+-- eai 0.4.0: whose code eai runs. Promotions and gold refreshes run as whoever starts them (the
+-- ingesting role, the worker, run_pipeline: usually a superuser), and they run code attached to
+-- the tables they write or read: triggers, defaults, check constraints, rules, policies, index
+-- expressions, view queries, and the functions and operators in them. Code a less privileged role
+-- owns must never run with those rights, so eai runs code only when its owner is trusted: the
+-- role the pipeline or gold table belongs to, or a superuser. Anything else is refused with 42501,
+-- naming the code and its owner (docs/security.md). Loaded before pipelines.sql.
+
+CREATE FUNCTION eai._trusted(p_owner oid, p_trustee oid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p_owner = p_trustee OR coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.oid = p_owner), false)
+$$;
+
+-- The code attached to `p_rel` whose owner `p_trustee` does not trust, and with p_owner the
+-- relation itself when another role owns it (a view's query is its owner's code).
+CREATE FUNCTION eai._foreign_code(p_rel regclass, p_trustee regrole, p_owner boolean)
+RETURNS TABLE (what text, code text, owner name)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH objs AS (
+        SELECT 'pg_trigger'::regclass AS classid, t.oid AS objid, format('trigger %I', t.tgname) AS what
+          FROM pg_trigger t WHERE t.tgrelid = p_rel AND NOT t.tgisinternal
+        UNION ALL
+        SELECT 'pg_attrdef'::regclass, d.oid, format('default of column %I', a.attname)
+          FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = p_rel
+        UNION ALL
+        SELECT 'pg_constraint'::regclass, c.oid, format('constraint %I', c.conname) FROM pg_constraint c WHERE c.conrelid = p_rel
+        UNION ALL
+        SELECT 'pg_rewrite'::regclass, r.oid, CASE WHEN r.rulename = '_RETURN' THEN 'query of the view' ELSE format('rule %I', r.rulename) END
+          FROM pg_rewrite r WHERE r.ev_class = p_rel
+        UNION ALL
+        SELECT 'pg_policy'::regclass, p.oid, format('policy %I', p.polname) FROM pg_policy p WHERE p.polrelid = p_rel
+        UNION ALL
+        SELECT 'pg_class'::regclass, i.indexrelid, format('index %s', i.indexrelid::regclass) FROM pg_index i WHERE i.indrelid = p_rel
+    ),
+    funcs AS (
+        SELECT o.what, d.refobjid AS fn
+          FROM objs o JOIN pg_depend d ON d.classid = o.classid AND d.objid = o.objid AND d.refclassid = 'pg_proc'::regclass
+        UNION ALL
+        SELECT o.what, op.oprcode::oid
+          FROM objs o JOIN pg_depend d ON d.classid = o.classid AND d.objid = o.objid AND d.refclassid = 'pg_operator'::regclass
+          JOIN pg_operator op ON op.oid = d.refobjid
+    )
+    SELECT DISTINCT f.what, p.oid::regprocedure::text, pg_get_userbyid(p.proowner)
+      FROM funcs f JOIN pg_proc p ON p.oid = f.fn
+     WHERE NOT eai._trusted(p.proowner, p_trustee)
+    UNION ALL
+    SELECT 'owner of ' || CASE c.relkind WHEN 'v' THEN 'the view' WHEN 'm' THEN 'the view' ELSE 'the table' END,
+           p_rel::text, pg_get_userbyid(c.relowner)
+      FROM pg_class c
+     WHERE c.oid = p_rel AND p_owner AND NOT eai._trusted(c.relowner, p_trustee)
+$$;
+COMMENT ON FUNCTION eai._foreign_code(regclass, regrole, boolean) IS 'eai: code attached to a relation (triggers, defaults, constraints, rules, policies, indexes, a view''s query: the functions and operators in them) owned by a role the trustee does not trust (neither itself nor a superuser); with owner => true, also the relation itself when another role owns it. Promotions and gold refreshes refuse to run it.';
+
+CREATE FUNCTION eai._refuse_foreign_code(p_rel regclass, p_trustee regrole, p_owner boolean, p_action text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE f record;
+BEGIN
+    SELECT * INTO f FROM eai._foreign_code(p_rel, p_trustee, p_owner) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'eai: will not % %: its % (%) belongs to %, so it would run with the rights of %',
+            p_action, p_rel, f.what, f.code, quote_ident(f.owner), coalesce(quote_ident(p_trustee::text), 'a dropped role')
+            USING ERRCODE = '42501',
+            HINT = CASE WHEN f.what LIKE 'owner of%'
+                        THEN format('Review the table, then ALTER TABLE %s OWNER TO %s; or give another table.', p_rel, coalesce(quote_ident(p_trustee::text), 'current_user'))
+                        ELSE format('Review %s, then ALTER FUNCTION %s OWNER TO %s, or remove it.', f.code, f.code, coalesce(quote_ident(p_trustee::text), 'current_user')) END;
+    END IF;
+END
+$$;
+
+-- The functions and operators an sql rule's expression calls must be trusted too: PostgreSQL
+-- records them for a view, so the expression becomes a temporary view for a moment.
+CREATE FUNCTION eai._refuse_foreign_code_in_expression(p_rel regclass, p_expr text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE f record;
+BEGIN
+    EXECUTE format(E'CREATE TEMPORARY VIEW eai_rule_probe AS SELECT (\n%s\n)::boolean AS ok FROM %s', eai._check_expression(p_expr), p_rel);
+    SELECT * INTO f FROM eai._foreign_code('pg_temp.eai_rule_probe'::regclass, current_user::regrole, false) LIMIT 1;
+    DROP VIEW pg_temp.eai_rule_probe;
+    IF FOUND THEN
+        RAISE EXCEPTION 'eai: the rule calls % which belongs to %: promotions into % would run it with the rights of %',
+            f.code, quote_ident(f.owner), p_rel, quote_ident(current_user)
+            USING ERRCODE = '42501',
+            HINT = format('Review %s, then ALTER FUNCTION %s OWNER TO %s; or write the rule without it.', f.code, f.code, quote_ident(current_user));
+    END IF;
+END
+$$;
+
 -- sql/pipelines.sql
 -- eai 0.3.0: pipelines bronze → silver, expectations, quarantine. Loaded by src/lib.rs after the
 -- mapping catalog and the Rust helpers (eai._normalize, eai._promotion_statement, eai._parse_rule,
@@ -443,6 +549,10 @@ BEGIN
     -- promotion can then tell the keys silver has from those it does not.
     PERFORM pg_advisory_xact_lock(hashtext('eai promote'),
                                   (SELECT p.target_relid::integer FROM eai.pipelines p WHERE p.pipeline_id = p_pipeline));
+    -- Whoever promotes (the ingesting role, the worker, run_pipeline), code on the silver table
+    -- must belong to the pipeline's creator or a superuser (sql/trust.sql): checked every time.
+    PERFORM eai._refuse_foreign_code(p.target_relid::regclass, to_regrole(p.created_by), true, 'promote into')
+       FROM eai.pipelines p WHERE p.pipeline_id = p_pipeline;
     INSERT INTO eai.promotions (pipeline_id, bronze_batch, kind) VALUES (p_pipeline, p_batch, p_kind)
         ON CONFLICT (pipeline_id, bronze_batch) DO NOTHING
         RETURNING * INTO pr;
@@ -578,6 +688,16 @@ BEGIN
             INSERT INTO eai.promotion_queue (pipeline_id, bronze_batch, rows_queued) VALUES (v_pipeline, b.batch, b.n)
                 ON CONFLICT DO NOTHING;
         ELSE
+            IF EXISTS (SELECT 1 FROM eai.pipelines p, eai._foreign_code(p.target_relid::regclass, to_regrole(p.created_by), true) f
+                        WHERE p.pipeline_id = v_pipeline) THEN
+                -- Not promoted as the ingesting role; the batch lands in bronze and waits in the
+                -- queue, where eai.promote_queued records why (42501) until the code is fixed.
+                INSERT INTO eai.promotion_queue (pipeline_id, bronze_batch, rows_queued) VALUES (v_pipeline, b.batch, b.n)
+                    ON CONFLICT DO NOTHING;
+                RAISE WARNING 'eai: batch % of pipeline % is queued, not promoted: its silver table has code another role owns', b.batch, v_pipeline
+                    USING HINT = 'SELECT p.name, f.* FROM eai.pipelines p, eai._foreign_code(p.target_relid::regclass, to_regrole(p.created_by), true) f; shows it.';
+                CONTINUE;
+            END IF;
             pr := eai._promotion_start(v_pipeline, b.batch, 'trigger');
             CONTINUE WHEN pr.promotion_id IS NULL;
             SELECT * INTO STRICT st FROM eai._promotion_statement(v_pipeline, '(SELECT * FROM new_rows WHERE _eai_batch = $5)');
@@ -701,7 +821,11 @@ BEGIN
         EXECUTE format('CREATE TABLE silver.%I (%s)', v_table, v_cols);
         v_target := format('silver.%I', v_table)::regclass;
         INSERT INTO eai.mapping_runs (source_relid, source_table, target_relid, target_table, version, one_to_many)
-        VALUES (source, source::text, v_target, v_target::text, 1, false) RETURNING * INTO v_run;
+        VALUES (source, source::text, v_target, v_target::text,
+                -- The next version of the pair: a silver table dropped and created again under the
+                -- same name keeps its older mapping versions.
+                coalesce((SELECT max(r.version) FROM eai.mapping_runs r WHERE r.source_table = source::text AND r.target_table = v_target::text), 0) + 1,
+                false) RETURNING * INTO v_run;
         INSERT INTO eai.mappings (run_id, source_column, target_column, proposed_target, score, confidence, band, status,
                                   signals, candidates, reason, decided_by, decided_at)
         SELECT v_run.run_id, c.source_column, c.target_column, c.target_column, 1, 1, 'auto_approved', 'approved',
@@ -709,6 +833,10 @@ BEGIN
                'eai:create_pipeline', now()
           FROM eai._silver_columns(source) c;
     ELSE
+        -- Promotions run code attached to the target (triggers, defaults, checks, rules, index
+        -- expressions) with the promoting role's rights: a target owned by another role, or with
+        -- code another role owns, is refused (src/../sql/trust.sql).
+        PERFORM eai._refuse_foreign_code(v_target, current_user::regrole, true, 'promote into');
         SELECT * INTO v_run FROM eai.mapping_runs r WHERE r.source_relid = source AND r.target_relid = v_target
          ORDER BY r.version DESC LIMIT 1;
         IF NOT FOUND THEN
@@ -880,15 +1008,40 @@ BEGIN
     END IF;
     IF spec ->> 'rule' = 'sql' THEN
         -- Free SQL runs in every promotion, as the promoting role: only the table's owner may add it,
-        -- as only the owner may add a trigger. It must be one boolean expression over the columns.
+        -- as only the owner may add a trigger. PostgreSQL's parser must read it as exactly one
+        -- expression (eai._check_expression, src/user_sql.rs: 42601 otherwise) before anything runs.
         IF NOT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = tbl), 'USAGE') THEN
             RAISE EXCEPTION 'eai: only the owner of % may add sql rules', tbl USING ERRCODE = '42501';
         END IF;
+        spec := jsonb_set(spec, '{expr}', to_jsonb(eai._check_expression(spec ->> 'expr')));
         BEGIN
-            EXECUTE format('SELECT (%s)::boolean FROM %s WHERE $1 LIMIT 0', spec ->> 'expr', tbl) USING false;
+            -- Where promotion evaluates it: in a row filter (no aggregate, window or set-returning function).
+            EXECUTE format(E'SELECT 1 FROM %s WHERE $1 AND (\n%s\n)::boolean LIMIT 0', tbl, spec ->> 'expr') USING false;
         EXCEPTION WHEN others THEN
             RAISE EXCEPTION 'eai: % is not a boolean expression over %: %', spec ->> 'expr', tbl, SQLERRM USING ERRCODE = '42601',
                 HINT = 'Write one expression over the table''s columns, e.g. ''sql discharge_date >= admission_date''.';
+        END;
+        PERFORM eai._refuse_foreign_code_in_expression(tbl, spec ->> 'expr');
+    END IF;
+    IF spec ->> 'rule' = 'range' THEN
+        -- Bounds that cannot work are refused now rather than failing every later promotion.
+        IF (spec ->> 'min') IS NOT NULL AND (spec ->> 'max') IS NOT NULL
+           AND ((spec ->> 'min') ~ '^\s*[-+]?[0-9.]+([eE][-+]?[0-9]+)?\s*$') <> ((spec ->> 'max') ~ '^\s*[-+]?[0-9.]+([eE][-+]?[0-9]+)?\s*$') THEN
+            RAISE EXCEPTION 'eai: range bounds % and % are not both numbers nor both text', spec ->> 'min', spec ->> 'max'
+                USING ERRCODE = '22P02', HINT = 'Give two numbers (range 0..120), two dates or two words; fix the rule, not the data.';
+        END IF;
+        DECLARE
+            v_type text := (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = column_name);
+            b text;
+        BEGIN
+            FOREACH b IN ARRAY array_remove(ARRAY[spec ->> 'min', spec ->> 'max'], NULL) LOOP
+                BEGIN
+                    EXECUTE format('SELECT $1::%s', v_type) USING b;
+                EXCEPTION WHEN others THEN
+                    RAISE EXCEPTION 'eai: range bound % is not a valid % (the type of %.%)', quote_literal(b), v_type, tbl, quote_ident(column_name)
+                        USING ERRCODE = '22P02', HINT = format('Give bounds of type %s, e.g. range 0..120 for a number; fix the rule, not the data.', v_type);
+                END;
+            END LOOP;
         END;
     END IF;
     IF spec ->> 'rule' = 'foreign_key' THEN
@@ -1069,6 +1222,14 @@ DECLARE
     t0 timestamptz := clock_timestamp();
     n bigint;
 BEGIN
+    -- One refresh of a table at a time (SHARE ROW EXCLUSIVE conflicts with itself, not with
+    -- readers): a second refresh waits, then its DELETE sees the first one's rows. Without it two
+    -- concurrent refreshes each delete the old rows and insert the new: doubled.
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', g.relid::regclass);
+    -- The query's functions, its view and its inputs' code must be the gold table's owner's or a
+    -- superuser's, whoever refreshes (sql/trust.sql).
+    PERFORM eai._refuse_foreign_code(g.definition::regclass, to_regrole(g.created_by), true, 'refresh gold from');
+    PERFORM eai._refuse_foreign_code(i::regclass, to_regrole(g.created_by), false, 'refresh gold from') FROM unnest(g.inputs) i;
     EXECUTE format('DELETE FROM %s', g.relid::regclass);
     EXECUTE format('INSERT INTO %s SELECT * FROM %s', g.relid::regclass, g.definition::regclass);
     GET DIAGNOSTICS n = ROW_COUNT;
@@ -1135,16 +1296,21 @@ BEGIN
         RAISE EXCEPTION 'eai: gold.% already exists', quote_ident(name) USING ERRCODE = '42P07',
             HINT = 'Drop it first with eai.drop_gold(name), or pick another name.';
     END IF;
-    -- The query becomes a view: PostgreSQL parses and checks it (one read-only SELECT; a view
-    -- cannot hold data-modifying statements) and records what it depends on.
+    -- PostgreSQL's parser must read the query as exactly one SELECT (eai._check_select,
+    -- src/user_sql.rs: 42601 otherwise) before anything runs; then it becomes a view, which
+    -- PostgreSQL checks and whose dependencies it records.
+    query := eai._check_select(query);
     BEGIN
-        EXECUTE format('CREATE VIEW eai.%I AS %s', left('gold_' || name, 63), query);
+        EXECUTE format(E'CREATE VIEW eai.%I AS\n%s\n', left('gold_' || name, 63), query);
     EXCEPTION WHEN others THEN
         RAISE EXCEPTION 'eai: the gold query for % is not a valid query: %', quote_ident(name), SQLERRM USING ERRCODE = SQLSTATE,
             HINT = 'Give one SELECT over silver (or gold) tables, e.g. SELECT day, sum(amount) FROM silver.orders GROUP BY day.';
     END;
     v_view := format('eai.%I', left('gold_' || name, 63))::regclass;
-    SELECT array_agg(DISTINCT l.input_relid) INTO v_inputs FROM eai._view_lineage(v_view) l;
+    -- Every relation the query reads, as PostgreSQL recorded it (each arm of a UNION too).
+    SELECT array_agg(DISTINCT d.refobjid) INTO v_inputs
+      FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+     WHERE r.ev_class = v_view AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> v_view;
     IF v_inputs IS NULL THEN
         RAISE EXCEPTION 'eai: the gold query for % reads no table', quote_ident(name) USING ERRCODE = '22023',
             HINT = 'A gold table is refreshed when its inputs change: read silver or gold tables.';
@@ -1156,6 +1322,8 @@ BEGIN
                JOIN pg_namespace n ON n.oid = cl.relnamespace WHERE n.nspname NOT IN ('silver', 'gold'))
             USING ERRCODE = '22023', HINT = 'Gold is built from validated data: promote the source to silver with a pipeline first.';
     END IF;
+    PERFORM eai._refuse_foreign_code(v_view, current_user::regrole, true, 'create gold from');
+    PERFORM eai._refuse_foreign_code(i::regclass, current_user::regrole, false, 'create gold from') FROM unnest(v_inputs) i;
     EXECUTE format('CREATE TABLE gold.%I AS SELECT * FROM %s WITH NO DATA', name, v_view);
     v_table := format('gold.%I', name)::regclass;
     INSERT INTO eai.gold_tables (name, relid, definition, query, description, inputs)
@@ -2044,7 +2212,10 @@ GRANT SELECT, INSERT ON eai.llm_cache TO eai_engineer;
 GRANT SELECT ON eai.llm_calls TO eai_engineer;
 -- Quality runs on the tables it can read.
 GRANT INSERT ON eai.quality_runs, eai.quality_scores TO eai_engineer;
-GRANT USAGE, CREATE ON SCHEMA silver, gold TO eai_engineer;
+-- silver and gold stay closed to CREATE: a table an engineer created there (with a trigger, a
+-- default, a rule) would become code that promotions and refreshes run (sql/trust.sql).
+GRANT USAGE ON SCHEMA silver, gold TO eai_engineer;
+REVOKE CREATE ON SCHEMA silver, gold FROM eai_engineer;  -- 0.2.0 granted it
 -- Anomaly detection on the tables it can read: batch profiles, anomalies and their incidents.
 GRANT INSERT, UPDATE (psi, kl, drift_p) ON eai.batch_profiles TO eai_engineer;
 GRANT INSERT, UPDATE (incident_id) ON eai.anomalies TO eai_engineer;
@@ -2053,4 +2224,16 @@ GRANT INSERT, UPDATE, DELETE ON eai.incidents TO eai_engineer;
 GRANT UPDATE (label, labelled_by, labelled_at) ON eai.anomalies TO eai_reviewer;
 GRANT INSERT, UPDATE ON eai.anomaly_thresholds TO eai_reviewer;
 GRANT INSERT ON eai.threshold_changes TO eai_reviewer;
+
+-- Internal helpers that write bronze, silver, gold, the quarantine or the queue, or run a
+-- pipeline's statements: only eai's own functions (run by superusers) call them.
+REVOKE ALL ON FUNCTION eai._insert_streamed(oid, text, text, bigint, bigint, jsonb, text[], anyelement),
+    eai._set_aside(bigint, bigint, uuid, text[], integer[]), eai._take_aside(bigint),
+    eai._promotion_statement(bigint, text), eai._promotion_start(bigint, bigint, text),
+    eai._promotion_finish(eai.promotions, record, text), eai._quarantine_aside(eai.promotions, jsonb, text[], bigint),
+    eai._promote(bigint, bigint, text, text, anyelement), eai._promote_trigger(), eai._promote_backlog(eai.pipelines),
+    eai._refresh_gold(eai.gold_tables), eai._refresh_gold_after(oid), eai._ensure_bronze(eai.source_tables, regclass),
+    eai._ingest_table(text, text), eai._sync_file_table(text, text), eai._discover(text),
+    eai._refuse_foreign_code_in_expression(regclass, text)
+  FROM PUBLIC;
 

@@ -76,6 +76,14 @@ DECLARE
     t0 timestamptz := clock_timestamp();
     n bigint;
 BEGIN
+    -- One refresh of a table at a time (SHARE ROW EXCLUSIVE conflicts with itself, not with
+    -- readers): a second refresh waits, then its DELETE sees the first one's rows. Without it two
+    -- concurrent refreshes each delete the old rows and insert the new: doubled.
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', g.relid::regclass);
+    -- The query's functions, its view and its inputs' code must be the gold table's owner's or a
+    -- superuser's, whoever refreshes (sql/trust.sql).
+    PERFORM eai._refuse_foreign_code(g.definition::regclass, to_regrole(g.created_by), true, 'refresh gold from');
+    PERFORM eai._refuse_foreign_code(i::regclass, to_regrole(g.created_by), false, 'refresh gold from') FROM unnest(g.inputs) i;
     EXECUTE format('DELETE FROM %s', g.relid::regclass);
     EXECUTE format('INSERT INTO %s SELECT * FROM %s', g.relid::regclass, g.definition::regclass);
     GET DIAGNOSTICS n = ROW_COUNT;
@@ -142,16 +150,21 @@ BEGIN
         RAISE EXCEPTION 'eai: gold.% already exists', quote_ident(name) USING ERRCODE = '42P07',
             HINT = 'Drop it first with eai.drop_gold(name), or pick another name.';
     END IF;
-    -- The query becomes a view: PostgreSQL parses and checks it (one read-only SELECT; a view
-    -- cannot hold data-modifying statements) and records what it depends on.
+    -- PostgreSQL's parser must read the query as exactly one SELECT (eai._check_select,
+    -- src/user_sql.rs: 42601 otherwise) before anything runs; then it becomes a view, which
+    -- PostgreSQL checks and whose dependencies it records.
+    query := eai._check_select(query);
     BEGIN
-        EXECUTE format('CREATE VIEW eai.%I AS %s', left('gold_' || name, 63), query);
+        EXECUTE format(E'CREATE VIEW eai.%I AS\n%s\n', left('gold_' || name, 63), query);
     EXCEPTION WHEN others THEN
         RAISE EXCEPTION 'eai: the gold query for % is not a valid query: %', quote_ident(name), SQLERRM USING ERRCODE = SQLSTATE,
             HINT = 'Give one SELECT over silver (or gold) tables, e.g. SELECT day, sum(amount) FROM silver.orders GROUP BY day.';
     END;
     v_view := format('eai.%I', left('gold_' || name, 63))::regclass;
-    SELECT array_agg(DISTINCT l.input_relid) INTO v_inputs FROM eai._view_lineage(v_view) l;
+    -- Every relation the query reads, as PostgreSQL recorded it (each arm of a UNION too).
+    SELECT array_agg(DISTINCT d.refobjid) INTO v_inputs
+      FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+     WHERE r.ev_class = v_view AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> v_view;
     IF v_inputs IS NULL THEN
         RAISE EXCEPTION 'eai: the gold query for % reads no table', quote_ident(name) USING ERRCODE = '22023',
             HINT = 'A gold table is refreshed when its inputs change: read silver or gold tables.';
@@ -163,6 +176,8 @@ BEGIN
                JOIN pg_namespace n ON n.oid = cl.relnamespace WHERE n.nspname NOT IN ('silver', 'gold'))
             USING ERRCODE = '22023', HINT = 'Gold is built from validated data: promote the source to silver with a pipeline first.';
     END IF;
+    PERFORM eai._refuse_foreign_code(v_view, current_user::regrole, true, 'create gold from');
+    PERFORM eai._refuse_foreign_code(i::regclass, current_user::regrole, false, 'create gold from') FROM unnest(v_inputs) i;
     EXECUTE format('CREATE TABLE gold.%I AS SELECT * FROM %s WITH NO DATA', name, v_view);
     v_table := format('gold.%I', name)::regclass;
     INSERT INTO eai.gold_tables (name, relid, definition, query, description, inputs)

@@ -193,6 +193,10 @@ BEGIN
     -- promotion can then tell the keys silver has from those it does not.
     PERFORM pg_advisory_xact_lock(hashtext('eai promote'),
                                   (SELECT p.target_relid::integer FROM eai.pipelines p WHERE p.pipeline_id = p_pipeline));
+    -- Whoever promotes (the ingesting role, the worker, run_pipeline), code on the silver table
+    -- must belong to the pipeline's creator or a superuser (sql/trust.sql): checked every time.
+    PERFORM eai._refuse_foreign_code(p.target_relid::regclass, to_regrole(p.created_by), true, 'promote into')
+       FROM eai.pipelines p WHERE p.pipeline_id = p_pipeline;
     INSERT INTO eai.promotions (pipeline_id, bronze_batch, kind) VALUES (p_pipeline, p_batch, p_kind)
         ON CONFLICT (pipeline_id, bronze_batch) DO NOTHING
         RETURNING * INTO pr;
@@ -328,6 +332,16 @@ BEGIN
             INSERT INTO eai.promotion_queue (pipeline_id, bronze_batch, rows_queued) VALUES (v_pipeline, b.batch, b.n)
                 ON CONFLICT DO NOTHING;
         ELSE
+            IF EXISTS (SELECT 1 FROM eai.pipelines p, eai._foreign_code(p.target_relid::regclass, to_regrole(p.created_by), true) f
+                        WHERE p.pipeline_id = v_pipeline) THEN
+                -- Not promoted as the ingesting role; the batch lands in bronze and waits in the
+                -- queue, where eai.promote_queued records why (42501) until the code is fixed.
+                INSERT INTO eai.promotion_queue (pipeline_id, bronze_batch, rows_queued) VALUES (v_pipeline, b.batch, b.n)
+                    ON CONFLICT DO NOTHING;
+                RAISE WARNING 'eai: batch % of pipeline % is queued, not promoted: its silver table has code another role owns', b.batch, v_pipeline
+                    USING HINT = 'SELECT p.name, f.* FROM eai.pipelines p, eai._foreign_code(p.target_relid::regclass, to_regrole(p.created_by), true) f; shows it.';
+                CONTINUE;
+            END IF;
             pr := eai._promotion_start(v_pipeline, b.batch, 'trigger');
             CONTINUE WHEN pr.promotion_id IS NULL;
             SELECT * INTO STRICT st FROM eai._promotion_statement(v_pipeline, '(SELECT * FROM new_rows WHERE _eai_batch = $5)');
@@ -451,7 +465,11 @@ BEGIN
         EXECUTE format('CREATE TABLE silver.%I (%s)', v_table, v_cols);
         v_target := format('silver.%I', v_table)::regclass;
         INSERT INTO eai.mapping_runs (source_relid, source_table, target_relid, target_table, version, one_to_many)
-        VALUES (source, source::text, v_target, v_target::text, 1, false) RETURNING * INTO v_run;
+        VALUES (source, source::text, v_target, v_target::text,
+                -- The next version of the pair: a silver table dropped and created again under the
+                -- same name keeps its older mapping versions.
+                coalesce((SELECT max(r.version) FROM eai.mapping_runs r WHERE r.source_table = source::text AND r.target_table = v_target::text), 0) + 1,
+                false) RETURNING * INTO v_run;
         INSERT INTO eai.mappings (run_id, source_column, target_column, proposed_target, score, confidence, band, status,
                                   signals, candidates, reason, decided_by, decided_at)
         SELECT v_run.run_id, c.source_column, c.target_column, c.target_column, 1, 1, 'auto_approved', 'approved',
@@ -459,6 +477,10 @@ BEGIN
                'eai:create_pipeline', now()
           FROM eai._silver_columns(source) c;
     ELSE
+        -- Promotions run code attached to the target (triggers, defaults, checks, rules, index
+        -- expressions) with the promoting role's rights: a target owned by another role, or with
+        -- code another role owns, is refused (src/../sql/trust.sql).
+        PERFORM eai._refuse_foreign_code(v_target, current_user::regrole, true, 'promote into');
         SELECT * INTO v_run FROM eai.mapping_runs r WHERE r.source_relid = source AND r.target_relid = v_target
          ORDER BY r.version DESC LIMIT 1;
         IF NOT FOUND THEN
@@ -630,15 +652,40 @@ BEGIN
     END IF;
     IF spec ->> 'rule' = 'sql' THEN
         -- Free SQL runs in every promotion, as the promoting role: only the table's owner may add it,
-        -- as only the owner may add a trigger. It must be one boolean expression over the columns.
+        -- as only the owner may add a trigger. PostgreSQL's parser must read it as exactly one
+        -- expression (eai._check_expression, src/user_sql.rs: 42601 otherwise) before anything runs.
         IF NOT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = tbl), 'USAGE') THEN
             RAISE EXCEPTION 'eai: only the owner of % may add sql rules', tbl USING ERRCODE = '42501';
         END IF;
+        spec := jsonb_set(spec, '{expr}', to_jsonb(eai._check_expression(spec ->> 'expr')));
         BEGIN
-            EXECUTE format('SELECT (%s)::boolean FROM %s WHERE $1 LIMIT 0', spec ->> 'expr', tbl) USING false;
+            -- Where promotion evaluates it: in a row filter (no aggregate, window or set-returning function).
+            EXECUTE format(E'SELECT 1 FROM %s WHERE $1 AND (\n%s\n)::boolean LIMIT 0', tbl, spec ->> 'expr') USING false;
         EXCEPTION WHEN others THEN
             RAISE EXCEPTION 'eai: % is not a boolean expression over %: %', spec ->> 'expr', tbl, SQLERRM USING ERRCODE = '42601',
                 HINT = 'Write one expression over the table''s columns, e.g. ''sql discharge_date >= admission_date''.';
+        END;
+        PERFORM eai._refuse_foreign_code_in_expression(tbl, spec ->> 'expr');
+    END IF;
+    IF spec ->> 'rule' = 'range' THEN
+        -- Bounds that cannot work are refused now rather than failing every later promotion.
+        IF (spec ->> 'min') IS NOT NULL AND (spec ->> 'max') IS NOT NULL
+           AND ((spec ->> 'min') ~ '^\s*[-+]?[0-9.]+([eE][-+]?[0-9]+)?\s*$') <> ((spec ->> 'max') ~ '^\s*[-+]?[0-9.]+([eE][-+]?[0-9]+)?\s*$') THEN
+            RAISE EXCEPTION 'eai: range bounds % and % are not both numbers nor both text', spec ->> 'min', spec ->> 'max'
+                USING ERRCODE = '22P02', HINT = 'Give two numbers (range 0..120), two dates or two words; fix the rule, not the data.';
+        END IF;
+        DECLARE
+            v_type text := (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = column_name);
+            b text;
+        BEGIN
+            FOREACH b IN ARRAY array_remove(ARRAY[spec ->> 'min', spec ->> 'max'], NULL) LOOP
+                BEGIN
+                    EXECUTE format('SELECT $1::%s', v_type) USING b;
+                EXCEPTION WHEN others THEN
+                    RAISE EXCEPTION 'eai: range bound % is not a valid % (the type of %.%)', quote_literal(b), v_type, tbl, quote_ident(column_name)
+                        USING ERRCODE = '22P02', HINT = format('Give bounds of type %s, e.g. range 0..120 for a number; fix the rule, not the data.', v_type);
+                END;
+            END LOOP;
         END;
     END IF;
     IF spec ->> 'rule' = 'foreign_key' THEN

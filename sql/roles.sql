@@ -68,7 +68,10 @@ GRANT SELECT, INSERT ON eai.llm_cache TO eai_engineer;
 GRANT SELECT ON eai.llm_calls TO eai_engineer;
 -- Quality runs on the tables it can read.
 GRANT INSERT ON eai.quality_runs, eai.quality_scores TO eai_engineer;
-GRANT USAGE, CREATE ON SCHEMA silver, gold TO eai_engineer;
+-- silver and gold stay closed to CREATE: a table an engineer created there (with a trigger, a
+-- default, a rule) would become code that promotions and refreshes run (sql/trust.sql).
+GRANT USAGE ON SCHEMA silver, gold TO eai_engineer;
+REVOKE CREATE ON SCHEMA silver, gold FROM eai_engineer;  -- 0.2.0 granted it
 -- Anomaly detection on the tables it can read: batch profiles, anomalies and their incidents.
 GRANT INSERT, UPDATE (psi, kl, drift_p) ON eai.batch_profiles TO eai_engineer;
 GRANT INSERT, UPDATE (incident_id) ON eai.anomalies TO eai_engineer;
@@ -77,3 +80,15 @@ GRANT INSERT, UPDATE, DELETE ON eai.incidents TO eai_engineer;
 GRANT UPDATE (label, labelled_by, labelled_at) ON eai.anomalies TO eai_reviewer;
 GRANT INSERT, UPDATE ON eai.anomaly_thresholds TO eai_reviewer;
 GRANT INSERT ON eai.threshold_changes TO eai_reviewer;
+
+-- Internal helpers that write bronze, silver, gold, the quarantine or the queue, or run a
+-- pipeline's statements: only eai's own functions (run by superusers) call them.
+REVOKE ALL ON FUNCTION eai._insert_streamed(oid, text, text, bigint, bigint, jsonb, text[], anyelement),
+    eai._set_aside(bigint, bigint, uuid, text[], integer[]), eai._take_aside(bigint),
+    eai._promotion_statement(bigint, text), eai._promotion_start(bigint, bigint, text),
+    eai._promotion_finish(eai.promotions, record, text), eai._quarantine_aside(eai.promotions, jsonb, text[], bigint),
+    eai._promote(bigint, bigint, text, text, anyelement), eai._promote_trigger(), eai._promote_backlog(eai.pipelines),
+    eai._refresh_gold(eai.gold_tables), eai._refresh_gold_after(oid), eai._ensure_bronze(eai.source_tables, regclass),
+    eai._ingest_table(text, text), eai._sync_file_table(text, text), eai._discover(text),
+    eai._refuse_foreign_code_in_expression(regclass, text)
+  FROM PUBLIC;

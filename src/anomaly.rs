@@ -41,7 +41,7 @@ fn shape(query: &str) -> Shape {
         // A cursor takes exactly one SELECT: text closing the subquery to append another statement
         // (`1) q; DELETE …`) is refused (42P11) instead of run.
         // `query` is the caller's own query, run with the caller's rights, never a value.
-        let mut cursor = client.try_open_cursor(format!("SELECT * FROM ({query}) AS q LIMIT 0").as_str(), &[])?; // safe: see above
+        let mut cursor = client.try_open_cursor(format!("SELECT * FROM (\n{query}\n) AS q LIMIT 0").as_str(), &[])?; // safe: see above
         let t = cursor.fetch(1)?;
         (1..=t.columns()?).map(|i| Ok((t.column_name(i)?, t.column_type_oid(i)?.value()))).collect::<Result<Vec<_>, pgrx::spi::Error>>()
     })
@@ -75,7 +75,7 @@ fn read(query: &str, time: Option<&str>, values: &[String]) -> (Vec<f64>, Vec<f6
     }
     select.extend(values.iter().map(|c| format!("q.{}::float8", quote(c))));
     // Quoted identifiers around the caller's own query (see `shape`).
-    let sql = format!("SELECT {} FROM ({query}) AS q", select.join(", ")); // safe: see above
+    let sql = format!("SELECT {} FROM (\n{query}\n) AS q", select.join(", ")); // safe: see above
     let dims = values.len();
     Spi::connect(|client| {
         // Through a cursor too (one SELECT only), fetched in chunks.
@@ -152,9 +152,13 @@ fn _detect_query(
         EaiError::InvalidParameter("threshold must be a positive number".into()).report();
     }
     let mut out: Vec<Found> = Vec::new();
-    match shape(query) {
+    // Exactly one SELECT (PostgreSQL's parser says so), read in a read-only subtransaction that is
+    // rolled back: a function with side effects in it cannot write (crate::user_sql).
+    let query = crate::user_sql::check_select(query);
+    let query = query.as_str();
+    match crate::user_sql::read_only(|| shape(query)) {
         Shape::Series { time, values } => {
-            let (ts, data) = read(query, Some(&time), &values);
+            let (ts, data) = crate::user_sql::read_only(|| read(query, Some(&time), &values));
             let t = threshold.unwrap_or(Config::default().threshold);
             let dims = values.len();
             for (j, metric) in values.iter().enumerate() {
@@ -198,7 +202,7 @@ fn _detect_query(
             }
         }
         Shape::Rows { columns } => {
-            let (_, data) = read(query, None, &columns);
+            let (_, data) = crate::user_sql::read_only(|| read(query, None, &columns));
             let rows = Rows { data: &data, dims: columns.len() };
             let t = threshold.unwrap_or(0.6);
             let p = Params { trees: trees as usize, subsample: subsample as usize, seed: seed as u64 };

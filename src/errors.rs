@@ -21,6 +21,28 @@ pub enum EaiError {
     InvalidParameter(String),
     #[error("pattern {0:?} is not in the subset eai._regex_match reads")]
     UnsupportedPattern(String),
+    /// SQL text a user handed in (a gold query, a rule, a query to read) that is not exactly the
+    /// one statement or expression it must be.
+    #[error("{kind} {reason}")]
+    InvalidSql { kind: SqlKind, reason: String },
+}
+
+/// What a piece of user SQL must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlKind {
+    /// One SELECT (a gold query, a query detect_anomalies reads).
+    Select,
+    /// One boolean expression over a table's columns (an sql rule).
+    Expression,
+}
+
+impl std::fmt::Display for SqlKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SqlKind::Select => "the query",
+            SqlKind::Expression => "the rule",
+        })
+    }
 }
 
 impl EaiError {
@@ -37,6 +59,7 @@ impl EaiError {
             EaiError::AnomalyInput(_) => PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
             EaiError::InvalidParameter(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             EaiError::UnsupportedPattern(_) => PgSqlErrorCode::ERRCODE_INVALID_REGULAR_EXPRESSION,
+            EaiError::InvalidSql { .. } => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
         }
     }
 
@@ -57,6 +80,12 @@ impl EaiError {
             }
             EaiError::InvalidParameter(_) => "See docs/anomalies.md for the parameters and their ranges.",
             EaiError::UnsupportedPattern(_) => "Use value ~ pattern.",
+            EaiError::InvalidSql { kind: SqlKind::Select, .. } => {
+                "Give exactly one SELECT (no second statement, no INTO, no FOR UPDATE, no data-modifying WITH), e.g. SELECT day, sum(amount) FROM silver.orders GROUP BY day."
+            }
+            EaiError::InvalidSql { kind: SqlKind::Expression, .. } => {
+                "Give exactly one boolean expression over the table's columns, without SELECT, FROM or ;, e.g. 'sql discharge_date >= admission_date'."
+            }
         }
     }
 

@@ -17,6 +17,7 @@ mod promotion;
 mod quality;
 mod source_helpers;
 mod streamed_insert;
+mod user_sql;
 mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -27,11 +28,12 @@ extension_sql_file!("../sql/mapping.sql", name = "mapping", requires = ["discove
 extension_sql_file!("../sql/llm.sql", name = "llm", requires = ["mapping"]);
 extension_sql_file!("../sql/api.sql", name = "api", requires = ["llm", embed::_embed, embed::_embed_batch]);
 extension_sql_file!("../sql/casts.sql", name = "casts", requires = ["api"]);
+extension_sql_file!("../sql/trust.sql", name = "trust", requires = ["casts", user_sql::_check_expression, user_sql::_check_select]);
 extension_sql_file!(
     "../sql/pipelines.sql",
     name = "pipelines",
     requires = [
-        "casts",
+        "trust",
         promotion::_promotion_statement,
         promotion::_set_aside,
         promotion::_take_aside,

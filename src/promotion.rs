@@ -70,7 +70,11 @@ fn _promotion_statement(
             .select(EXPECTATIONS_SQL, None, &[target.into()])?
             .map(|r| {
                 let spec: JsonB = r.get(3)?.expect("spec");
-                let rule: Rule = serde_json::from_value(spec.0).unwrap_or(Rule::Sql { expr: "true".into() });
+                let mut rule: Rule = serde_json::from_value(spec.0).unwrap_or(Rule::Sql { expr: "true".into() });
+                // Checked again here, whoever wrote the catalog row: exactly one expression.
+                if let Rule::Sql { expr } = &mut rule {
+                    *expr = crate::user_sql::check_expression(expr);
+                }
                 let action: String = r.get(4)?.unwrap_or_default();
                 Ok(Check {
                     id: r.get(1)?,

@@ -54,7 +54,11 @@ fn _quality_score(
             .filter_map(|r| {
                 let column: Option<String> = r.get(1).ok().flatten();
                 let spec: Option<JsonB> = r.get(2).ok().flatten();
-                spec.and_then(|j| serde_json::from_value::<Rule>(j.0).ok()).map(|rule| (column, rule))
+                spec.and_then(|j| serde_json::from_value::<Rule>(j.0).ok()).map(|rule| match rule {
+                    // Exactly one expression, whoever wrote the catalog row (crate::user_sql).
+                    Rule::Sql { expr } => (column, Rule::Sql { expr: crate::user_sql::check_expression(&expr) }),
+                    rule => (column, rule),
+                })
             })
             .collect::<Vec<_>>();
         let loaded_at: bool = client

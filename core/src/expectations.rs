@@ -212,7 +212,9 @@ pub fn broken_sql(rule: &Rule, v: &str, pg_type: &str, arg: &dyn Fn(&str) -> Str
         }
         Rule::Allowed { .. } => format!("NOT ({v}::text IN (SELECT jsonb_array_elements_text({})))", arg("values")),
         Rule::ForeignKey { table, column } => format!("{v} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} f WHERE f.{} = {v})", quote(column)),
-        Rule::Sql { expr } => format!("NOT coalesce(({expr})::boolean, true)"),
+        // On lines of its own: checked to be one expression (eai._check_expression), a trailing
+        // `--` comment in it ends at the newline.
+        Rule::Sql { expr } => format!("NOT coalesce((\n{expr}\n)::boolean, true)"),
         Rule::Type | Rule::Unique | Rule::DuplicateKey => return None,
     })
 }
