@@ -23,9 +23,41 @@ pub fn config() -> Option<Config> {
     let url = guc::llm_url()?;
     let client = reqwest::blocking::Client::builder()
         .timeout(guc::llm_timeout())
+        // Redirects are followed only within the endpoint's own origin (scheme, host, port), at
+        // most 5: the key, sent as a Bearer header, never leaves for another host. A redirect
+        // elsewhere is answered as the endpoint's refusal (see `post`).
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let same = attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
+            if !same {
+                attempt.stop()
+            } else if attempt.previous().len() > 5 {
+                attempt.error("more than 5 redirects")
+            } else {
+                attempt.follow()
+            }
+        }))
         .build()
         .unwrap_or_else(|e| error!("eai: could not set up the HTTP client: {e}"));
     Some(Config { protocol: Protocol::choose(&guc::llm_provider(), &url), url, model: guc::llm_model(), key: guc::llm_api_key(), client })
+}
+
+/// Run the blocking HTTP exchange on a thread of its own and wait for it, checking for
+/// interrupts every 50 ms: a cancelled query or `statement_timeout` ends the wait at once (the
+/// thread finishes or times out on its own; nothing it does touches PostgreSQL).
+fn interruptible<T: Send + 'static>(call: impl FnOnce() -> Result<T, reqwest::Error> + Send + 'static) -> Result<T, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(call().map_err(|e| e.to_string()));
+    });
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+            Ok(result) => return result,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                pgrx::check_for_interrupts!();
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Err("the HTTP exchange ended without an answer".into()),
+        }
+    }
 }
 
 impl Config {
@@ -47,9 +79,19 @@ impl Config {
         if let Some(k) = &self.key {
             req = req.bearer_auth(k);
         }
-        let resp = req.send().map_err(|e| LlmError::Transient(self.clean(&e.to_string())))?;
-        let status = resp.status();
-        let text = resp.text().map_err(|e| LlmError::Transient(self.clean(&e.to_string())))?;
+        let (status, location, text) = interruptible(move || {
+            let resp = req.send()?;
+            let status = resp.status();
+            let location = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+            Ok((status, location, resp.text()?))
+        })
+        .map_err(|e| LlmError::Transient(self.clean(&e)))?;
+        if status.is_redirection() {
+            return Err(LlmError::Refused(self.clean(&format!(
+                "HTTP {status}: the endpoint redirects to another origin ({}); eai does not follow it with the key. Set eai.llm_url to the final address",
+                location.as_deref().unwrap_or("no Location")
+            ))));
+        }
         if status.is_server_error() || status.as_u16() == 429 {
             return Err(LlmError::Transient(format!("HTTP {status}")));
         }

@@ -13,6 +13,14 @@ type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
 
 /// Serve `reply(body) -> (status, response body)` on 127.0.0.1; returns the port and the requests seen.
 fn stand_in(reply: fn(&str) -> (u16, String)) -> (u16, Seen) {
+    serve(move |body| {
+        let (status, response) = reply(body);
+        (status, response, String::new())
+    })
+}
+
+/// As `stand_in`, with extra header lines (`Name: value\r\n`) in each response.
+fn serve(reply: impl Fn(&str) -> (u16, String, String) + Send + 'static) -> (u16, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen: Seen = Arc::new(Mutex::new(Vec::new()));
@@ -42,12 +50,12 @@ fn stand_in(reply: fn(&str) -> (u16, String)) -> (u16, Seen) {
             let mut body = vec![0u8; length];
             reader.read_exact(&mut body).unwrap();
             let body = String::from_utf8_lossy(&body).to_string();
-            let (status, response) = reply(&body);
+            let (status, response, headers) = reply(&body);
             log.lock().unwrap().push((path, auth, body));
             let mut out = stream;
             let _ = write!(
                 out,
-                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{response}",
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{response}",
                 response.len()
             );
         }
@@ -198,4 +206,22 @@ fn ollama_speaks_its_own_protocol() {
     assert!(seen[0].2.contains("\"stream\":false"));
     let r = c.query_one("SELECT protocol, tokens_in, tokens_out, cost_usd FROM eai.llm_calls", &[]).unwrap();
     assert_eq!((r.get::<_, String>(0), r.get::<_, i64>(1), r.get::<_, i64>(2), r.get::<_, f64>(3)), ("ollama".into(), 80, 12, 0.0));
+}
+
+#[test]
+fn a_redirect_to_another_host_never_carries_the_key() {
+    // The other origin would answer well; it must never be asked.
+    let (other, other_seen) = stand_in(|_| (200, openai(r#"{"target": "country_code", "confidence": 0.92, "reason": "x"}"#)));
+    let location = format!("Location: http://127.0.0.1:{other}/v1/chat/completions\r\n");
+    let (port, seen) = serve(move |_| (307, String::new(), location.clone()));
+    let (_db, mut c) = fresh_db("llm_redirect");
+    setup(&mut c);
+    c.batch_execute(&format!("SET eai.llm_url = 'http://127.0.0.1:{port}/v1'; SET eai.llm_api_key = 'sk-redirect-secret'")).unwrap();
+    let (status, _, reason, _) = country_decision(&mut c);
+    assert_eq!(status, "pending", "a refused endpoint leaves the decision to a person");
+    assert!(reason.unwrap_or_default().contains("redirect"));
+    assert_eq!(seen.lock().unwrap().len(), 1, "the endpoint was asked once");
+    assert!(other_seen.lock().unwrap().is_empty(), "the other host was never asked: {:?}", other_seen.lock().unwrap());
+    let error: String = c.query_one("SELECT error FROM eai.llm_calls", &[]).unwrap().get(0);
+    assert!(error.contains("another origin") && !error.contains("sk-redirect-secret"), "{error}");
 }
