@@ -261,6 +261,9 @@ CREATE FUNCTION eai.add_source(name text, location text DEFAULT NULL, server nam
                                options jsonb DEFAULT '{}')
 RETURNS SETOF eai.source_tables
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+-- The caller's statement holds the connection string, password included: when it fails, the
+-- server log must not repeat it (STATEMENT: lines). The error itself is logged, redacted.
+SET log_min_error_statement = panic
 AS $$
 #variable_conflict use_variable
 DECLARE

@@ -2237,3 +2237,8 @@ REVOKE ALL ON FUNCTION eai._insert_streamed(oid, text, text, bigint, bigint, jso
     eai._refuse_foreign_code_in_expression(regclass, text)
   FROM PUBLIC;
 
+-- sql/upgrade_0.3.0_changes.sql
+-- Changes 0.3.0 makes to objects of earlier versions' files (sql/api.sql): only in the upgrade
+-- script (scripts/upgrade_0.3.0.sh); a fresh install has them from the files themselves.
+ALTER FUNCTION eai.add_source(text, text, name, jsonb) SET log_min_error_statement = panic;
+
