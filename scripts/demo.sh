@@ -112,6 +112,16 @@ SELECT ts, observed, round(expected::numeric) AS expected, round(score::numeric,
                 ELSE round(100 + 60 * sin(2 * pi() * (h % 24) / 24) + 5 * sin(h * 7.3)) END AS orders
       FROM generate_series(0, 21 * 24 - 1) h ORDER BY 1 $q$, min_history => 48)
  WHERE score >= 6 ORDER BY ts;
+\echo '== Hardening (docs/security.md): SQL handed in is parsed by PostgreSQL first; a gold query must be one SELECT'
+\set ON_ERROR_STOP 0
+SELECT eai.create_gold('sneaky', 'SELECT 1 FROM silver.orders; DROP TABLE silver.orders');
+\echo '   ... and code another role owns is never run by a promotion (the refusal names it and its owner):'
+CREATE TABLE IF NOT EXISTS public.demo_untrusted (id int);
+DO $$ BEGIN CREATE ROLE demo_engineer NOLOGIN IN ROLE eai_engineer; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+ALTER TABLE public.demo_untrusted OWNER TO demo_engineer;
+SELECT eai._refuse_foreign_code('public.demo_untrusted', current_user::regrole, true, 'promote into');
+DROP TABLE public.demo_untrusted;
+\set ON_ERROR_STOP 1
 \echo '== In-process embeddings: cosine of two column names'
 SELECT round((1 - (eai.embed('customer_email') <=> eai.embed('client e-mail address')))::numeric, 3) AS "cosine(customer_email, client e-mail address)";
 SQL

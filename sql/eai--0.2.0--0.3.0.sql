@@ -324,8 +324,11 @@ DECLARE f record;
 BEGIN
     SELECT * INTO f FROM eai._foreign_code(p_rel, p_trustee, p_owner) LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'eai: will not % %: its % (%) belongs to %, so it would run with the rights of %',
-            p_action, p_rel, f.what, f.code, quote_ident(f.owner), coalesce(quote_ident(p_trustee::text), 'a dropped role')
+        RAISE EXCEPTION '%', CASE WHEN f.what LIKE 'owner of%'
+                THEN format('eai: will not %s %s: it belongs to %s, so its triggers, defaults and rules would run with the rights of %s',
+                            p_action, p_rel, quote_ident(f.owner), coalesce(quote_ident(p_trustee::text), 'a dropped role'))
+                ELSE format('eai: will not %s %s: its %s (%s) belongs to %s, so it would run with the rights of %s',
+                            p_action, p_rel, f.what, f.code, quote_ident(f.owner), coalesce(quote_ident(p_trustee::text), 'a dropped role')) END
             USING ERRCODE = '42501',
             HINT = CASE WHEN f.what LIKE 'owner of%'
                         THEN format('Review the table, then ALTER TABLE %s OWNER TO %s; or give another table.', p_rel, coalesce(quote_ident(p_trustee::text), 'current_user'))
@@ -2148,8 +2151,8 @@ COMMENT ON FUNCTION eai.detect_anomalies(regclass, double precision, integer, do
 --   eai_reviewer  + decides pending mappings with approve_mapping / reject_mapping /
 --                 override_mapping; the decision records the reviewer's own role.
 --   eai_engineer  + profiles and maps the tables it can read (eai.profile, eai.map_schema),
---                 scores their quality (eai.quality_score), and writes silver and gold.
--- Adding sources, ingesting, pipelines, expectations and gold stay superuser-only: they read server
+--                 scores their quality (eai.quality_score), and reads silver and gold (it may not create tables there: docs/security.md).
+-- Adding sources, ingesting, pipelines, expectations and gold stay superuser-only (docs/security.md): they read server
 -- files, create servers and triggers, or become code that promotions run.
 -- Roles belong to the cluster, not to one database: they are created once, by the first database
 -- that creates the extension, and are left in place by DROP EXTENSION (other databases may use

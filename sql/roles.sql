@@ -4,8 +4,8 @@
 --   eai_reviewer  + decides pending mappings with approve_mapping / reject_mapping /
 --                 override_mapping; the decision records the reviewer's own role.
 --   eai_engineer  + profiles and maps the tables it can read (eai.profile, eai.map_schema),
---                 scores their quality (eai.quality_score), and writes silver and gold.
--- Adding sources, ingesting, pipelines, expectations and gold stay superuser-only: they read server
+--                 scores their quality (eai.quality_score), and reads silver and gold (it may not create tables there: docs/security.md).
+-- Adding sources, ingesting, pipelines, expectations and gold stay superuser-only (docs/security.md): they read server
 -- files, create servers and triggers, or become code that promotions run.
 -- Roles belong to the cluster, not to one database: they are created once, by the first database
 -- that creates the extension, and are left in place by DROP EXTENSION (other databases may use

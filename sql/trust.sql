@@ -60,8 +60,11 @@ DECLARE f record;
 BEGIN
     SELECT * INTO f FROM eai._foreign_code(p_rel, p_trustee, p_owner) LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'eai: will not % %: its % (%) belongs to %, so it would run with the rights of %',
-            p_action, p_rel, f.what, f.code, quote_ident(f.owner), coalesce(quote_ident(p_trustee::text), 'a dropped role')
+        RAISE EXCEPTION '%', CASE WHEN f.what LIKE 'owner of%'
+                THEN format('eai: will not %s %s: it belongs to %s, so its triggers, defaults and rules would run with the rights of %s',
+                            p_action, p_rel, quote_ident(f.owner), coalesce(quote_ident(p_trustee::text), 'a dropped role'))
+                ELSE format('eai: will not %s %s: its %s (%s) belongs to %s, so it would run with the rights of %s',
+                            p_action, p_rel, f.what, f.code, quote_ident(f.owner), coalesce(quote_ident(p_trustee::text), 'a dropped role')) END
             USING ERRCODE = '42501',
             HINT = CASE WHEN f.what LIKE 'owner of%'
                         THEN format('Review the table, then ALTER TABLE %s OWNER TO %s; or give another table.', p_rel, coalesce(quote_ident(p_trustee::text), 'current_user'))
