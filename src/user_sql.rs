@@ -113,7 +113,7 @@ pub fn check_expression(expr: &str) -> String {
     if expr.is_empty() {
         invalid(kind, "is empty");
     }
-    let sql = format!("SELECT {expr}");
+    let sql = format!("SELECT {expr}"); // safe: parsed only, never run
     unsafe {
         let list = raw_parse(&sql, kind);
         if list_len(list) != 1 {
