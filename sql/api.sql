@@ -1,6 +1,9 @@
 -- eai API: sources, ingest into bronze, embeddings. Loaded last (finalize) by src/lib.rs, after
 -- the Rust helpers (eai._*) exist. Dynamic SQL quotes every identifier with format('%I') and every
 -- value with format('%L') (DDL) or passes it with USING (DML).
+-- Every statement here can run again over an older version (CREATE OR REPLACE, COMMENT): the
+-- upgrade script includes this file whole (scripts/upgrade_0.3.0.sh). A function whose arguments
+-- or result change must get a new name (CREATE OR REPLACE cannot change them).
 
 -------------------------------------------------------------------------------------------------
 -- Embeddings: pgvector's type lives in whatever schema vector was installed in; resolve it now so
@@ -11,12 +14,12 @@ DECLARE
                 WHERE e.extname = 'vector');
 BEGIN
     EXECUTE format($f$
-        CREATE FUNCTION eai.embed(input text) RETURNS %1$I.vector
+        CREATE OR REPLACE FUNCTION eai.embed(input text) RETURNS %1$I.vector
         LANGUAGE sql STABLE STRICT PARALLEL UNSAFE
         AS 'SELECT eai._embed(input)::%1$I.vector'
     $f$, vs);
     EXECUTE format($f$
-        CREATE FUNCTION eai.embed_batch(inputs text[]) RETURNS %1$I.vector[]
+        CREATE OR REPLACE FUNCTION eai.embed_batch(inputs text[]) RETURNS %1$I.vector[]
         LANGUAGE sql STABLE STRICT PARALLEL UNSAFE
         AS 'SELECT coalesce(array_agg(e.embedding::%1$I.vector ORDER BY i.i), ''{}'')
               FROM generate_series(1, cardinality(inputs)) AS i(i)
@@ -31,18 +34,80 @@ COMMENT ON FUNCTION eai.embed_batch(text[]) IS 'eai: embeddings of several texts
 -- Internal helpers.
 
 -- "key 'value', key2 'value2'" for an OPTIONS (...) clause, from a jsonb object.
-CREATE FUNCTION eai._fdw_options(opts jsonb) RETURNS text
+CREATE OR REPLACE FUNCTION eai._fdw_options(opts jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE
 AS $$ SELECT string_agg(format('%I %L', key, value), ', ' ORDER BY key) FROM jsonb_each_text(opts) $$;
 
+-- The bronze table of a source table: the one it has; else <source>__<table>, unless another
+-- source table has that name, now or in the batch history (a dropped source's bronze table is
+-- kept), or a relation of that name that no batch of this table made is in bronze; else the same
+-- name with a hash of the pair (eai._bronze_table_candidates).
+CREATE OR REPLACE FUNCTION eai._bronze_table_for(p_source text, p_table text) RETURNS name
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_name text;
+BEGIN
+    SELECT t.bronze_table INTO v_name FROM eai.source_tables t WHERE t.source = p_source AND t.table_name = p_table;
+    IF FOUND THEN
+        RETURN v_name;
+    END IF;
+    FOREACH v_name IN ARRAY eai._bronze_table_candidates(p_source, p_table) LOOP
+        CONTINUE WHEN EXISTS (SELECT 1 FROM eai.source_tables t WHERE t.bronze_table = v_name);
+        CONTINUE WHEN EXISTS (SELECT 1 FROM eai.batches b WHERE b.bronze_table = v_name
+                                 AND (b.source, b.table_name) IS DISTINCT FROM (p_source, p_table));
+        CONTINUE WHEN to_regclass(format('bronze.%I', v_name)) IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM eai.batches b WHERE b.bronze_table = v_name
+                                     AND b.source = p_source AND b.table_name = p_table);
+        RETURN v_name;
+    END LOOP;
+    RAISE EXCEPTION 'eai: no free bronze table name for table % of source %', quote_literal(p_table), quote_literal(p_source)
+        USING ERRCODE = '42P07',
+              HINT = format('bronze.%I and bronze.%I belong to other source tables: rename this source or table.',
+                            (eai._bronze_table_candidates(p_source, p_table))[1], (eai._bronze_table_candidates(p_source, p_table))[2]);
+END
+$$;
+
+-- The table of a file of a source: the one it has (a file is known by its path and keeps the name
+-- it was first given), else its stem, or its whole name when another table of the source has that
+-- stem (same.csv and same.tsv are two tables).
+CREATE OR REPLACE FUNCTION eai._file_table_name(p_source text, p_path text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table text;
+BEGIN
+    SELECT t.table_name INTO v_table FROM eai.source_tables t WHERE t.source = p_source AND t.file_path = p_path;
+    RETURN coalesce(v_table, eai._table_name_for_file_among(p_path, ARRAY(SELECT t.table_name FROM eai.source_tables t
+                                                                          WHERE t.source = p_source)));
+END
+$$;
+
+-- Register a file of a folder that PostgreSQL cannot name to file_fdw (a name that is not UTF-8,
+-- eai._folder_files) with the dialect that says so: its batches fail with that, no foreign table.
+CREATE OR REPLACE FUNCTION eai._register_unreadable_file(p_source text, p_path text, p_dialect jsonb) RETURNS eai.source_tables
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table text := eai._file_table_name(p_source, p_path);
+    st      eai.source_tables;
+BEGIN
+    INSERT INTO eai.source_tables AS t (source, table_name, foreign_table, bronze_table, file_path, dialect)
+    VALUES (p_source, v_table, v_table, eai._bronze_table_for(p_source, v_table), p_path, p_dialect)
+    ON CONFLICT (source, table_name) DO UPDATE SET dialect = EXCLUDED.dialect, discovered_at = now()
+    RETURNING * INTO st;
+    RETURN st;
+END
+$$;
+
 -- Re-read one CSV file's dialect and (re)create its foreign table when the file's shape changed.
-CREATE FUNCTION eai._sync_file_table(p_source text, p_path text) RETURNS eai.source_tables
+CREATE OR REPLACE FUNCTION eai._sync_file_table(p_source text, p_path text) RETURNS eai.source_tables
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     s       eai.sources;
     st      eai.source_tables;
-    v_table text := eai._table_name_for_file(p_path);
+    v_table text := eai._file_table_name(p_source, p_path);
     d       jsonb := eai._sniff_csv(p_path);
     v_cols  text;
     v_have  text[];
@@ -50,10 +115,12 @@ DECLARE
 BEGIN
     SELECT * INTO STRICT s FROM eai.sources WHERE source = p_source;
     SELECT * INTO st FROM eai.source_tables WHERE source = p_source AND table_name = v_table;
-    IF NOT d ? 'empty' AND s.options ? 'csv' THEN
+    IF NOT d ?| ARRAY['empty', 'unreadable'] AND s.options ? 'csv' THEN
         d := d || (s.options -> 'csv');      -- user overrides: delimiter, header, encoding, quote
     END IF;
-    IF d ? 'empty' THEN
+    -- An empty file, or one eai cannot read at all (UTF-16, NUL bytes, no line break): no foreign
+    -- table; the table stays registered and each of its batches fails with what to do.
+    IF d ?| ARRAY['empty', 'unreadable'] THEN
         IF to_regclass(format('%I.%I', s.staging_schema, v_table)) IS NOT NULL THEN
             EXECUTE format('DROP FOREIGN TABLE %I.%I', s.staging_schema, v_table);
         END IF;
@@ -75,7 +142,7 @@ BEGIN
         END IF;
     END IF;
     INSERT INTO eai.source_tables AS t (source, table_name, foreign_table, bronze_table, file_path, dialect)
-    VALUES (p_source, v_table, v_table, eai._bronze_table_name(p_source, v_table), p_path, d)
+    VALUES (p_source, v_table, v_table, eai._bronze_table_for(p_source, v_table), p_path, d)
     ON CONFLICT (source, table_name) DO UPDATE
        SET file_path = EXCLUDED.file_path, dialect = EXCLUDED.dialect, discovered_at = now()
     RETURNING * INTO st;
@@ -84,12 +151,12 @@ END
 $$;
 
 -- Read a source's table definitions: sniff its CSV files, or import its foreign schema.
-CREATE FUNCTION eai._discover(p_source text) RETURNS void
+CREATE OR REPLACE FUNCTION eai._discover(p_source text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     s       eai.sources;
-    f       text;
+    f       record;
     r       record;
     v_limit text := '';
 BEGIN
@@ -97,8 +164,12 @@ BEGIN
     IF s.kind = 'csv_file' THEN
         PERFORM eai._sync_file_table(p_source, s.location);
     ELSIF s.kind = 'csv_folder' THEN
-        FOR f IN SELECT eai._list_csv_files(s.location) LOOP
-            PERFORM eai._sync_file_table(p_source, f);
+        FOR f IN SELECT * FROM eai._folder_files(s.location) LOOP
+            IF f.unreadable IS NULL THEN
+                PERFORM eai._sync_file_table(p_source, f.path);
+            ELSE
+                PERFORM eai._register_unreadable_file(p_source, f.path, f.unreadable);
+            END IF;
         END LOOP;
     ELSE
         FOR r IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -111,17 +182,19 @@ BEGIN
         END IF;
         EXECUTE format('IMPORT FOREIGN SCHEMA %I%s FROM SERVER %I INTO %I',
                        coalesce(s.options ->> 'schema', 'public'), v_limit, s.server, s.staging_schema);
-        INSERT INTO eai.source_tables AS t (source, table_name, foreign_table, bronze_table)
-        SELECT p_source, c.relname, c.relname, eai._bronze_table_name(p_source, c.relname)
-          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = s.staging_schema AND c.relkind = 'f'
-        ON CONFLICT (source, table_name) DO UPDATE SET discovered_at = now();
+        -- One table at a time, so that each bronze name is chosen knowing the ones before it.
+        FOR r IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = s.staging_schema AND c.relkind = 'f' ORDER BY c.relname LOOP
+            INSERT INTO eai.source_tables AS t (source, table_name, foreign_table, bronze_table)
+            VALUES (p_source, r.relname, r.relname, eai._bronze_table_for(p_source, r.relname))
+            ON CONFLICT (source, table_name) DO UPDATE SET discovered_at = now();
+        END LOOP;
     END IF;
 END
 $$;
 
 -- Create the bronze table of a source table, or add the columns the source gained since.
-CREATE FUNCTION eai._ensure_bronze(st eai.source_tables, v_ft regclass) RETURNS regclass
+CREATE OR REPLACE FUNCTION eai._ensure_bronze(st eai.source_tables, v_ft regclass) RETURNS regclass
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -154,9 +227,34 @@ BEGIN
         EXECUTE format('COMMENT ON COLUMN bronze.%I._eai_loaded_at IS %L', st.bronze_table,
                        'eai: when the row was loaded.');
         EXECUTE format('COMMENT ON COLUMN bronze.%I._eai_row_hash IS %L', st.bronze_table,
-                       'eai: 128-bit hash (xxh3) of the row''s values (and, for the 2nd+ copy of an identical row, of its occurrence number); re-ingesting never duplicates a row.');
+                       'eai: 128-bit hash (xxh3) of the row''s values in this table''s column order, columns added since it was created counting only when they hold a value (and, for the 2nd+ copy of an identical row, of its occurrence number); re-ingesting never duplicates a row, also after the source gained or reordered columns.');
         v_bt := to_regclass(format('bronze.%I', st.bronze_table));
     ELSE
+        -- A column whose type changed at the source (int to text at a remote database, after
+        -- eai.refresh_source) no longer fits bronze, which keeps the type its rows landed with. Say
+        -- which column and how to widen bronze, instead of the insert's 42804 and its generic hint.
+        -- Fits: the same type with bronze's modifier as wide or unset, or an implicit cast to an
+        -- unmodified bronze type (int to bigint, varchar to text).
+        SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS now_type, format_type(b.atttypid, b.atttypmod) AS bronze_type
+          INTO c
+          FROM pg_attribute a
+          JOIN pg_attribute b ON b.attrelid = v_bt AND b.attname = a.attname AND b.attnum > 0 AND NOT b.attisdropped
+         WHERE a.attrelid = v_ft AND a.attnum > 0 AND NOT a.attisdropped
+           AND NOT CASE WHEN a.atttypid = b.atttypid
+                        THEN b.atttypmod = -1 OR (a.atttypmod <> -1 AND a.atttypmod <= b.atttypmod)
+                        ELSE b.atttypmod = -1 AND EXISTS (SELECT 1 FROM pg_cast k WHERE k.castsource = a.atttypid
+                                                             AND k.casttarget = b.atttypid AND k.castcontext = 'i')
+                   END
+         ORDER BY a.attnum LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'eai: column % of source table % is now %, but % in %', quote_ident(c.attname), quote_literal(p_table),
+                            c.now_type, c.bronze_type, v_bt
+                USING ERRCODE = '42804',
+                      DETAIL = 'The column''s type changed at the source; bronze keeps the type its rows were landed with.',
+                      HINT = format('Widen the bronze column (its rows keep their values): ALTER TABLE %s ALTER COLUMN %I TYPE %s USING %I::text::%s; '
+                                    'then run eai.ingest again. Or cast the column back to %s at the source (in a view the source reads).',
+                                    v_bt, c.attname, c.now_type, c.attname, c.now_type, c.bronze_type);
+        END IF;
         FOR c IN SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS typ FROM pg_attribute a
                   WHERE a.attrelid = v_ft AND a.attnum > 0 AND NOT a.attisdropped
                     AND NOT EXISTS (SELECT 1 FROM pg_attribute b WHERE b.attrelid = v_bt
@@ -172,7 +270,7 @@ $$;
 
 -- One batch: read one source table into its bronze table, inside a subtransaction. On error the
 -- subtransaction is rolled back (nothing half-written) and the batch is recorded as failed.
-CREATE FUNCTION eai._ingest_table(p_source text, p_table text) RETURNS bigint
+CREATE OR REPLACE FUNCTION eai._ingest_table(p_source text, p_table text) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET work_mem = '64MB' 
 AS $$
 DECLARE
@@ -182,20 +280,35 @@ DECLARE
     v_bt      regclass;
     v_ft      regclass;
     v_cols    text;
-    v_text_cols text;
+    v_hash_args text;
+    v_base    integer;
     v_written bigint;
     v_state   text;
     v_msg     text;
     v_detail  text;
     v_hint    text;
     v_context text;
+    v_fdw     name;
 BEGIN
     SELECT * INTO STRICT s FROM eai.sources WHERE source = p_source;
     SELECT * INTO STRICT st FROM eai.source_tables WHERE source = p_source AND table_name = p_table;
+    SELECT w.fdwname INTO v_fdw FROM pg_foreign_server fs JOIN pg_foreign_data_wrapper w ON w.oid = fs.srvfdw
+     WHERE fs.srvname = s.server;
     INSERT INTO eai.batches (source, table_name, bronze_table, status)
     VALUES (p_source, p_table, st.bronze_table, 'running') RETURNING batch_id INTO v_batch;
     BEGIN
         IF s.kind IN ('csv_file', 'csv_folder') THEN
+            IF st.dialect #>> '{unreadable,kind}' = 'file_name' THEN
+                -- A name that is not UTF-8: there is no path to re-read. Gone from the folder, it is
+                -- a missing file like any other.
+                IF NOT EXISTS (SELECT 1 FROM eai._folder_files(s.location) f WHERE f.path = st.file_path) THEN
+                    RAISE EXCEPTION 'eai: could not read "%": No such file or directory', st.file_path
+                        USING ERRCODE = '58P01';
+                END IF;
+                RAISE EXCEPTION USING ERRCODE = st.dialect #>> '{unreadable,sqlstate}',
+                    MESSAGE = format('eai: could not read "%s": %s', st.file_path, st.dialect #>> '{unreadable,message}'),
+                    HINT = st.dialect #>> '{unreadable,hint}';
+            END IF;
             IF eai._path_kind(st.file_path) = 'missing' THEN
                 RAISE EXCEPTION 'eai: could not read "%": No such file or directory', st.file_path
                     USING ERRCODE = '58P01';
@@ -205,6 +318,14 @@ BEGIN
                 RAISE EXCEPTION 'eai: the file "%" is empty: it has no header and no rows', st.file_path
                     USING ERRCODE = 'EAI01';
             END IF;
+            IF st.dialect ? 'unreadable' THEN
+                RAISE EXCEPTION USING ERRCODE = st.dialect #>> '{unreadable,sqlstate}',
+                    MESSAGE = format('eai: could not read "%s": %s', st.file_path, st.dialect #>> '{unreadable,message}'),
+                    HINT = st.dialect #>> '{unreadable,hint}';
+            END IF;
+            -- COPY joins lines silently at a quote inside an unquoted field: read the whole file as
+            -- COPY will first, and fail the batch at the line of the first such quote.
+            PERFORM eai._check_csv(st.file_path, st.dialect ->> 'delimiter', st.dialect ->> 'quote');
         END IF;
         v_ft := format('%I.%I', s.staging_schema, st.foreign_table)::regclass;
         v_bt := eai._ensure_bronze(st, v_ft);
@@ -213,21 +334,32 @@ BEGIN
         -- One writer per bronze table at a time (readers are not blocked); a second ingest of the
         -- same table waits, then sees the first one's rows.
         EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', v_bt);
-        -- The row hash is a 128-bit hash of the row's values (eai._row_hash); the 2nd, 3rd…
-        -- copy of an identical row hashes its occurrence number too, so duplicates inside the
-        -- source are kept while re-reading the same rows adds nothing.
-        SELECT string_agg(format('%I::text', a.attname), ', ' ORDER BY a.attnum) INTO v_text_cols
-          FROM pg_attribute a WHERE a.attrelid = v_ft AND a.attnum > 0 AND NOT a.attisdropped;
+        -- The row hash is a 128-bit hash of the row's values; the 2nd, 3rd… copy of an identical
+        -- row hashes its occurrence number too, so duplicates inside the source are kept while
+        -- re-reading the same rows adds nothing. The values are taken in the bronze table's order,
+        -- not the source's: first the columns bronze was created with (those before _eai_batch),
+        -- then the ones it gained since, which count only up to the last one holding a value
+        -- (eai._row_hash_shaped). A column the source no longer has counts as NULL. So a source
+        -- that gains a column, or reorders its columns, re-lands none of its unchanged rows; with
+        -- no column gained this is eai._row_hash of the row, as bronze has always stored it.
+        SELECT count(*) FILTER (WHERE b.attnum < (SELECT m.attnum FROM pg_attribute m
+                                                    WHERE m.attrelid = v_bt AND m.attname = '_eai_batch')),
+               string_agg(CASE WHEN f.attname IS NULL THEN 'NULL::text' ELSE format('%I::text', f.attname) END,
+                          ', ' ORDER BY b.attnum)
+          INTO v_base, v_hash_args
+          FROM pg_attribute b
+          LEFT JOIN pg_attribute f ON f.attrelid = v_ft AND f.attname = b.attname AND f.attnum > 0 AND NOT f.attisdropped
+         WHERE b.attrelid = v_bt AND b.attnum > 0 AND NOT b.attisdropped AND b.attname NOT LIKE '\_eai\_%';
         EXECUTE format(
             'INSERT INTO %1$s (%2$s, _eai_batch, _eai_loaded_at, _eai_row_hash) '
             'SELECT %2$s, $1, $2, _eai_h FROM ('
             '  SELECT %2$s, CASE WHEN _eai_n = 1 THEN _eai_h0 ELSE eai._row_hash_occurrence(_eai_h0, _eai_n) END AS _eai_h'
             '    FROM (SELECT %2$s, _eai_h0, row_number() OVER (PARTITION BY _eai_h0) AS _eai_n'
-            '            FROM (SELECT %2$s, eai._row_hash(VARIADIC ARRAY[%4$s]) AS _eai_h0 FROM %3$s'
+            '            FROM (SELECT %2$s, eai._row_hash_shaped($3, VARIADIC ARRAY[%4$s]) AS _eai_h0 FROM %3$s'
             '                   WHERE eai._ingest_tick($1)) AS a) AS b) AS r '
             'WHERE NOT EXISTS (SELECT 1 FROM %1$s AS x WHERE x._eai_row_hash = r._eai_h)',
-            v_bt, v_cols, v_ft, v_text_cols)
-        USING v_batch, clock_timestamp();
+            v_bt, v_cols, v_ft, v_hash_args)
+        USING v_batch, clock_timestamp(), v_base;
         GET DIAGNOSTICS v_written = ROW_COUNT;
         UPDATE eai.batches
            SET status = 'succeeded', rows_read = eai._ingest_rows_read(v_batch), rows_written = v_written,
@@ -237,17 +369,25 @@ BEGIN
         GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT,
                                 v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT,
                                 v_context = PG_EXCEPTION_CONTEXT;
+        -- eai's own errors carry their hint. For the others, what eai can tell from the error and
+        -- the wrapper (a remote column whose type changed, a type that no longer fits bronze)
+        -- comes before PostgreSQL's generic hint (eai-core error_taxonomy::diagnose_ingest).
+        v_hint := CASE WHEN v_msg LIKE 'eai: %' AND coalesce(v_hint, '') <> '' THEN v_hint
+                       ELSE coalesce(eai._ingest_error_hint(v_state, coalesce(v_context, ''), coalesce(v_fdw, '')),
+                                     nullif(v_hint, ''), eai._ingest_hint(v_state))
+                  END;
         UPDATE eai.batches
            SET status = 'failed', rows_read = eai._ingest_rows_read(v_batch), rows_written = 0,
                finished_at = clock_timestamp(), error_sqlstate = v_state,
-               error_class = eai._error_class(v_state), error_message = eai._redact(v_msg),
+               error_class = eai._ingest_error_class(v_state, coalesce(v_context, ''), coalesce(v_fdw, '')),
+               error_message = eai._redact(v_msg),
                error_detail = eai._redact(nullif(v_detail, '')),
-               error_hint = coalesce(nullif(v_hint, ''), eai._ingest_hint(v_state)),
+               error_hint = v_hint,
                error_context = eai._redact(nullif(v_context, ''))
          WHERE batch_id = v_batch;
         RAISE WARNING 'eai: batch % (source %, table %) failed: %', v_batch, quote_literal(p_source),
                       quote_literal(p_table), regexp_replace(eai._redact(v_msg), '^eai: ', '')
-            USING HINT = coalesce(nullif(v_hint, ''), eai._ingest_hint(v_state)),
+            USING HINT = v_hint,
                   DETAIL = format('SQLSTATE %s; nothing of this batch was written; see eai.batches.', v_state);
     END;
     RETURN v_batch;
@@ -257,7 +397,7 @@ $$;
 -------------------------------------------------------------------------------------------------
 -- Public API.
 
-CREATE FUNCTION eai.add_source(name text, location text DEFAULT NULL, server name DEFAULT NULL,
+CREATE OR REPLACE FUNCTION eai.add_source(name text, location text DEFAULT NULL, server name DEFAULT NULL,
                                options jsonb DEFAULT '{}')
 RETURNS SETOF eai.source_tables
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -361,7 +501,7 @@ $$;
 COMMENT ON FUNCTION eai.add_source(text, text, name, jsonb) IS
 'eai: register a source and import its table definitions into a staging schema. location: a CSV file, a folder of CSV files (header and delimiter detected), or a postgres connection string / URI (postgres_fdw); server: an existing foreign server instead. options: {"schema": remote schema, "tables": [names], "csv": {"delimiter": ";", "header": true}}.';
 
-CREATE FUNCTION eai.refresh_source(name text) RETURNS SETOF eai.source_tables
+CREATE OR REPLACE FUNCTION eai.refresh_source(name text) RETURNS SETOF eai.source_tables
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
@@ -376,7 +516,7 @@ END
 $$;
 COMMENT ON FUNCTION eai.refresh_source(text) IS 'eai: re-read a source''s table definitions (new files, new or changed remote tables).';
 
-CREATE FUNCTION eai.drop_source(name text, drop_bronze boolean DEFAULT false) RETURNS void
+CREATE OR REPLACE FUNCTION eai.drop_source(name text, drop_bronze boolean DEFAULT false) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
@@ -408,13 +548,13 @@ END
 $$;
 COMMENT ON FUNCTION eai.drop_source(text, boolean) IS 'eai: remove a source, its staging schema and (if eai created it) its server. Bronze tables are kept unless drop_bronze; batch history is kept.';
 
-CREATE FUNCTION eai.ingest(source text, table_name text DEFAULT NULL) RETURNS SETOF eai.batches
+CREATE OR REPLACE FUNCTION eai.ingest(source text, table_name text DEFAULT NULL) RETURNS SETOF eai.batches
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
     s    eai.sources;
-    f    text;
+    f    record;
     t    text;
     v_id bigint;
 BEGIN
@@ -425,9 +565,13 @@ BEGIN
     END IF;
     IF s.kind = 'csv_folder' AND eai._path_kind(s.location) = 'directory' THEN
         -- New files in the folder become new tables.
-        FOR f IN SELECT eai._list_csv_files(s.location) LOOP
-            IF NOT EXISTS (SELECT 1 FROM eai.source_tables x WHERE x.source = source AND x.file_path = f) THEN
-                PERFORM eai._sync_file_table(source, f);
+        FOR f IN SELECT * FROM eai._folder_files(s.location) LOOP
+            IF NOT EXISTS (SELECT 1 FROM eai.source_tables x WHERE x.source = source AND x.file_path = f.path) THEN
+                IF f.unreadable IS NULL THEN
+                    PERFORM eai._sync_file_table(source, f.path);
+                ELSE
+                    PERFORM eai._register_unreadable_file(source, f.path, f.unreadable);
+                END IF;
             END IF;
         END LOOP;
     END IF;
@@ -447,7 +591,7 @@ END
 $$;
 COMMENT ON FUNCTION eai.ingest(text, text) IS 'eai: copy the rows of a source''s tables (or of one table) into bronze, one batch per table. Rows already in bronze are not written again. A failing table fails its own batch (WARNING + eai.batches row), not the others.';
 
-CREATE VIEW eai.ingest_status AS
+CREATE OR REPLACE VIEW eai.ingest_status AS
 SELECT st.source,
        st.table_name,
        format('bronze.%I', st.bronze_table)                                     AS bronze_table,

@@ -386,18 +386,24 @@ RETURNS TABLE (attnum integer, source_column text, target_column text, target_ty
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
     WITH cols AS (
-        SELECT a.attnum::integer AS attnum, a.attname::text AS source_column, p.inferred_type,
-               coalesce(nullif(left(btrim(regexp_replace(lower(a.attname), '[^[:alnum:]]+', '_', 'g'), '_'), 55), ''),
-                        'column_' || a.attnum) AS base
+        SELECT a.attnum::integer AS attnum, a.attname::text AS source_column, p.inferred_type
           FROM pg_attribute a
           LEFT JOIN LATERAL (SELECT x.inferred_type FROM eai.column_profiles x WHERE x.relid = src AND x.column_name = a.attname
                               ORDER BY x.version DESC LIMIT 1) p ON true
          WHERE a.attrelid = src AND a.attnum > 0 AND NOT a.attisdropped AND a.attname NOT LIKE '\_eai\_%'
+    ),
+    -- Silver names come from eai-core (ident::silver_column_names): lower case, letters and digits
+    -- of every script kept whatever the database's locale (`ünï 表` is `ünï_表`), other runs `_`,
+    -- a name several columns share suffixed with its attnum.
+    named AS (
+        SELECT n.attnum, n.target_column
+          FROM unnest((SELECT array_agg(c.attnum ORDER BY c.attnum) FROM cols c),
+                      eai._silver_column_names((SELECT array_agg(c.source_column ORDER BY c.attnum) FROM cols c),
+                                               (SELECT array_agg(c.attnum ORDER BY c.attnum) FROM cols c)))
+               AS n(attnum, target_column)
     )
-    SELECT attnum, source_column,
-           CASE WHEN count(*) OVER (PARTITION BY base) = 1 THEN base ELSE base || '_' || attnum END,
-           eai._silver_type(coalesce(inferred_type, 'text')), inferred_type
-      FROM cols
+    SELECT c.attnum, c.source_column, n.target_column, eai._silver_type(coalesce(c.inferred_type, 'text')), c.inferred_type
+      FROM cols c JOIN named n ON n.attnum = c.attnum
 $$;
 
 -- Promote every bronze batch of the pipeline's table that it has not promoted yet.

@@ -27,7 +27,7 @@ GRANT eai_reader TO eai_reviewer;
 GRANT eai_reviewer TO eai_engineer;
 
 -- Functions that read server files or create servers are not for everyone.
-REVOKE ALL ON FUNCTION eai._sniff_csv(text), eai._list_csv_files(text), eai._path_kind(text),
+REVOKE ALL ON FUNCTION eai._sniff_csv(text), eai._list_csv_files(text), eai._path_kind(text), eai._check_csv(text, text, text), eai._folder_files(text),
     eai.add_source(text, text, name, jsonb), eai.refresh_source(text), eai.drop_source(text, boolean),
     eai.ingest(text, text) FROM PUBLIC;
 -- Pipelines create triggers on bronze tables and write silver as the ingesting role.
@@ -90,5 +90,6 @@ REVOKE ALL ON FUNCTION eai._insert_streamed(oid, text, text, bigint, bigint, jso
     eai._promote(bigint, bigint, text, text, anyelement), eai._promote_trigger(), eai._promote_backlog(eai.pipelines),
     eai._refresh_gold(eai.gold_tables), eai._refresh_gold_after(oid), eai._ensure_bronze(eai.source_tables, regclass),
     eai._ingest_table(text, text), eai._sync_file_table(text, text), eai._discover(text),
+    eai._register_unreadable_file(text, text, jsonb), eai._bronze_table_for(text, text), eai._file_table_name(text, text),
     eai._refuse_foreign_code_in_expression(regclass, text)
   FROM PUBLIC;

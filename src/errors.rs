@@ -1,7 +1,7 @@
 //! eai's errors as PostgreSQL sees them: each variant has a real SQLSTATE and a hint, and its
 //! message has secrets stripped before it leaves the backend.
 
-use eai_core::{conninfo::ConninfoError, embedding::EmbedError, error_taxonomy::redact_secrets};
+use eai_core::{conninfo::ConninfoError, csv_scan, embedding::EmbedError, error_taxonomy::redact_secrets};
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 use pgrx::pg_sys::panic::ErrorReport;
 
@@ -15,6 +15,9 @@ pub enum EaiError {
     File { path: String, source: std::io::Error },
     #[error("\"{0}\" is not a directory")]
     NotADirectory(String),
+    /// A CSV file that COPY would read differently from what it means (eai_core::csv_scan).
+    #[error("could not read \"{path}\" as CSV: {malformed}")]
+    MalformedCsv { path: String, malformed: csv_scan::Malformed },
     #[error("{0}")]
     AnomalyInput(String),
     #[error("{0}")]
@@ -56,6 +59,7 @@ impl EaiError {
                 _ => PgSqlErrorCode::ERRCODE_IO_ERROR,
             },
             EaiError::NotADirectory(_) => PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            EaiError::MalformedCsv { .. } => PgSqlErrorCode::ERRCODE_BAD_COPY_FILE_FORMAT,
             EaiError::AnomalyInput(_) => PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
             EaiError::InvalidParameter(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             EaiError::UnsupportedPattern(_) => PgSqlErrorCode::ERRCODE_INVALID_REGULAR_EXPRESSION,
@@ -75,6 +79,17 @@ impl EaiError {
             }
             EaiError::File { .. } => "Check the path: it is read by the database server, on the server's machine.",
             EaiError::NotADirectory(_) => "Give a CSV file or a folder of CSV files.",
+            EaiError::MalformedCsv { malformed, .. } => match malformed.problem {
+                csv_scan::Problem::StrayQuote => {
+                    "Quote the whole field and double the quote inside it (\"5\"\" screen\"), or remove the quote, at the line shown; then run eai.ingest again. Nothing of this batch was written."
+                }
+                csv_scan::Problem::TextAfterQuote => {
+                    "Put the whole field inside the quotes, doubling a quote meant literally (\"5\"\" screen\"), at the line shown; then run eai.ingest again. Nothing of this batch was written."
+                }
+                csv_scan::Problem::UnterminatedQuote => {
+                    "Close the quote opened at the line shown, or double it if it is meant literally; then run eai.ingest again. Nothing of this batch was written."
+                }
+            },
             EaiError::AnomalyInput(_) => {
                 "Give a query returning (ts, value) for a series, or numeric columns only for rows, e.g. SELECT ts, amount FROM silver.orders ORDER BY ts."
             }

@@ -41,6 +41,7 @@ extension_sql_file!(
         promotion::_silver_type,
         promotion::_parse_rule,
         promotion::_suggest_expectations,
+        source_helpers::_silver_column_names,
         streamed_insert::_insert_streamed
     ]
 );

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::time::Instant;
 
-use eai_core::{conninfo, csv_sniff, error_taxonomy, ident, row_hash};
+use eai_core::{conninfo, csv_scan, csv_sniff, error_taxonomy, ident, row_hash};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::json;
@@ -16,6 +16,9 @@ use crate::guc;
 
 /// How much of a file the sniffer reads.
 const SNIFF_BYTES: usize = 64 * 1024;
+
+/// How much of a file `_check_csv` reads at a time.
+const CHECK_CHUNK: usize = 256 * 1024;
 
 /// 'file', 'directory' or 'missing', as the server sees the path.
 #[pg_extern(volatile, strict)]
@@ -51,8 +54,38 @@ fn _list_csv_files(dir: &str) -> SetOfIterator<'static, String> {
     SetOfIterator::new(files)
 }
 
+/// The CSV files of a folder (.csv, .tsv, .txt; hidden files skipped; symbolic links to files
+/// followed), sorted by path. `unreadable` is NULL, or the dialect to record for a file eai cannot
+/// name to file_fdw, a name that is not UTF-8 (`{"unreadable": {"kind": "file_name", …}}`): such a
+/// file is listed, its path shown with U+FFFD, so that its table's batches fail saying so instead
+/// of the file being left out in silence.
+#[pg_extern(volatile, strict)]
+fn _folder_files(dir: &str) -> TableIterator<'static, (name!(path, String), name!(unreadable, Option<JsonB>))> {
+    let meta = std::fs::metadata(dir).map_err(|source| EaiError::File { path: dir.into(), source }).or_report();
+    if !meta.is_dir() {
+        EaiError::NotADirectory(dir.into()).report();
+    }
+    let entries = std::fs::read_dir(dir).map_err(|source| EaiError::File { path: dir.into(), source }).or_report();
+    let mut files: Vec<(String, Option<JsonB>)> = Vec::new();
+    for entry in entries.flatten() {
+        if !std::fs::metadata(entry.path()).map(|m| m.is_file()).unwrap_or(false) {
+            continue;
+        }
+        let raw = entry.file_name();
+        let shown = raw.to_string_lossy().into_owned();
+        if !ident::is_csv_file_name(&shown) {
+            continue;
+        }
+        let unreadable = raw.to_str().is_none().then(|| JsonB(unreadable_json(&csv_sniff::non_utf8_file_name(&shown))));
+        files.push((std::path::Path::new(dir).join(&shown).display().to_string(), unreadable));
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    TableIterator::new(files)
+}
+
 /// The CSV dialect of a file as jsonb: delimiter, quote, header, columns, encoding, ragged_lines;
-/// `{"empty": true}` for a file with no header and no rows.
+/// `{"empty": true}` for a file with no header and no rows; `{"unreadable": {"kind", "sqlstate",
+/// "message", "hint"}}` for a file eai cannot read at all (UTF-16, NUL bytes, no line break).
 #[pg_extern(volatile, strict)]
 fn _sniff_csv(path: &str) -> JsonB {
     let file = std::fs::File::open(path).map_err(|source| EaiError::File { path: path.into(), source }).or_report();
@@ -70,7 +103,40 @@ fn _sniff_csv(path: &str) -> JsonB {
             "ragged_lines": d.ragged_lines,
         }),
         Err(csv_sniff::SniffError::Empty) => json!({"empty": true}),
+        Err(e) => unreadable_json(&e.unreadable()),
     })
+}
+
+fn unreadable_json(u: &csv_sniff::Unreadable) -> serde_json::Value {
+    json!({"unreadable": {"kind": u.kind, "sqlstate": u.sqlstate, "message": u.message, "hint": u.hint}})
+}
+
+/// Read the whole file as COPY … (FORMAT csv, DELIMITER, QUOTE) will (eai_core::csv_scan) and raise
+/// 22P04, with the line and field, at the first place COPY would read differently from what the
+/// file means: a quote inside an unquoted field, text after a closing quote, a quote never closed.
+/// A delimiter or quote that is not one byte is left to COPY to refuse.
+#[pg_extern(volatile, strict)]
+fn _check_csv(path: &str, delimiter: &str, quote: &str) {
+    let (&[d], &[q]) = (delimiter.as_bytes(), quote.as_bytes()) else { return };
+    let mut file = std::fs::File::open(path).map_err(|source| EaiError::File { path: path.into(), source }).or_report();
+    let mut scanner = csv_scan::Scanner::new(d, q);
+    let mut buf = vec![0u8; CHECK_CHUNK];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(source) => EaiError::File { path: path.into(), source }.report(),
+        };
+        scanner.feed(&buf[..n]);
+        if scanner.problem().is_some() {
+            break;
+        }
+        pgrx::check_for_interrupts!();
+    }
+    if let Err(malformed) = scanner.finish() {
+        EaiError::MalformedCsv { path: path.into(), malformed }.report();
+    }
 }
 
 #[pg_extern(immutable, strict)]
@@ -111,6 +177,27 @@ fn _table_name_for_file(path: &str) -> String {
     ident::table_name_for_file(&file_name)
 }
 
+/// The table name for the file at `path` in a source whose tables already have the names `taken`
+/// (eai_core::ident::table_name_for_file_among): `same.tsv` next to `same.csv`.
+#[pg_extern(immutable, strict)]
+fn _table_name_for_file_among(path: &str, taken: Vec<String>) -> String {
+    let file_name = std::path::Path::new(path).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    ident::table_name_for_file_among(&file_name, &taken)
+}
+
+/// Bronze table names for a source table, best first (eai_core::ident::bronze_table_candidates).
+#[pg_extern(immutable, strict)]
+fn _bronze_table_candidates(source: &str, table: &str) -> Vec<String> {
+    ident::bronze_table_candidates(source, table).to_vec()
+}
+
+/// Silver column names for bronze columns (eai_core::ident::silver_column_names), in the order given.
+#[pg_extern(immutable, strict)]
+fn _silver_column_names(names: Vec<String>, attnums: Vec<i32>) -> Vec<String> {
+    let columns: Vec<(String, i32)> = names.into_iter().zip(attnums).collect();
+    ident::silver_column_names(&columns)
+}
+
 /// transient | schema_drift | bad_data | configuration | internal
 #[pg_extern(immutable, strict)]
 fn _error_class(sqlstate: &str) -> &'static str {
@@ -120,6 +207,19 @@ fn _error_class(sqlstate: &str) -> &'static str {
 #[pg_extern(immutable, strict)]
 fn _ingest_hint(sqlstate: &str) -> &'static str {
     error_taxonomy::ingest_hint(sqlstate)
+}
+
+/// The class of an ingest error, knowing its context and the source's wrapper
+/// (eai_core::error_taxonomy::diagnose_ingest): a postgres_fdw conversion error is schema drift.
+#[pg_extern(immutable, strict)]
+fn _ingest_error_class(sqlstate: &str, context: &str, fdw: &str) -> &'static str {
+    error_taxonomy::diagnose_ingest(sqlstate, context, fdw).class.as_str()
+}
+
+/// A hint for an ingest error that knows better than the error's own, or NULL.
+#[pg_extern(immutable, strict)]
+fn _ingest_error_hint(sqlstate: &str, context: &str, fdw: &str) -> Option<&'static str> {
+    error_taxonomy::diagnose_ingest(sqlstate, context, fdw).hint
 }
 
 /// The message with passwords replaced by ********.
@@ -165,6 +265,15 @@ fn _ingest_rows_read(batch: i64) -> i64 {
 #[pg_extern(immutable, parallel_safe)]
 fn _row_hash(values: pgrx::VariadicArray<'_, &str>) -> pgrx::Uuid {
     pgrx::Uuid::from_bytes(row_hash::hash_values(values.iter().map(|v| v.map(str::as_bytes))))
+}
+
+/// Row identity by the bronze table's shape (eai_core::row_hash::hash_shaped): the values in the
+/// bronze table's column order, each as text (NULL for NULL and for a column the source no longer
+/// has); `base` is the number of columns the bronze table was created with.
+#[pg_extern(immutable, parallel_safe)]
+fn _row_hash_shaped(base: i32, values: pgrx::VariadicArray<'_, &str>) -> pgrx::Uuid {
+    let values: Vec<Option<&[u8]>> = values.iter().map(|v| v.map(str::as_bytes)).collect();
+    pgrx::Uuid::from_bytes(row_hash::hash_shaped(&values, usize::try_from(base).unwrap_or(0)))
 }
 
 /// Identity of the `n`-th copy (n ≥ 2) of a row whose hash is `row`.

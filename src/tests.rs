@@ -104,6 +104,24 @@ fn row_hash_known_answer_from_sql() {
     assert_eq!(null_vs_empty, Some(true));
 }
 
+/// Hashing by the bronze table's shape keeps the stored hashes: with no column added, and with
+/// added columns that are NULL, it gives the known answer of eai._row_hash.
+#[pg_test]
+fn row_hash_shaped_keeps_the_known_answer() {
+    for sql in [
+        "SELECT eai._row_hash_shaped(3, '1', 'Doe, Jane', NULL)::text",
+        "SELECT eai._row_hash_shaped(3, '1', 'Doe, Jane', NULL, NULL, NULL)::text",
+    ] {
+        let h = Spi::get_one::<String>(sql).unwrap();
+        assert_eq!(h.as_deref(), Some("7293fd4a-b8b2-11b3-0bc8-049e6efd7bf3"), "{sql}");
+    }
+    let gained = Spi::get_one::<bool>(
+        "SELECT eai._row_hash_shaped(3, '1', 'Doe, Jane', NULL, 'x') = eai._row_hash('1', 'Doe, Jane', NULL, 'x')",
+    )
+    .unwrap();
+    assert_eq!(gained, Some(true));
+}
+
 #[pg_test]
 fn profile_stores_versions_and_embeddings() {
     Spi::run("CREATE TABLE t (cust_dob text, email text); INSERT INTO t VALUES ('2024-01-01', 'a@x.io'), ('2024-02-03', 'b@y.org')").unwrap();

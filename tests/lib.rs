@@ -89,6 +89,15 @@ pub fn write(dir: &Path, file: &str, content: &str) -> PathBuf {
     p
 }
 
+/// A file of raw bytes (UTF-16, binary, …), readable by the server.
+pub fn write_bytes(dir: &Path, file: impl AsRef<std::ffi::OsStr>, content: &[u8]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(file.as_ref());
+    std::fs::write(&p, content).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    p
+}
+
 /// A bronze table's row count, the name quoted by the server.
 pub fn bronze_count(client: &mut Client, bronze_table: &str) -> i64 {
     let sql: String = client.query_one("SELECT format('SELECT count(*) FROM bronze.%I', $1::text)", &[&bronze_table]).unwrap().get(0);

@@ -67,6 +67,36 @@ pub fn ingest_hint(sqlstate: &str) -> &'static str {
     }
 }
 
+/// A value read through postgres_fdw that does not parse as its foreign table's column type.
+const REMOTE_TYPE_CHANGED: &str = "A value of the remote table does not fit the type its foreign table declares (the context names the column): the remote column's type has most likely changed. Run eai.refresh_source to re-import the definition, then eai.ingest again; if bronze then holds the column with another type, the batch says how to widen it.";
+
+/// An insert into bronze refused because a source column's type no longer matches.
+const TYPE_NO_LONGER_FITS: &str = "A source column's type no longer matches its bronze column. Widen the bronze column to the source's type (ALTER TABLE bronze.… ALTER COLUMN … TYPE … USING …::text::…), or cast the column back at the source, then run eai.ingest again.";
+
+/// What eai can tell about an error met while ingesting, beyond its SQLSTATE alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Diagnosis {
+    pub class: ErrorClass,
+    /// A hint that knows better than the error's own (`None`: keep the error's hint, else
+    /// [`ingest_hint`]).
+    pub hint: Option<&'static str>,
+}
+
+/// Diagnose an ingest error from its SQLSTATE, its context (`PG_EXCEPTION_CONTEXT`) and the
+/// source's foreign-data wrapper. postgres_fdw converts every remote value with the input
+/// function of the foreign table's column type, in the remote session's own settings: a data
+/// exception there (`22P02 invalid input syntax for type integer`, context `column "n" of foreign
+/// table "t"`) means the remote column no longer has that type, i.e. schema drift, not bad data.
+pub fn diagnose_ingest(sqlstate: &str, context: &str, fdw: &str) -> Diagnosis {
+    if fdw == "postgres_fdw" && sqlstate.starts_with("22") && context.contains(" of foreign table ") {
+        return Diagnosis { class: ErrorClass::SchemaDrift, hint: Some(REMOTE_TYPE_CHANGED) };
+    }
+    if sqlstate == "42804" {
+        return Diagnosis { class: ErrorClass::SchemaDrift, hint: Some(TYPE_NO_LONGER_FITS) };
+    }
+    Diagnosis { class: classify(sqlstate), hint: None }
+}
+
 /// Replace secrets in a message: `password=…` values and the password part of URIs.
 pub fn redact_secrets(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
@@ -143,6 +173,23 @@ mod tests {
         for s in ["08001", "42703", "22P02", "58P01", "XX000", "22P04", "EAI01", "28P01"] {
             assert!(!ingest_hint(s).is_empty());
         }
+    }
+
+    /// Item 13: a remote column that changed from int to text is schema drift, with a hint that
+    /// says to refresh, then to widen bronze; not bad data with PostgreSQL's generic hint.
+    #[test]
+    fn a_remote_type_change_is_schema_drift() {
+        let ctx = "column \"n\" of foreign table \"t\"\nSQL statement \"INSERT INTO bronze.r__t …\"\nPL/pgSQL function eai._ingest_table(text,text) line 60 at EXECUTE";
+        let d = diagnose_ingest("22P02", ctx, "postgres_fdw");
+        assert_eq!(d.class, ErrorClass::SchemaDrift);
+        assert!(d.hint.unwrap().contains("eai.refresh_source"));
+        // The same SQLSTATE read from a file, or without the foreign-table context, is bad data.
+        assert_eq!(diagnose_ingest("22P02", ctx, "file_fdw"), Diagnosis { class: ErrorClass::BadData, hint: None });
+        assert_eq!(diagnose_ingest("22P02", "PL/pgSQL function x", "postgres_fdw").class, ErrorClass::BadData);
+        let d = diagnose_ingest("42804", "", "postgres_fdw");
+        assert_eq!(d.class, ErrorClass::SchemaDrift);
+        assert!(d.hint.unwrap().contains("ALTER TABLE bronze."));
+        assert_eq!(diagnose_ingest("08006", "", "postgres_fdw"), Diagnosis { class: ErrorClass::Transient, hint: None });
     }
 
     #[test]

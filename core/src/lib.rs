@@ -3,7 +3,8 @@
 //!
 //! One concern per module:
 //! - [`ident`]: names eai derives for staging schemas, servers and bronze tables (63-byte safe).
-//! - [`csv_sniff`]: delimiter, header, column names and encoding of a CSV file.
+//! - [`csv_sniff`]: delimiter, quote, header, column names and encoding of a CSV file; files it cannot read.
+//! - [`csv_scan`]: a whole CSV file read strictly, as COPY will: stray quotes found, with their line.
 //! - [`conninfo`]: libpq connection strings and URIs → postgres_fdw server / user-mapping options.
 //! - [`error_taxonomy`]: SQLSTATE → error class and a hint for the user; secret redaction.
 //! - [`expectations`]: rules silver data must hold (`eai.expect`), suggestions from profiles.
@@ -16,6 +17,7 @@
 
 pub mod anomaly;
 pub mod conninfo;
+pub mod csv_scan;
 pub mod csv_sniff;
 pub mod embedding;
 pub mod error_taxonomy;

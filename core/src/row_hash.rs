@@ -3,6 +3,12 @@
 //! so NULL and '' differ and ("ab", "c") differs from ("a", "bc"). The 2nd, 3rd… copy of an
 //! identical row gets [`with_occurrence`], so duplicates inside a source are all kept.
 //!
+//! A row is hashed by the shape of its bronze table ([`hash_shaped`]): the columns the table was
+//! created with, in its order, then the columns it gained since, which count only up to the last
+//! one that holds a value. A row whose added columns are all NULL hashes exactly as it did before
+//! they existed, so a source that gains a column (or moves its columns around) does not re-land
+//! its rows.
+//!
 //! These hashes are stored in bronze: they must never change. The known-answer tests pin them.
 
 use xxhash_rust::xxh3::Xxh3;
@@ -24,6 +30,24 @@ where
         }
     }
     h.digest128().to_be_bytes()
+}
+
+/// Hash of a row of a bronze table, its values in the table's column order (`None` = NULL, also
+/// for a column the source no longer has): the first `base` values are the columns the table was
+/// created with, the rest the columns added since, in the order they were added. The added
+/// columns count up to the last non-NULL one, so
+///
+/// - with nothing added, or every added column NULL, this is [`hash_values`] of the first `base`
+///   values: the hash the row had before any column was added, which bronze already stores;
+/// - within one table (`base` fixed) two different rows never share an input: the input is the
+///   base values and then a prefix of the added ones that ends in a value, and two rows with the
+///   same such input are equal once the NULLs after it are put back.
+///
+/// NULLs among the base columns are kept: only the trailing added columns are dropped.
+pub fn hash_shaped(values: &[Option<&[u8]>], base: usize) -> [u8; 16] {
+    let base = base.min(values.len());
+    let end = values[base..].iter().rposition(Option::is_some).map_or(base, |last| base + last + 1);
+    hash_values(values[..end].iter().copied())
 }
 
 /// Hash of the `n`-th occurrence (n ≥ 2) of a row whose hash is `row`.
@@ -61,6 +85,39 @@ mod tests {
         let r = row(&[Some("1"), Some("Bob")]);
         assert_ne!(with_occurrence(r, 2), r);
         assert_ne!(with_occurrence(r, 2), with_occurrence(r, 3));
+    }
+
+    fn shaped(vals: &[Option<&str>], base: usize) -> [u8; 16] {
+        let v: Vec<Option<&[u8]>> = vals.iter().map(|v| v.map(str::as_bytes)).collect();
+        hash_shaped(&v, base)
+    }
+
+    #[test]
+    fn shaped_without_added_columns_is_the_plain_hash() {
+        let r = [Some("1"), Some("Doe, Jane"), None];
+        assert_eq!(shaped(&r, 3), row(&r));
+        assert_eq!(hex(shaped(&r, 3)), KNOWN_ROW, "NULLs among the base columns are kept");
+        assert_eq!(shaped(&r, 7), row(&r), "a base beyond the values is the whole row");
+        assert_eq!(shaped(&[], 0), row(&[]));
+    }
+
+    #[test]
+    fn added_columns_that_are_null_change_nothing() {
+        // The row before the source gained two columns, and after, with both NULL.
+        assert_eq!(hex(shaped(&[Some("1"), Some("Doe, Jane"), None, None, None], 3)), KNOWN_ROW);
+        assert_eq!(shaped(&[Some("1"), Some("Doe, Jane"), None, None], 3), row(&[Some("1"), Some("Doe, Jane"), None]));
+    }
+
+    #[test]
+    fn added_columns_with_values_count_where_they_are() {
+        let base = [Some("1"), Some("x")];
+        let first = shaped(&[base[0], base[1], Some("a"), None], 2);
+        let second = shaped(&[base[0], base[1], None, Some("a")], 2);
+        assert_ne!(first, shaped(&base, 2), "a value in an added column is a different row");
+        assert_ne!(first, second, "which added column holds the value matters");
+        assert_eq!(first, row(&[Some("1"), Some("x"), Some("a")]), "trailing NULLs dropped, nothing else");
+        assert_eq!(second, row(&[Some("1"), Some("x"), None, Some("a")]));
+        assert_ne!(shaped(&[Some("1"), Some("x"), Some("")], 2), shaped(&base, 2), "'' is a value, not NULL");
     }
 
     /// Bronze stores these hashes: if this test fails, the hash changed and every re-ingest
