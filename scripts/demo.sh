@@ -15,6 +15,10 @@ RUN=$(runtime_dir)
 install -d -m 0755 "$RUN/demo"
 rm -rf "$RUN/demo/shop_csv"
 cp -r "$REPO/demo/shop_csv" "$RUN/demo/shop_csv"
+# A folder of awkward files: one without a header line, one with a stray quote inside a field.
+install -d -m 0755 "$RUN/demo/readings"
+printf '2024-03-01 10:00,boiler,71.5\n2024-03-01 11:00,boiler,72.0\n2024-03-01 12:00,pump,18.25\n' > "$RUN/demo/readings/meters.csv"
+printf 'id,item\n1,27" monitor\n2,desk\n' > "$RUN/demo/readings/notes.csv"
 chmod -R a+rX "$RUN/demo"
 
 PSQL=(psql -X -v ON_ERROR_STOP=1 -q)
@@ -28,7 +32,7 @@ if ! "${PSQL[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'e
 fi
 
 log "demo: ingesting the bundled sources into bronze"
-"${PSQL[@]}" -d eai -v csv_dir="$RUN/demo/shop_csv" -v crm_uri="postgresql:///eai_demo_crm?host=$PGHOST&port=$PGPORT&user=postgres" <<'SQL'
+"${PSQL[@]}" -d eai -v csv_dir="$RUN/demo/shop_csv" -v readings_dir="$RUN/demo/readings" -v crm_uri="postgresql:///eai_demo_crm?host=$PGHOST&port=$PGPORT&user=postgres" <<'SQL'
 \pset footer off
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS eai CASCADE;
@@ -122,6 +126,15 @@ ALTER TABLE public.demo_untrusted OWNER TO demo_engineer;
 SELECT eai._refuse_foreign_code('public.demo_untrusted', current_user::regrole, true, 'promote into');
 DROP TABLE public.demo_untrusted;
 \set ON_ERROR_STOP 1
+\echo '== Awkward files lose no row: a file without a header gets column_1..n, a stray quote stays in its field'
+SELECT count(*) AS has_readings FROM eai.sources WHERE source = 'readings' \gset
+\if :has_readings
+\else
+  SELECT table_name, dialect ->> 'header' AS header, dialect -> 'columns' AS columns FROM eai.add_source('readings', :'readings_dir') ORDER BY 1;
+\endif
+SELECT table_name, status, rows_read, rows_written FROM eai.ingest('readings') ORDER BY table_name;
+SELECT column_1, column_2, column_3 FROM bronze.readings__meters ORDER BY column_1;
+SELECT id, item FROM bronze.readings__notes ORDER BY id;
 \echo '== In-process embeddings: cosine of two column names'
 SELECT round((1 - (eai.embed('customer_email') <=> eai.embed('client e-mail address')))::numeric, 3) AS "cosine(customer_email, client e-mail address)";
 SQL
