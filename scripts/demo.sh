@@ -116,6 +116,15 @@ SELECT ts, observed, round(expected::numeric) AS expected, round(score::numeric,
                 ELSE round(100 + 60 * sin(2 * pi() * (h % 24) / 24) + 5 * sin(h * 7.3)) END AS orders
       FROM generate_series(0, 21 * 24 - 1) h ORDER BY 1 $q$, min_history => 48)
  WHERE score >= 6 ORDER BY ts;
+\echo '== A slow drift no single value betrays: two weeks of hourly readings; from day 9 the level climbs 4 sigma in two days'
+\echo '   and the spread triples. detector cusum: evidence summed over many points against a longer past'
+SELECT ts, round(observed::numeric, 1) AS observed, round(expected::numeric, 1) AS expected, detector, severity
+  FROM eai.detect_anomalies($q$
+    SELECT timestamptz '2024-03-01 00:00+00' + h * interval '1 hour' AS ts,
+           50 + 2 * (hashint4(h) % 1000) / 1000.0 * (1 + least(greatest(h - 200, 0), 48) / 24.0)
+              + least(greatest(h - 200, 0), 48) * 0.1 AS temperature
+      FROM generate_series(0, 335) h ORDER BY 1 $q$)
+ WHERE severity IS NOT NULL ORDER BY ts;
 \echo '== Hardening (docs/security.md): SQL handed in is parsed by PostgreSQL first; a gold query must be one SELECT'
 \set ON_ERROR_STOP 0
 SELECT eai.create_gold('sneaky', 'SELECT 1 FROM silver.orders; DROP TABLE silver.orders');

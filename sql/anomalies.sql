@@ -22,7 +22,8 @@ COMMENT ON FUNCTION eai.detect_anomalies(text, boolean, double precision, intege
 -- Batch profiles: per promotion and silver column (not identifiers), the rows, nulls and
 -- distinct values; for numbers also the mean, stddev and a quantile sketch (21 evenly spaced quantiles), and the drift from the batch before (PSI, KL and
 -- the G-test's p-value, from the two sketches). Measured after the promotion by
--- eai.measure_batches (eai.detect_anomalies calls it), so promotion itself pays nothing.
+-- eai.measure_batches (the worker, and eai.detect_anomalies for every batch left), so promotion
+-- itself pays nothing.
 CREATE TABLE eai.batch_profiles (
     promotion_id    bigint NOT NULL REFERENCES eai.promotions ON DELETE CASCADE,
     relid           oid NOT NULL,
@@ -56,8 +57,9 @@ COMMENT ON COLUMN eai.batch_profiles.drift_p IS 'p-value of the G-test (2·n·KL
 COMMENT ON COLUMN eai.batch_profiles.measured_at IS 'When it was measured.';
 
 -- Measures the promoted batches of a silver table not measured yet (oldest first, at most
--- max_batches): one scan of each batch's rows through the BRIN index on _eai_promotion that
--- eai.create_pipeline creates. Returns how many batches it measured.
+-- max_batches: a chunk; call again until it returns less than max_batches): one scan of each
+-- batch's rows through the BRIN index on _eai_promotion that eai.create_pipeline creates.
+-- Returns how many batches it measured.
 CREATE FUNCTION eai.measure_batches(tbl regclass, max_batches integer DEFAULT 100)
 RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -122,7 +124,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION eai.measure_batches(regclass, integer) IS
-    'eai: profile the promoted batches of a silver table not measured yet (eai.batch_profiles: quantile sketch, drift from the batch before). eai.detect_anomalies calls it.';
+    'eai: profile up to max_batches promoted batches of a silver table not measured yet, oldest first (eai.batch_profiles: quantile sketch, drift from the batch before); returns how many. eai.detect_anomalies calls it until none is left.';
 
 -- The metric history: what promotion, batch profiles and quality scoring keep, one row per
 -- table, column, metric and time (a view: nothing is stored twice).
@@ -238,9 +240,9 @@ COMMENT ON COLUMN eai.anomalies.observed IS 'The value measured.';
 COMMENT ON COLUMN eai.anomalies.expected IS 'What the history before it led to expect.';
 COMMENT ON COLUMN eai.anomalies.lo IS 'Lowest value that would have raised no alarm.';
 COMMENT ON COLUMN eai.anomalies.hi IS 'Highest value that would have raised no alarm.';
-COMMENT ON COLUMN eai.anomalies.score IS 'How far off: standard deviations of the recent residuals (series), the isolation score (metric vectors), or the PSI (drift).';
+COMMENT ON COLUMN eai.anomalies.score IS 'How far off: standard deviations of the recent residuals (series), the CUSUM in units of its alarm level times the threshold (cusum), the isolation score (metric vectors), or the PSI (drift).';
 COMMENT ON COLUMN eai.anomalies.threshold IS 'The threshold the score crossed (the metric''s own, eai.anomaly_thresholds, when labels moved it).';
-COMMENT ON COLUMN eai.anomalies.detector IS 'robust_z, iqr, seasonal, isolation_forest, drift or schema (docs/anomalies.md).';
+COMMENT ON COLUMN eai.anomalies.detector IS 'robust_z, iqr, seasonal, cusum (a drift of the level), isolation_forest, drift or schema (docs/anomalies.md).';
 COMMENT ON COLUMN eai.anomalies.severity IS 'low, medium (score at least 1.5 × threshold) or high (at least 2 ×, and every schema change).';
 COMMENT ON COLUMN eai.anomalies.explanation IS 'The verdict in words.';
 COMMENT ON COLUMN eai.anomalies.detected_at IS 'When eai.detect_anomalies recorded it.';
@@ -522,22 +524,39 @@ CREATE FUNCTION eai.detect_anomalies(tbl regclass, threshold double precision DE
 RETURNS SETOF eai.anomalies
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_chunk integer;
+    v_measured integer := 0;
 BEGIN
     IF threshold IS NULL OR threshold <= 0 OR psi_threshold IS NULL OR psi_threshold <= 0
        OR vector_threshold IS NULL OR vector_threshold <= 0.5 OR vector_threshold > 1 THEN
         RAISE EXCEPTION 'eai: threshold and psi_threshold must be positive, vector_threshold above 0.5 and at most 1' USING ERRCODE = '22023',
             HINT = 'threshold is in standard deviations of the recent residuals (default 6); psi_threshold is a population stability index (default 0.25); vector_threshold an isolation score (default 0.7; 0.5 is ordinary).';
     END IF;
-    PERFORM eai.measure_batches(tbl);
+    -- Every batch not measured yet, in chunks of 100, so that nothing is judged on part of the
+    -- history (the worker usually leaves little; without it, every promoted batch is left).
+    LOOP
+        v_chunk := eai.measure_batches(tbl, 100);
+        v_measured := v_measured + v_chunk;
+        EXIT WHEN v_chunk < 100;
+    END LOOP;
+    IF v_measured > 100 THEN
+        RAISE NOTICE 'eai: measured % batches of % before judging it', v_measured, tbl
+            USING HINT = 'The promotion worker measures batches as they are promoted when eai is in shared_preload_libraries; eai.measure_batches(tbl) measures them by hand.';
+    END IF;
     -- Series: the online detector, each at the metric's own threshold when labels set one.
     INSERT INTO eai.anomalies (relid, table_name, column_name, metric, observed_at, promotion_id, observed, expected, lo, hi,
                                score, threshold, detector, severity, explanation)
     SELECT tbl, tbl::text, s.column_name, s.metric, s.times[d.ordinal], s.promotions[d.ordinal], s.vals[d.ordinal], d.expected,
            d.lo, d.hi, d.score, s.threshold, d.detector, d.severity,
-           format('%s%s = %s, expected %s (%s to %s): %s standard deviations off (%s%s)',
-                  coalesce(s.column_name || '.', ''), s.metric, s.vals[d.ordinal], round(d.expected::numeric, 4),
-                  round(d.lo::numeric, 4), round(d.hi::numeric, 4), round(d.score::numeric, 1), d.detector,
-                  coalesce(', by ' || d.seasonality, ''))
+           CASE WHEN d.detector = 'cusum'
+                THEN format('%s%s = %s: the level drifted from the longer past (CUSUM of the residuals from it at %s times its alarm level); one value alone is expected %s (%s to %s) (cusum)',
+                            coalesce(s.column_name || '.', ''), s.metric, s.vals[d.ordinal], round((d.score / s.threshold)::numeric, 2),
+                            round(d.expected::numeric, 4), round(d.lo::numeric, 4), round(d.hi::numeric, 4))
+                ELSE format('%s%s = %s, expected %s (%s to %s): %s standard deviations off (%s%s)',
+                            coalesce(s.column_name || '.', ''), s.metric, s.vals[d.ordinal], round(d.expected::numeric, 4),
+                            round(d.lo::numeric, 4), round(d.hi::numeric, 4), round(d.score::numeric, 1), d.detector,
+                            coalesce(', by ' || d.seasonality, '')) END
       FROM (SELECT m.column_name, m.metric, array_agg(m.measured_at ORDER BY m.measured_at) AS times,
                    array_agg(m.value ORDER BY m.measured_at) AS vals, array_agg(m.promotion_id ORDER BY m.measured_at) AS promotions,
                    eai._threshold_in_force(tbl, m.column_name, m.metric, threshold) AS threshold

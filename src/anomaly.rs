@@ -169,7 +169,14 @@ fn _detect_query(
                     if !(v.alarm || all_rows) {
                         continue;
                     }
-                    let explanation = if v.alarm && v.deviates {
+                    let explanation = if v.alarm && v.deviates && v.method == Method::Cusum {
+                        format!(
+                            "{metric} = {x}: the level drifted from the longer past (CUSUM of the residuals from it at {:.2} times \
+                             its alarm level); one value alone is expected at {:.4} (cusum)",
+                            v.score / t,
+                            v.expected
+                        )
+                    } else if v.alarm && v.deviates {
                         format!(
                             "{metric} = {x} is {:.1} standard deviations from the {:.4} expected ({}{})",
                             v.score,
@@ -241,8 +248,9 @@ fn _detect_query(
 }
 
 /// The online detector over one series given as arrays (Unix times in order, values): the points under an
-/// alarm, with what was expected of them. `eai.detect_anomalies(tbl)` runs it over each metric
-/// series of `eai.metrics`.
+/// alarm, with what was expected of them (detector `cusum`: the level drifted, the score is the CUSUM
+/// in units of its alarm level times the threshold). `eai.detect_anomalies(tbl)` runs it over each
+/// metric series of `eai.metrics`.
 #[pg_extern(immutable, parallel_safe)]
 fn _detect_series(
     epochs: Vec<Option<f64>>,
