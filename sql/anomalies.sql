@@ -38,6 +38,7 @@ CREATE TABLE eai.batch_profiles (
     kl              double precision,
     drift_p         double precision,
     measured_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    measured_by     name NOT NULL,
     PRIMARY KEY (promotion_id, column_name)
 );
 CREATE INDEX ON eai.batch_profiles (relid, column_name, promotion_id);
@@ -55,6 +56,53 @@ COMMENT ON COLUMN eai.batch_profiles.psi IS 'Population stability index against 
 COMMENT ON COLUMN eai.batch_profiles.kl IS 'KL divergence of this batch from the batch before, over the same bins.';
 COMMENT ON COLUMN eai.batch_profiles.drift_p IS 'p-value of the G-test (2·n·KL against χ²): how likely a batch of this size shows this divergence by chance.';
 COMMENT ON COLUMN eai.batch_profiles.measured_at IS 'When it was measured.';
+COMMENT ON COLUMN eai.batch_profiles.measured_by IS 'Role whose eai.measure_batches (or the worker''s) read the batch.';
+
+-- What eai.measure_batches reads of one batch's column, handed to eai._record_batch_profile.
+CREATE TYPE eai.batch_measure AS (column_name text, rows bigint, nulls bigint, distinct_count bigint,
+                                  mean double precision, stddev double precision, quantiles double precision[]);
+COMMENT ON TYPE eai.batch_measure IS 'eai: one column of a batch as eai.measure_batches read it (rows, nulls, distinct values, mean, stddev, quantile sketch).';
+
+-- The one writer of eai.batch_profiles. eai.measure_batches reads the batch with its caller's
+-- rights; this records what it read (SECURITY DEFINER: no eai_* role may write the table) in the
+-- name of the session's role, for a promotion of a table that role may read and not measured
+-- yet, and computes the drift from the batch before. Returns whether it recorded anything.
+CREATE FUNCTION eai._record_batch_profile(p_promotion bigint, p_rel oid, p_columns text[], p_measures eai.batch_measure[])
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM eai._require_select(p_rel, 'measure its batches');
+    IF NOT EXISTS (SELECT 1 FROM eai.promotions pr JOIN eai.pipelines p USING (pipeline_id)
+                    WHERE pr.promotion_id = p_promotion AND p.target_relid = p_rel)
+       OR EXISTS (SELECT 1 FROM eai.batch_profiles b WHERE b.promotion_id = p_promotion) THEN
+        RETURN false;
+    END IF;
+    IF coalesce(cardinality(p_measures), 0) > 0 THEN
+        INSERT INTO eai.batch_profiles (promotion_id, relid, column_name, rows, nulls, distinct_count, mean, stddev, quantiles, measured_by)
+        SELECT p_promotion, p_rel, m.column_name, m.rows, m.nulls, m.distinct_count, m.mean, m.stddev, m.quantiles, eai._session_role()
+          FROM unnest(p_measures) m
+         WHERE m.column_name = ANY (p_columns);
+    ELSE
+        -- Every row of the batch was replaced since (dedup key): measured as empty.
+        INSERT INTO eai.batch_profiles (promotion_id, relid, column_name, rows, nulls, measured_by)
+        SELECT p_promotion, p_rel, c, 0, 0, eai._session_role() FROM unnest(p_columns) c;
+    END IF;
+    -- Drift from the last measured batch with values, column by column.
+    UPDATE eai.batch_profiles b SET psi = d.psi, kl = d.kl, drift_p = d.p_value
+      FROM (SELECT cur.column_name, x.*
+              FROM eai.batch_profiles cur
+              JOIN LATERAL (SELECT prev.quantiles FROM eai.batch_profiles prev
+                             WHERE prev.relid = cur.relid AND prev.column_name = cur.column_name
+                               AND prev.promotion_id < cur.promotion_id AND prev.quantiles[1] IS NOT NULL
+                             ORDER BY prev.promotion_id DESC LIMIT 1) prev ON true
+             CROSS JOIN LATERAL eai._sketch_drift(prev.quantiles, cur.quantiles, cur.rows - cur.nulls, 0.25) x
+             WHERE cur.promotion_id = p_promotion AND cur.quantiles[1] IS NOT NULL) d
+     WHERE b.promotion_id = p_promotion AND b.column_name = d.column_name;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION eai._record_batch_profile(bigint, oid, text[], eai.batch_measure[]) IS 'eai: record one batch''s measures (eai.measure_batches calls it) in the name of the session''s role, with the drift from the batch before.';
 
 -- Measures the promoted batches of a silver table not measured yet (oldest first, at most
 -- max_batches: a chunk; call again until it returns less than max_batches): one scan of each
@@ -68,7 +116,7 @@ DECLARE
     v_cols text[];
     v_values text;
     v_promotion bigint;
-    v_rows bigint;
+    v_measures eai.batch_measure[];
     v_done integer := 0;
 BEGIN
     -- Every column (numbers get a sketch; the others rows, nulls and distinct values) but
@@ -94,30 +142,16 @@ BEGIN
            AND NOT EXISTS (SELECT 1 FROM eai.batch_profiles b WHERE b.promotion_id = pr.promotion_id)
          ORDER BY pr.promotion_id LIMIT greatest(max_batches, 0)
     LOOP
-        -- One pass over the batch: its columns side by side as (column, number, text) triples.
-        EXECUTE format('INSERT INTO eai.batch_profiles (promotion_id, relid, column_name, rows, nulls, distinct_count, mean, stddev, quantiles)
-                        SELECT $1, $2, u.c, count(*), count(*) - count(u.s), count(DISTINCT u.s), avg(u.v), stddev_samp(u.v),
-                               percentile_cont(ARRAY(SELECT g / 20.0 FROM generate_series(0, 20) g)::float8[]) WITHIN GROUP (ORDER BY u.v)
+        -- One pass over the batch, with the caller's rights: its columns side by side as
+        -- (column, number, text) triples.
+        EXECUTE format('SELECT array_agg(m.x) FROM (
+                        SELECT ROW(u.c, count(*), count(*) - count(u.s), count(DISTINCT u.s), avg(u.v), stddev_samp(u.v),
+                                   percentile_cont(ARRAY(SELECT g / 20.0 FROM generate_series(0, 20) g)::float8[]) WITHIN GROUP (ORDER BY u.v)
+                                   )::eai.batch_measure AS x
                           FROM %s t CROSS JOIN LATERAL (VALUES %s) AS u (c, v, s)
                          WHERE t._eai_promotion = $1
-                         GROUP BY u.c', tbl, v_values) USING v_promotion, tbl;
-        GET DIAGNOSTICS v_rows = ROW_COUNT;
-        IF v_rows = 0 THEN
-            -- Every row of the batch was replaced since (dedup key): measured as empty.
-            INSERT INTO eai.batch_profiles (promotion_id, relid, column_name, rows, nulls)
-            SELECT v_promotion, tbl, c, 0, 0 FROM unnest(v_cols) c;
-        END IF;
-        -- Drift from the last measured batch with values, column by column.
-        UPDATE eai.batch_profiles b SET psi = d.psi, kl = d.kl, drift_p = d.p_value
-          FROM (SELECT cur.column_name, x.*
-                  FROM eai.batch_profiles cur
-                  JOIN LATERAL (SELECT prev.quantiles FROM eai.batch_profiles prev
-                                 WHERE prev.relid = cur.relid AND prev.column_name = cur.column_name
-                                   AND prev.promotion_id < cur.promotion_id AND prev.quantiles[1] IS NOT NULL
-                                 ORDER BY prev.promotion_id DESC LIMIT 1) prev ON true
-                 CROSS JOIN LATERAL eai._sketch_drift(prev.quantiles, cur.quantiles, cur.rows - cur.nulls, 0.25) x
-                 WHERE cur.promotion_id = v_promotion AND cur.quantiles[1] IS NOT NULL) d
-         WHERE b.promotion_id = v_promotion AND b.column_name = d.column_name;
+                         GROUP BY u.c) m', tbl, v_values) INTO v_measures USING v_promotion;
+        PERFORM eai._record_batch_profile(v_promotion, tbl, v_cols, v_measures);
         v_done := v_done + 1;
     END LOOP;
     RETURN v_done;
@@ -314,13 +348,29 @@ AS $$
 $$;
 COMMENT ON FUNCTION eai._threshold_in_force(oid, text, text, double precision) IS 'eai: the threshold a metric is judged at (eai.anomaly_thresholds, else the call''s).';
 
+-- Labels and thresholds are written only by the three functions below (SECURITY DEFINER: the
+-- eai_* roles have no INSERT or UPDATE on the tables), which record the session's role and the
+-- time themselves, log every threshold change, and act only on tables the role may read.
+CREATE FUNCTION eai._require_select(p_rel oid, p_what text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT coalesce(has_table_privilege(eai._session_role(), p_rel, 'SELECT'), false) THEN
+        RAISE EXCEPTION 'eai: % may not read %, so it may not %', eai._session_role(),
+              coalesce(p_rel::regclass::text, 'table ' || p_rel), p_what
+            USING ERRCODE = '42501', HINT = 'Ask the table''s owner for SELECT on it, or a superuser to do it.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION eai._require_select(oid, text) IS 'eai: raise 42501 unless the session''s role may read the table.';
+
 -- Feedback on an anomaly. The labels of its metric move the metric's threshold to the lowest one
 -- (never below its default) that keeps false positives among the labelled alerts at most
 -- eai.anomaly_false_positive_target; the change is logged in eai.threshold_changes.
 CREATE FUNCTION eai.label_anomaly(id bigint, label text)
 RETURNS TABLE (anomaly_id bigint, verdict text, metric text, threshold_before double precision,
                threshold_after double precision, change_id bigint)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -337,13 +387,15 @@ BEGIN
         RAISE EXCEPTION 'eai: an anomaly is labelled false_positive or true_positive, not %', coalesce(quote_literal(label_anomaly.label), 'NULL')
             USING ERRCODE = '22023', HINT = 'SELECT * FROM eai.label_anomaly(42, ''false_positive'');';
     END IF;
-    UPDATE eai.anomalies x SET label = label_anomaly.label, labelled_by = current_user, labelled_at = clock_timestamp()
-     WHERE x.anomaly_id = label_anomaly.id
-    RETURNING x.* INTO a;
+    SELECT * INTO a FROM eai.anomalies x WHERE x.anomaly_id = label_anomaly.id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'eai: there is no anomaly %', label_anomaly.id USING ERRCODE = 'P0002',
             HINT = 'SELECT anomaly_id, table_name, metric, explanation FROM eai.anomalies ORDER BY anomaly_id DESC;';
     END IF;
+    PERFORM eai._require_select(a.relid, 'label its anomalies');
+    UPDATE eai.anomalies x SET label = label_anomaly.label, labelled_by = eai._session_role(), labelled_at = clock_timestamp()
+     WHERE x.anomaly_id = label_anomaly.id
+    RETURNING x.* INTO a;
     IF a.score IS NULL OR a.threshold IS NULL THEN
         -- A schema change has no score: the label is kept, no threshold moves.
         RETURN QUERY SELECT a.anomaly_id, a.label, a.metric, NULL::float8, NULL::float8, NULL::bigint;
@@ -368,11 +420,11 @@ BEGIN
         INSERT INTO eai.anomaly_thresholds AS t (relid, table_name, column_name, metric, threshold, base_threshold)
         VALUES (a.relid, a.table_name, a.column_name, a.metric, v_new, v_base)
         ON CONFLICT (relid, column_name, metric) DO UPDATE SET threshold = excluded.threshold, updated_at = clock_timestamp();
-        INSERT INTO eai.threshold_changes (relid, table_name, column_name, metric, old_threshold, new_threshold, reason, anomaly_id)
+        INSERT INTO eai.threshold_changes (relid, table_name, column_name, metric, old_threshold, new_threshold, reason, anomaly_id, changed_by)
         VALUES (a.relid, a.table_name, a.column_name, a.metric, th.threshold, v_new,
                 format('%s labelled alerts, %s false positives: the lowest threshold from %s keeping false positives at or under %s%% of the alerts it raises',
                        v_labels, v_false, round(v_base::numeric, 4), round(100 * current_setting('eai.anomaly_false_positive_target')::numeric, 1)),
-                a.anomaly_id)
+                a.anomaly_id, eai._session_role())
         RETURNING threshold_changes.change_id INTO v_change;
     END IF;
     RETURN QUERY SELECT a.anomaly_id, a.label, a.metric, v_before, v_new, v_change;
@@ -385,7 +437,7 @@ COMMENT ON FUNCTION eai.label_anomaly(bigint, text) IS
 -- eai.set_threshold(…, adaptive => true).
 CREATE FUNCTION eai.revert_threshold(change_id bigint)
 RETURNS SETOF eai.threshold_changes
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -397,15 +449,16 @@ BEGIN
         RAISE EXCEPTION 'eai: there is no threshold change %', revert_threshold.change_id USING ERRCODE = 'P0002',
             HINT = 'SELECT * FROM eai.threshold_changes ORDER BY change_id DESC;';
     END IF;
+    PERFORM eai._require_select(c.relid, 'change its thresholds');
     SELECT * INTO th FROM eai.anomaly_thresholds t
      WHERE t.relid = c.relid AND t.column_name IS NOT DISTINCT FROM c.column_name AND t.metric = c.metric FOR UPDATE;
     UPDATE eai.anomaly_thresholds t SET threshold = c.old_threshold, adaptive = false, updated_at = clock_timestamp()
      WHERE t.relid = c.relid AND t.column_name IS NOT DISTINCT FROM c.column_name AND t.metric = c.metric;
     RETURN QUERY
-    INSERT INTO eai.threshold_changes AS x (relid, table_name, column_name, metric, old_threshold, new_threshold, reason, reverts)
+    INSERT INTO eai.threshold_changes AS x (relid, table_name, column_name, metric, old_threshold, new_threshold, reason, reverts, changed_by)
     VALUES (c.relid, c.table_name, c.column_name, c.metric, th.threshold, c.old_threshold,
             format('revert of change %s; labels no longer move this threshold (eai.set_threshold(…, adaptive => true) lets them again)', c.change_id),
-            c.change_id)
+            c.change_id, eai._session_role())
     RETURNING x.*;
 END
 $$;
@@ -415,7 +468,7 @@ COMMENT ON FUNCTION eai.revert_threshold(bigint) IS 'eai: undo a threshold chang
 CREATE FUNCTION eai.set_threshold(tbl regclass, metric text, column_name text DEFAULT NULL,
                                   threshold double precision DEFAULT NULL, adaptive boolean DEFAULT true)
 RETURNS SETOF eai.threshold_changes
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -428,6 +481,7 @@ BEGIN
     IF set_threshold.metric IS NULL THEN
         RAISE EXCEPTION 'eai: which metric?' USING ERRCODE = '22023', HINT = 'SELECT DISTINCT metric FROM eai.metrics;';
     END IF;
+    PERFORM eai._require_select(tbl, 'change its thresholds');
     SELECT * INTO th FROM eai.anomaly_thresholds t
      WHERE t.relid = tbl AND t.column_name IS NOT DISTINCT FROM set_threshold.column_name AND t.metric = set_threshold.metric FOR UPDATE;
     INSERT INTO eai.anomaly_thresholds AS t (relid, table_name, column_name, metric, threshold, base_threshold, adaptive)
@@ -436,9 +490,10 @@ BEGIN
     ON CONFLICT (relid, column_name, metric) DO UPDATE
        SET threshold = excluded.threshold, adaptive = excluded.adaptive, updated_at = clock_timestamp();
     RETURN QUERY
-    INSERT INTO eai.threshold_changes AS x (relid, table_name, column_name, metric, old_threshold, new_threshold, reason)
+    INSERT INTO eai.threshold_changes AS x (relid, table_name, column_name, metric, old_threshold, new_threshold, reason, changed_by)
     VALUES (tbl, tbl::text, set_threshold.column_name, set_threshold.metric, th.threshold, set_threshold.threshold,
-            format('set by hand%s', CASE WHEN set_threshold.adaptive THEN '; labels may move it' ELSE '; labels do not move it' END))
+            format('set by hand%s', CASE WHEN set_threshold.adaptive THEN '; labels may move it' ELSE '; labels do not move it' END),
+            eai._session_role())
     RETURNING x.*;
 END
 $$;
@@ -516,34 +571,16 @@ END
 $$;
 COMMENT ON FUNCTION eai._update_incidents() IS 'eai: group new anomalies into incidents and NOTIFY eai_incident for high ones (called by eai.detect_anomalies).';
 
--- Judges every metric series of a table with the online detector (each point only against the
--- points before it), batch drift against its threshold, and schema changes run to run; records
--- what deviates, groups it into incidents, and returns the table's anomalies, new or not.
-CREATE FUNCTION eai.detect_anomalies(tbl regclass, threshold double precision DEFAULT 6, min_history integer DEFAULT 8,
-                                     psi_threshold double precision DEFAULT 0.25, vector_threshold double precision DEFAULT 0.7)
+-- The judging half of eai.detect_anomalies(tbl), and the one writer of eai.anomalies and (through
+-- eai._update_incidents) eai.incidents: it reads only eai's catalog, so it runs as the extension's
+-- owner (no eai_* role may write those tables) for a table the session's role may read.
+CREATE FUNCTION eai._judge_table(tbl regclass, threshold double precision, min_history integer,
+                                 psi_threshold double precision, vector_threshold double precision)
 RETURNS SETOF eai.anomalies
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_chunk integer;
-    v_measured integer := 0;
 BEGIN
-    IF threshold IS NULL OR threshold <= 0 OR psi_threshold IS NULL OR psi_threshold <= 0
-       OR vector_threshold IS NULL OR vector_threshold <= 0.5 OR vector_threshold > 1 THEN
-        RAISE EXCEPTION 'eai: threshold and psi_threshold must be positive, vector_threshold above 0.5 and at most 1' USING ERRCODE = '22023',
-            HINT = 'threshold is in standard deviations of the recent residuals (default 6); psi_threshold is a population stability index (default 0.25); vector_threshold an isolation score (default 0.7; 0.5 is ordinary).';
-    END IF;
-    -- Every batch not measured yet, in chunks of 100, so that nothing is judged on part of the
-    -- history (the worker usually leaves little; without it, every promoted batch is left).
-    LOOP
-        v_chunk := eai.measure_batches(tbl, 100);
-        v_measured := v_measured + v_chunk;
-        EXIT WHEN v_chunk < 100;
-    END LOOP;
-    IF v_measured > 100 THEN
-        RAISE NOTICE 'eai: measured % batches of % before judging it', v_measured, tbl
-            USING HINT = 'The promotion worker measures batches as they are promoted when eai is in shared_preload_libraries; eai.measure_batches(tbl) measures them by hand.';
-    END IF;
+    PERFORM eai._require_select(tbl, 'judge it');
     -- Series: the online detector, each at the metric's own threshold when labels set one.
     INSERT INTO eai.anomalies (relid, table_name, column_name, metric, observed_at, promotion_id, observed, expected, lo, hi,
                                score, threshold, detector, severity, explanation)
@@ -640,6 +677,41 @@ BEGIN
             USING HINT = 'Metrics come from promotions and eai.quality_score runs; schedule eai.detect_anomalies and eai.quality_score (e.g. with pg_cron).';
     END IF;
     RETURN QUERY SELECT * FROM eai.anomalies a WHERE a.relid = tbl ORDER BY a.observed_at, a.anomaly_id;
+END
+$$;
+COMMENT ON FUNCTION eai._judge_table(regclass, double precision, integer, double precision, double precision) IS
+    'eai: judge the metric history of a table and record its anomalies and incidents (eai.detect_anomalies(tbl) calls it after measuring the batches left).';
+
+-- Judges every metric series of a table with the online detector (each point only against the
+-- points before it), batch drift against its threshold, and schema changes run to run; records
+-- what deviates, groups it into incidents, and returns the table's anomalies, new or not.
+CREATE FUNCTION eai.detect_anomalies(tbl regclass, threshold double precision DEFAULT 6, min_history integer DEFAULT 8,
+                                     psi_threshold double precision DEFAULT 0.25, vector_threshold double precision DEFAULT 0.7)
+RETURNS SETOF eai.anomalies
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_chunk integer;
+    v_measured integer := 0;
+BEGIN
+    PERFORM eai._require_select(tbl, 'judge it');
+    IF threshold IS NULL OR threshold <= 0 OR psi_threshold IS NULL OR psi_threshold <= 0
+       OR vector_threshold IS NULL OR vector_threshold <= 0.5 OR vector_threshold > 1 THEN
+        RAISE EXCEPTION 'eai: threshold and psi_threshold must be positive, vector_threshold above 0.5 and at most 1' USING ERRCODE = '22023',
+            HINT = 'threshold is in standard deviations of the recent residuals (default 6); psi_threshold is a population stability index (default 0.25); vector_threshold an isolation score (default 0.7; 0.5 is ordinary).';
+    END IF;
+    -- Every batch not measured yet, in chunks of 100, so that nothing is judged on part of the
+    -- history (the worker usually leaves little; without it, every promoted batch is left).
+    LOOP
+        v_chunk := eai.measure_batches(tbl, 100);
+        v_measured := v_measured + v_chunk;
+        EXIT WHEN v_chunk < 100;
+    END LOOP;
+    IF v_measured > 100 THEN
+        RAISE NOTICE 'eai: measured % batches of % before judging it', v_measured, tbl
+            USING HINT = 'The promotion worker measures batches as they are promoted when eai is in shared_preload_libraries; eai.measure_batches(tbl) measures them by hand.';
+    END IF;
+    RETURN QUERY SELECT * FROM eai._judge_table(tbl, threshold, min_history, psi_threshold, vector_threshold);
 END
 $$;
 COMMENT ON FUNCTION eai.detect_anomalies(regclass, double precision, integer, double precision, double precision) IS

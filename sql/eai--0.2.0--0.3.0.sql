@@ -1,4 +1,4 @@
--- eai 0.2.0 -> 0.3.0: pipelines bronze -> silver (promotion, expectations, quarantine, worker), gold tables, column lineage, quality scores, anomaly detection; ingest hardening (row hash by bronze shape, strict CSV reading, distinct names, clear errors).
+-- eai 0.2.0 -> 0.3.0: pipelines bronze -> silver (promotion, expectations, quarantine, worker), gold tables, column lineage, quality scores, anomaly detection; ingest hardening (row hash by bronze shape, strict CSV reading, distinct names, clear errors); the catalog written only by eai, naming the real role, and sample values visible only to roles that may read their table.
 -- Assembled by scripts/upgrade_script.py; checked by scripts/check_upgrades.sh.
 
 CREATE  FUNCTION "_check_select"(
@@ -305,6 +305,11 @@ CREATE  FUNCTION "_ingest_error_hint"(
 IMMUTABLE STRICT
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_ingest_error_hint_wrapper';
+
+CREATE  FUNCTION "_session_role"() RETURNS TEXT /* String */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_session_role_wrapper';
 
 -- sql/api.sql
 -- eai API: sources, ingest into bronze, embeddings. Loaded last (finalize) by src/lib.rs, after
@@ -2258,6 +2263,7 @@ CREATE TABLE eai.batch_profiles (
     kl              double precision,
     drift_p         double precision,
     measured_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    measured_by     name NOT NULL,
     PRIMARY KEY (promotion_id, column_name)
 );
 CREATE INDEX ON eai.batch_profiles (relid, column_name, promotion_id);
@@ -2275,6 +2281,53 @@ COMMENT ON COLUMN eai.batch_profiles.psi IS 'Population stability index against 
 COMMENT ON COLUMN eai.batch_profiles.kl IS 'KL divergence of this batch from the batch before, over the same bins.';
 COMMENT ON COLUMN eai.batch_profiles.drift_p IS 'p-value of the G-test (2·n·KL against χ²): how likely a batch of this size shows this divergence by chance.';
 COMMENT ON COLUMN eai.batch_profiles.measured_at IS 'When it was measured.';
+COMMENT ON COLUMN eai.batch_profiles.measured_by IS 'Role whose eai.measure_batches (or the worker''s) read the batch.';
+
+-- What eai.measure_batches reads of one batch's column, handed to eai._record_batch_profile.
+CREATE TYPE eai.batch_measure AS (column_name text, rows bigint, nulls bigint, distinct_count bigint,
+                                  mean double precision, stddev double precision, quantiles double precision[]);
+COMMENT ON TYPE eai.batch_measure IS 'eai: one column of a batch as eai.measure_batches read it (rows, nulls, distinct values, mean, stddev, quantile sketch).';
+
+-- The one writer of eai.batch_profiles. eai.measure_batches reads the batch with its caller's
+-- rights; this records what it read (SECURITY DEFINER: no eai_* role may write the table) in the
+-- name of the session's role, for a promotion of a table that role may read and not measured
+-- yet, and computes the drift from the batch before. Returns whether it recorded anything.
+CREATE FUNCTION eai._record_batch_profile(p_promotion bigint, p_rel oid, p_columns text[], p_measures eai.batch_measure[])
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM eai._require_select(p_rel, 'measure its batches');
+    IF NOT EXISTS (SELECT 1 FROM eai.promotions pr JOIN eai.pipelines p USING (pipeline_id)
+                    WHERE pr.promotion_id = p_promotion AND p.target_relid = p_rel)
+       OR EXISTS (SELECT 1 FROM eai.batch_profiles b WHERE b.promotion_id = p_promotion) THEN
+        RETURN false;
+    END IF;
+    IF coalesce(cardinality(p_measures), 0) > 0 THEN
+        INSERT INTO eai.batch_profiles (promotion_id, relid, column_name, rows, nulls, distinct_count, mean, stddev, quantiles, measured_by)
+        SELECT p_promotion, p_rel, m.column_name, m.rows, m.nulls, m.distinct_count, m.mean, m.stddev, m.quantiles, eai._session_role()
+          FROM unnest(p_measures) m
+         WHERE m.column_name = ANY (p_columns);
+    ELSE
+        -- Every row of the batch was replaced since (dedup key): measured as empty.
+        INSERT INTO eai.batch_profiles (promotion_id, relid, column_name, rows, nulls, measured_by)
+        SELECT p_promotion, p_rel, c, 0, 0, eai._session_role() FROM unnest(p_columns) c;
+    END IF;
+    -- Drift from the last measured batch with values, column by column.
+    UPDATE eai.batch_profiles b SET psi = d.psi, kl = d.kl, drift_p = d.p_value
+      FROM (SELECT cur.column_name, x.*
+              FROM eai.batch_profiles cur
+              JOIN LATERAL (SELECT prev.quantiles FROM eai.batch_profiles prev
+                             WHERE prev.relid = cur.relid AND prev.column_name = cur.column_name
+                               AND prev.promotion_id < cur.promotion_id AND prev.quantiles[1] IS NOT NULL
+                             ORDER BY prev.promotion_id DESC LIMIT 1) prev ON true
+             CROSS JOIN LATERAL eai._sketch_drift(prev.quantiles, cur.quantiles, cur.rows - cur.nulls, 0.25) x
+             WHERE cur.promotion_id = p_promotion AND cur.quantiles[1] IS NOT NULL) d
+     WHERE b.promotion_id = p_promotion AND b.column_name = d.column_name;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION eai._record_batch_profile(bigint, oid, text[], eai.batch_measure[]) IS 'eai: record one batch''s measures (eai.measure_batches calls it) in the name of the session''s role, with the drift from the batch before.';
 
 -- Measures the promoted batches of a silver table not measured yet (oldest first, at most
 -- max_batches: a chunk; call again until it returns less than max_batches): one scan of each
@@ -2288,7 +2341,7 @@ DECLARE
     v_cols text[];
     v_values text;
     v_promotion bigint;
-    v_rows bigint;
+    v_measures eai.batch_measure[];
     v_done integer := 0;
 BEGIN
     -- Every column (numbers get a sketch; the others rows, nulls and distinct values) but
@@ -2314,30 +2367,16 @@ BEGIN
            AND NOT EXISTS (SELECT 1 FROM eai.batch_profiles b WHERE b.promotion_id = pr.promotion_id)
          ORDER BY pr.promotion_id LIMIT greatest(max_batches, 0)
     LOOP
-        -- One pass over the batch: its columns side by side as (column, number, text) triples.
-        EXECUTE format('INSERT INTO eai.batch_profiles (promotion_id, relid, column_name, rows, nulls, distinct_count, mean, stddev, quantiles)
-                        SELECT $1, $2, u.c, count(*), count(*) - count(u.s), count(DISTINCT u.s), avg(u.v), stddev_samp(u.v),
-                               percentile_cont(ARRAY(SELECT g / 20.0 FROM generate_series(0, 20) g)::float8[]) WITHIN GROUP (ORDER BY u.v)
+        -- One pass over the batch, with the caller's rights: its columns side by side as
+        -- (column, number, text) triples.
+        EXECUTE format('SELECT array_agg(m.x) FROM (
+                        SELECT ROW(u.c, count(*), count(*) - count(u.s), count(DISTINCT u.s), avg(u.v), stddev_samp(u.v),
+                                   percentile_cont(ARRAY(SELECT g / 20.0 FROM generate_series(0, 20) g)::float8[]) WITHIN GROUP (ORDER BY u.v)
+                                   )::eai.batch_measure AS x
                           FROM %s t CROSS JOIN LATERAL (VALUES %s) AS u (c, v, s)
                          WHERE t._eai_promotion = $1
-                         GROUP BY u.c', tbl, v_values) USING v_promotion, tbl;
-        GET DIAGNOSTICS v_rows = ROW_COUNT;
-        IF v_rows = 0 THEN
-            -- Every row of the batch was replaced since (dedup key): measured as empty.
-            INSERT INTO eai.batch_profiles (promotion_id, relid, column_name, rows, nulls)
-            SELECT v_promotion, tbl, c, 0, 0 FROM unnest(v_cols) c;
-        END IF;
-        -- Drift from the last measured batch with values, column by column.
-        UPDATE eai.batch_profiles b SET psi = d.psi, kl = d.kl, drift_p = d.p_value
-          FROM (SELECT cur.column_name, x.*
-                  FROM eai.batch_profiles cur
-                  JOIN LATERAL (SELECT prev.quantiles FROM eai.batch_profiles prev
-                                 WHERE prev.relid = cur.relid AND prev.column_name = cur.column_name
-                                   AND prev.promotion_id < cur.promotion_id AND prev.quantiles[1] IS NOT NULL
-                                 ORDER BY prev.promotion_id DESC LIMIT 1) prev ON true
-                 CROSS JOIN LATERAL eai._sketch_drift(prev.quantiles, cur.quantiles, cur.rows - cur.nulls, 0.25) x
-                 WHERE cur.promotion_id = v_promotion AND cur.quantiles[1] IS NOT NULL) d
-         WHERE b.promotion_id = v_promotion AND b.column_name = d.column_name;
+                         GROUP BY u.c) m', tbl, v_values) INTO v_measures USING v_promotion;
+        PERFORM eai._record_batch_profile(v_promotion, tbl, v_cols, v_measures);
         v_done := v_done + 1;
     END LOOP;
     RETURN v_done;
@@ -2534,13 +2573,29 @@ AS $$
 $$;
 COMMENT ON FUNCTION eai._threshold_in_force(oid, text, text, double precision) IS 'eai: the threshold a metric is judged at (eai.anomaly_thresholds, else the call''s).';
 
+-- Labels and thresholds are written only by the three functions below (SECURITY DEFINER: the
+-- eai_* roles have no INSERT or UPDATE on the tables), which record the session's role and the
+-- time themselves, log every threshold change, and act only on tables the role may read.
+CREATE FUNCTION eai._require_select(p_rel oid, p_what text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT coalesce(has_table_privilege(eai._session_role(), p_rel, 'SELECT'), false) THEN
+        RAISE EXCEPTION 'eai: % may not read %, so it may not %', eai._session_role(),
+              coalesce(p_rel::regclass::text, 'table ' || p_rel), p_what
+            USING ERRCODE = '42501', HINT = 'Ask the table''s owner for SELECT on it, or a superuser to do it.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION eai._require_select(oid, text) IS 'eai: raise 42501 unless the session''s role may read the table.';
+
 -- Feedback on an anomaly. The labels of its metric move the metric's threshold to the lowest one
 -- (never below its default) that keeps false positives among the labelled alerts at most
 -- eai.anomaly_false_positive_target; the change is logged in eai.threshold_changes.
 CREATE FUNCTION eai.label_anomaly(id bigint, label text)
 RETURNS TABLE (anomaly_id bigint, verdict text, metric text, threshold_before double precision,
                threshold_after double precision, change_id bigint)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -2557,13 +2612,15 @@ BEGIN
         RAISE EXCEPTION 'eai: an anomaly is labelled false_positive or true_positive, not %', coalesce(quote_literal(label_anomaly.label), 'NULL')
             USING ERRCODE = '22023', HINT = 'SELECT * FROM eai.label_anomaly(42, ''false_positive'');';
     END IF;
-    UPDATE eai.anomalies x SET label = label_anomaly.label, labelled_by = current_user, labelled_at = clock_timestamp()
-     WHERE x.anomaly_id = label_anomaly.id
-    RETURNING x.* INTO a;
+    SELECT * INTO a FROM eai.anomalies x WHERE x.anomaly_id = label_anomaly.id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'eai: there is no anomaly %', label_anomaly.id USING ERRCODE = 'P0002',
             HINT = 'SELECT anomaly_id, table_name, metric, explanation FROM eai.anomalies ORDER BY anomaly_id DESC;';
     END IF;
+    PERFORM eai._require_select(a.relid, 'label its anomalies');
+    UPDATE eai.anomalies x SET label = label_anomaly.label, labelled_by = eai._session_role(), labelled_at = clock_timestamp()
+     WHERE x.anomaly_id = label_anomaly.id
+    RETURNING x.* INTO a;
     IF a.score IS NULL OR a.threshold IS NULL THEN
         -- A schema change has no score: the label is kept, no threshold moves.
         RETURN QUERY SELECT a.anomaly_id, a.label, a.metric, NULL::float8, NULL::float8, NULL::bigint;
@@ -2588,11 +2645,11 @@ BEGIN
         INSERT INTO eai.anomaly_thresholds AS t (relid, table_name, column_name, metric, threshold, base_threshold)
         VALUES (a.relid, a.table_name, a.column_name, a.metric, v_new, v_base)
         ON CONFLICT (relid, column_name, metric) DO UPDATE SET threshold = excluded.threshold, updated_at = clock_timestamp();
-        INSERT INTO eai.threshold_changes (relid, table_name, column_name, metric, old_threshold, new_threshold, reason, anomaly_id)
+        INSERT INTO eai.threshold_changes (relid, table_name, column_name, metric, old_threshold, new_threshold, reason, anomaly_id, changed_by)
         VALUES (a.relid, a.table_name, a.column_name, a.metric, th.threshold, v_new,
                 format('%s labelled alerts, %s false positives: the lowest threshold from %s keeping false positives at or under %s%% of the alerts it raises',
                        v_labels, v_false, round(v_base::numeric, 4), round(100 * current_setting('eai.anomaly_false_positive_target')::numeric, 1)),
-                a.anomaly_id)
+                a.anomaly_id, eai._session_role())
         RETURNING threshold_changes.change_id INTO v_change;
     END IF;
     RETURN QUERY SELECT a.anomaly_id, a.label, a.metric, v_before, v_new, v_change;
@@ -2605,7 +2662,7 @@ COMMENT ON FUNCTION eai.label_anomaly(bigint, text) IS
 -- eai.set_threshold(…, adaptive => true).
 CREATE FUNCTION eai.revert_threshold(change_id bigint)
 RETURNS SETOF eai.threshold_changes
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -2617,15 +2674,16 @@ BEGIN
         RAISE EXCEPTION 'eai: there is no threshold change %', revert_threshold.change_id USING ERRCODE = 'P0002',
             HINT = 'SELECT * FROM eai.threshold_changes ORDER BY change_id DESC;';
     END IF;
+    PERFORM eai._require_select(c.relid, 'change its thresholds');
     SELECT * INTO th FROM eai.anomaly_thresholds t
      WHERE t.relid = c.relid AND t.column_name IS NOT DISTINCT FROM c.column_name AND t.metric = c.metric FOR UPDATE;
     UPDATE eai.anomaly_thresholds t SET threshold = c.old_threshold, adaptive = false, updated_at = clock_timestamp()
      WHERE t.relid = c.relid AND t.column_name IS NOT DISTINCT FROM c.column_name AND t.metric = c.metric;
     RETURN QUERY
-    INSERT INTO eai.threshold_changes AS x (relid, table_name, column_name, metric, old_threshold, new_threshold, reason, reverts)
+    INSERT INTO eai.threshold_changes AS x (relid, table_name, column_name, metric, old_threshold, new_threshold, reason, reverts, changed_by)
     VALUES (c.relid, c.table_name, c.column_name, c.metric, th.threshold, c.old_threshold,
             format('revert of change %s; labels no longer move this threshold (eai.set_threshold(…, adaptive => true) lets them again)', c.change_id),
-            c.change_id)
+            c.change_id, eai._session_role())
     RETURNING x.*;
 END
 $$;
@@ -2635,7 +2693,7 @@ COMMENT ON FUNCTION eai.revert_threshold(bigint) IS 'eai: undo a threshold chang
 CREATE FUNCTION eai.set_threshold(tbl regclass, metric text, column_name text DEFAULT NULL,
                                   threshold double precision DEFAULT NULL, adaptive boolean DEFAULT true)
 RETURNS SETOF eai.threshold_changes
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -2648,6 +2706,7 @@ BEGIN
     IF set_threshold.metric IS NULL THEN
         RAISE EXCEPTION 'eai: which metric?' USING ERRCODE = '22023', HINT = 'SELECT DISTINCT metric FROM eai.metrics;';
     END IF;
+    PERFORM eai._require_select(tbl, 'change its thresholds');
     SELECT * INTO th FROM eai.anomaly_thresholds t
      WHERE t.relid = tbl AND t.column_name IS NOT DISTINCT FROM set_threshold.column_name AND t.metric = set_threshold.metric FOR UPDATE;
     INSERT INTO eai.anomaly_thresholds AS t (relid, table_name, column_name, metric, threshold, base_threshold, adaptive)
@@ -2656,9 +2715,10 @@ BEGIN
     ON CONFLICT (relid, column_name, metric) DO UPDATE
        SET threshold = excluded.threshold, adaptive = excluded.adaptive, updated_at = clock_timestamp();
     RETURN QUERY
-    INSERT INTO eai.threshold_changes AS x (relid, table_name, column_name, metric, old_threshold, new_threshold, reason)
+    INSERT INTO eai.threshold_changes AS x (relid, table_name, column_name, metric, old_threshold, new_threshold, reason, changed_by)
     VALUES (tbl, tbl::text, set_threshold.column_name, set_threshold.metric, th.threshold, set_threshold.threshold,
-            format('set by hand%s', CASE WHEN set_threshold.adaptive THEN '; labels may move it' ELSE '; labels do not move it' END))
+            format('set by hand%s', CASE WHEN set_threshold.adaptive THEN '; labels may move it' ELSE '; labels do not move it' END),
+            eai._session_role())
     RETURNING x.*;
 END
 $$;
@@ -2736,34 +2796,16 @@ END
 $$;
 COMMENT ON FUNCTION eai._update_incidents() IS 'eai: group new anomalies into incidents and NOTIFY eai_incident for high ones (called by eai.detect_anomalies).';
 
--- Judges every metric series of a table with the online detector (each point only against the
--- points before it), batch drift against its threshold, and schema changes run to run; records
--- what deviates, groups it into incidents, and returns the table's anomalies, new or not.
-CREATE FUNCTION eai.detect_anomalies(tbl regclass, threshold double precision DEFAULT 6, min_history integer DEFAULT 8,
-                                     psi_threshold double precision DEFAULT 0.25, vector_threshold double precision DEFAULT 0.7)
+-- The judging half of eai.detect_anomalies(tbl), and the one writer of eai.anomalies and (through
+-- eai._update_incidents) eai.incidents: it reads only eai's catalog, so it runs as the extension's
+-- owner (no eai_* role may write those tables) for a table the session's role may read.
+CREATE FUNCTION eai._judge_table(tbl regclass, threshold double precision, min_history integer,
+                                 psi_threshold double precision, vector_threshold double precision)
 RETURNS SETOF eai.anomalies
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_chunk integer;
-    v_measured integer := 0;
 BEGIN
-    IF threshold IS NULL OR threshold <= 0 OR psi_threshold IS NULL OR psi_threshold <= 0
-       OR vector_threshold IS NULL OR vector_threshold <= 0.5 OR vector_threshold > 1 THEN
-        RAISE EXCEPTION 'eai: threshold and psi_threshold must be positive, vector_threshold above 0.5 and at most 1' USING ERRCODE = '22023',
-            HINT = 'threshold is in standard deviations of the recent residuals (default 6); psi_threshold is a population stability index (default 0.25); vector_threshold an isolation score (default 0.7; 0.5 is ordinary).';
-    END IF;
-    -- Every batch not measured yet, in chunks of 100, so that nothing is judged on part of the
-    -- history (the worker usually leaves little; without it, every promoted batch is left).
-    LOOP
-        v_chunk := eai.measure_batches(tbl, 100);
-        v_measured := v_measured + v_chunk;
-        EXIT WHEN v_chunk < 100;
-    END LOOP;
-    IF v_measured > 100 THEN
-        RAISE NOTICE 'eai: measured % batches of % before judging it', v_measured, tbl
-            USING HINT = 'The promotion worker measures batches as they are promoted when eai is in shared_preload_libraries; eai.measure_batches(tbl) measures them by hand.';
-    END IF;
+    PERFORM eai._require_select(tbl, 'judge it');
     -- Series: the online detector, each at the metric's own threshold when labels set one.
     INSERT INTO eai.anomalies (relid, table_name, column_name, metric, observed_at, promotion_id, observed, expected, lo, hi,
                                score, threshold, detector, severity, explanation)
@@ -2862,8 +2904,97 @@ BEGIN
     RETURN QUERY SELECT * FROM eai.anomalies a WHERE a.relid = tbl ORDER BY a.observed_at, a.anomaly_id;
 END
 $$;
+COMMENT ON FUNCTION eai._judge_table(regclass, double precision, integer, double precision, double precision) IS
+    'eai: judge the metric history of a table and record its anomalies and incidents (eai.detect_anomalies(tbl) calls it after measuring the batches left).';
+
+-- Judges every metric series of a table with the online detector (each point only against the
+-- points before it), batch drift against its threshold, and schema changes run to run; records
+-- what deviates, groups it into incidents, and returns the table's anomalies, new or not.
+CREATE FUNCTION eai.detect_anomalies(tbl regclass, threshold double precision DEFAULT 6, min_history integer DEFAULT 8,
+                                     psi_threshold double precision DEFAULT 0.25, vector_threshold double precision DEFAULT 0.7)
+RETURNS SETOF eai.anomalies
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_chunk integer;
+    v_measured integer := 0;
+BEGIN
+    PERFORM eai._require_select(tbl, 'judge it');
+    IF threshold IS NULL OR threshold <= 0 OR psi_threshold IS NULL OR psi_threshold <= 0
+       OR vector_threshold IS NULL OR vector_threshold <= 0.5 OR vector_threshold > 1 THEN
+        RAISE EXCEPTION 'eai: threshold and psi_threshold must be positive, vector_threshold above 0.5 and at most 1' USING ERRCODE = '22023',
+            HINT = 'threshold is in standard deviations of the recent residuals (default 6); psi_threshold is a population stability index (default 0.25); vector_threshold an isolation score (default 0.7; 0.5 is ordinary).';
+    END IF;
+    -- Every batch not measured yet, in chunks of 100, so that nothing is judged on part of the
+    -- history (the worker usually leaves little; without it, every promoted batch is left).
+    LOOP
+        v_chunk := eai.measure_batches(tbl, 100);
+        v_measured := v_measured + v_chunk;
+        EXIT WHEN v_chunk < 100;
+    END LOOP;
+    IF v_measured > 100 THEN
+        RAISE NOTICE 'eai: measured % batches of % before judging it', v_measured, tbl
+            USING HINT = 'The promotion worker measures batches as they are promoted when eai is in shared_preload_libraries; eai.measure_batches(tbl) measures them by hand.';
+    END IF;
+    RETURN QUERY SELECT * FROM eai._judge_table(tbl, threshold, min_history, psi_threshold, vector_threshold);
+END
+$$;
 COMMENT ON FUNCTION eai.detect_anomalies(regclass, double precision, integer, double precision, double precision) IS
     'eai: judge every metric series of a table (eai.metrics), its metric vectors (Isolation Forest), batch drift and schema changes; record the anomalies (eai.anomalies) and group them into incidents (eai.incidents). See docs/anomalies.md.';
+
+-- sql/catalog_access.sql
+-- eai 0.3.0: who writes and who sees the catalog (docs/security.md).
+--
+-- Writes: no eai_* role has INSERT, UPDATE or DELETE on a catalog table (sql/roles.sql); eai's
+-- functions write, naming the session's role (eai._session_role(): the role after SET ROLE, the
+-- same inside SECURITY DEFINER functions).
+--
+-- The one writer of a mapping decision. The functions reviewers call (eai.approve_mapping,
+-- eai.reject_mapping, eai.override_mapping) run with the caller's rights and pass the caller's
+-- role; a name that is not the session's role is refused, so the record names the real decider.
+CREATE OR REPLACE FUNCTION eai._record_decision(p_id bigint, p_status text, p_target text, p_reason text, p_who name)
+RETURNS eai.mappings
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE m eai.mappings;
+BEGIN
+    IF p_who IS DISTINCT FROM eai._session_role() THEN
+        RAISE EXCEPTION 'eai: % cannot record a decision as %', eai._session_role(), coalesce(p_who::text, 'NULL') USING ERRCODE = '42501',
+            HINT = 'Use eai.approve_mapping, eai.reject_mapping or eai.override_mapping.';
+    END IF;
+    UPDATE eai.mappings x SET status = p_status, target_column = p_target, reason = p_reason,
+                              decided_by = eai._session_role(), decided_at = now()
+     WHERE x.mapping_id = p_id RETURNING * INTO m;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'eai: mapping % does not exist', p_id USING ERRCODE = '42704';
+    END IF;
+    RETURN m;
+END
+$$;
+
+-- Reads: sample values and rows that came
+-- from a table are visible only to roles that may read that table: column profiles (top values,
+-- value sets), quarantined bronze rows, batch sketches, and the views over them. Row security
+-- keyed on has_table_privilege; eai's writers (the tables' owner) and superusers are not subject
+-- to it. Loaded after every catalog table and before sql/roles.sql.
+
+ALTER TABLE eai.column_profiles ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable_source ON eai.column_profiles FOR SELECT
+    USING (coalesce(has_table_privilege(relid, 'SELECT'), false));
+
+ALTER TABLE eai.quarantine ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable_source ON eai.quarantine FOR SELECT
+    USING (EXISTS (SELECT 1 FROM eai.pipelines p
+                    WHERE p.pipeline_id = quarantine.pipeline_id
+                      AND coalesce(has_table_privilege(p.source_relid, 'SELECT'), false)));
+
+ALTER TABLE eai.batch_profiles ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable_source ON eai.batch_profiles FOR SELECT
+    USING (coalesce(has_table_privilege(relid, 'SELECT'), false));
+
+-- The views over them read with the reader's rights, so the policies above apply.
+ALTER VIEW eai.pending_mappings SET (security_invoker = true);
+ALTER VIEW eai.metrics SET (security_invoker = true);
 
 -- sql/roles.sql
 -- Roles. Three group roles (NOLOGIN), each including the one before; grant them to login roles:
@@ -2872,7 +3003,9 @@ COMMENT ON FUNCTION eai.detect_anomalies(regclass, double precision, integer, do
 --   eai_reviewer  + decides pending mappings with approve_mapping / reject_mapping /
 --                 override_mapping; the decision records the reviewer's own role.
 --   eai_engineer  + profiles and maps the tables it can read (eai.profile, eai.map_schema),
---                 scores their quality (eai.quality_score), and reads silver and gold (it may not create tables there: docs/security.md).
+--                 scores their quality (eai.quality_score), judges them (eai.detect_anomalies),
+--                 and reads silver and gold (it may not create tables there: docs/security.md).
+-- None of them writes a catalog table directly: eai's functions do, naming the role.
 -- Adding sources, ingesting, pipelines, expectations and gold stay superuser-only (docs/security.md): they read server
 -- files, create servers and triggers, or become code that promotions run.
 -- Roles belong to the cluster, not to one database: they are created once, by the first database
@@ -2928,26 +3061,37 @@ GRANT EXECUTE ON FUNCTION eai._record_decision(bigint, text, text, text, name),
                           eai.override_mapping(bigint, text)
    TO eai_reviewer;
 
--- Profiling and mapping run with the caller's rights: the engineer reads only what it may read,
--- and writes the results to the catalog.
-GRANT INSERT ON eai.column_profiles, eai.mapping_runs, eai.mappings, eai.llm_calls TO eai_engineer;
-GRANT UPDATE (duration_ms) ON eai.mapping_runs TO eai_engineer;
-GRANT SELECT, INSERT ON eai.llm_cache TO eai_engineer;
-GRANT SELECT ON eai.llm_calls TO eai_engineer;
--- Quality runs on the tables it can read.
-GRANT INSERT ON eai.quality_runs, eai.quality_scores TO eai_engineer;
+-- The catalog is written by eai only (docs/security.md): no eai_* role has INSERT, UPDATE or
+-- DELETE on a catalog table (0.2.0 granted some). Profiling, mapping, quality scoring and batch
+-- measuring read with the caller's rights, so the caller sees only what it may read; their rows
+-- are written with the extension owner's rights and name the caller (src/catalog_write.rs, the
+-- SECURITY DEFINER writers in sql/anomalies.sql). Row security hides sample values and rows of
+-- tables the reader may not read (sql/catalog_access.sql).
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA eai FROM eai_reader, eai_reviewer, eai_engineer;
+-- Engineers profile, map, score and measure the tables they can read.
+REVOKE ALL ON FUNCTION eai.profile(regclass), eai._profile(oid), eai.map_schema(regclass, regclass, boolean, boolean),
+    eai._map_schema(oid, oid, boolean, boolean), eai.quality_score(regclass), eai._quality_score(oid),
+    eai.measure_batches(regclass, integer), eai._record_batch_profile(bigint, oid, text[], eai.batch_measure[]),
+    eai.detect_anomalies(regclass, double precision, integer, double precision, double precision),
+    eai._judge_table(regclass, double precision, integer, double precision, double precision), eai._update_incidents()
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION eai.profile(regclass), eai._profile(oid), eai.map_schema(regclass, regclass, boolean, boolean),
+    eai._map_schema(oid, oid, boolean, boolean), eai.quality_score(regclass), eai._quality_score(oid),
+    eai.measure_batches(regclass, integer), eai._record_batch_profile(bigint, oid, text[], eai.batch_measure[]),
+    eai.detect_anomalies(regclass, double precision, integer, double precision, double precision),
+    eai._judge_table(regclass, double precision, integer, double precision, double precision)
+  TO eai_engineer;
+GRANT SELECT ON eai.llm_cache, eai.llm_calls TO eai_engineer;
 -- silver and gold stay closed to CREATE: a table an engineer created there (with a trigger, a
 -- default, a rule) would become code that promotions and refreshes run (sql/trust.sql).
 GRANT USAGE ON SCHEMA silver, gold TO eai_engineer;
 REVOKE CREATE ON SCHEMA silver, gold FROM eai_engineer;  -- 0.2.0 granted it
--- Anomaly detection on the tables it can read: batch profiles, anomalies and their incidents.
-GRANT INSERT, UPDATE (psi, kl, drift_p) ON eai.batch_profiles TO eai_engineer;
-GRANT INSERT, UPDATE (incident_id) ON eai.anomalies TO eai_engineer;
-GRANT INSERT, UPDATE, DELETE ON eai.incidents TO eai_engineer;
--- Reviewers label anomalies; the labels move thresholds (logged, reversible).
-GRANT UPDATE (label, labelled_by, labelled_at) ON eai.anomalies TO eai_reviewer;
-GRANT INSERT, UPDATE ON eai.anomaly_thresholds TO eai_reviewer;
-GRANT INSERT ON eai.threshold_changes TO eai_reviewer;
+-- Reviewers label anomalies and move thresholds through the functions, which record them and the
+-- time and log every change (logged, reversible).
+REVOKE ALL ON FUNCTION eai.label_anomaly(bigint, text), eai.revert_threshold(bigint),
+    eai.set_threshold(regclass, text, text, double precision, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION eai.label_anomaly(bigint, text), eai.revert_threshold(bigint),
+    eai.set_threshold(regclass, text, text, double precision, boolean) TO eai_reviewer;
 
 -- Internal helpers that write bronze, silver, gold, the quarantine or the queue, or run a
 -- pipeline's statements: only eai's own functions (run by superusers) call them.

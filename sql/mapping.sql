@@ -82,29 +82,8 @@ BEGIN
 END
 $$;
 
--- Reviewers decide through the functions below, never by updating eai.mappings: they run with the
--- caller's rights and pass the caller's role to this one, which alone may write the decision. It
--- accepts only a role the session may act as, so the record names the real decider.
-CREATE FUNCTION eai._record_decision(p_id bigint, p_status text, p_target text, p_reason text, p_who name)
-RETURNS eai.mappings
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE m eai.mappings;
-BEGIN
-    IF p_who IS NULL OR NOT pg_has_role(session_user, p_who, 'MEMBER') THEN
-        RAISE EXCEPTION 'eai: % cannot record a decision as %', session_user, p_who USING ERRCODE = '42501',
-            HINT = 'Use eai.approve_mapping, eai.reject_mapping or eai.override_mapping.';
-    END IF;
-    UPDATE eai.mappings x SET status = p_status, target_column = p_target, reason = p_reason,
-                              decided_by = p_who, decided_at = now()
-     WHERE x.mapping_id = p_id RETURNING * INTO m;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'eai: mapping % does not exist', p_id USING ERRCODE = '42704';
-    END IF;
-    RETURN m;
-END
-$$;
-
+-- Reviewers decide through the functions below, never by updating eai.mappings; the one writer of
+-- a decision, eai._record_decision, is in sql/catalog_access.sql.
 CREATE FUNCTION eai.approve_mapping(id bigint) RETURNS eai.mappings
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$

@@ -4,7 +4,9 @@
 --   eai_reviewer  + decides pending mappings with approve_mapping / reject_mapping /
 --                 override_mapping; the decision records the reviewer's own role.
 --   eai_engineer  + profiles and maps the tables it can read (eai.profile, eai.map_schema),
---                 scores their quality (eai.quality_score), and reads silver and gold (it may not create tables there: docs/security.md).
+--                 scores their quality (eai.quality_score), judges them (eai.detect_anomalies),
+--                 and reads silver and gold (it may not create tables there: docs/security.md).
+-- None of them writes a catalog table directly: eai's functions do, naming the role.
 -- Adding sources, ingesting, pipelines, expectations and gold stay superuser-only (docs/security.md): they read server
 -- files, create servers and triggers, or become code that promotions run.
 -- Roles belong to the cluster, not to one database: they are created once, by the first database
@@ -60,26 +62,37 @@ GRANT EXECUTE ON FUNCTION eai._record_decision(bigint, text, text, text, name),
                           eai.override_mapping(bigint, text)
    TO eai_reviewer;
 
--- Profiling and mapping run with the caller's rights: the engineer reads only what it may read,
--- and writes the results to the catalog.
-GRANT INSERT ON eai.column_profiles, eai.mapping_runs, eai.mappings, eai.llm_calls TO eai_engineer;
-GRANT UPDATE (duration_ms) ON eai.mapping_runs TO eai_engineer;
-GRANT SELECT, INSERT ON eai.llm_cache TO eai_engineer;
-GRANT SELECT ON eai.llm_calls TO eai_engineer;
--- Quality runs on the tables it can read.
-GRANT INSERT ON eai.quality_runs, eai.quality_scores TO eai_engineer;
+-- The catalog is written by eai only (docs/security.md): no eai_* role has INSERT, UPDATE or
+-- DELETE on a catalog table (0.2.0 granted some). Profiling, mapping, quality scoring and batch
+-- measuring read with the caller's rights, so the caller sees only what it may read; their rows
+-- are written with the extension owner's rights and name the caller (src/catalog_write.rs, the
+-- SECURITY DEFINER writers in sql/anomalies.sql). Row security hides sample values and rows of
+-- tables the reader may not read (sql/catalog_access.sql).
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA eai FROM eai_reader, eai_reviewer, eai_engineer;
+-- Engineers profile, map, score and measure the tables they can read.
+REVOKE ALL ON FUNCTION eai.profile(regclass), eai._profile(oid), eai.map_schema(regclass, regclass, boolean, boolean),
+    eai._map_schema(oid, oid, boolean, boolean), eai.quality_score(regclass), eai._quality_score(oid),
+    eai.measure_batches(regclass, integer), eai._record_batch_profile(bigint, oid, text[], eai.batch_measure[]),
+    eai.detect_anomalies(regclass, double precision, integer, double precision, double precision),
+    eai._judge_table(regclass, double precision, integer, double precision, double precision), eai._update_incidents()
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION eai.profile(regclass), eai._profile(oid), eai.map_schema(regclass, regclass, boolean, boolean),
+    eai._map_schema(oid, oid, boolean, boolean), eai.quality_score(regclass), eai._quality_score(oid),
+    eai.measure_batches(regclass, integer), eai._record_batch_profile(bigint, oid, text[], eai.batch_measure[]),
+    eai.detect_anomalies(regclass, double precision, integer, double precision, double precision),
+    eai._judge_table(regclass, double precision, integer, double precision, double precision)
+  TO eai_engineer;
+GRANT SELECT ON eai.llm_cache, eai.llm_calls TO eai_engineer;
 -- silver and gold stay closed to CREATE: a table an engineer created there (with a trigger, a
 -- default, a rule) would become code that promotions and refreshes run (sql/trust.sql).
 GRANT USAGE ON SCHEMA silver, gold TO eai_engineer;
 REVOKE CREATE ON SCHEMA silver, gold FROM eai_engineer;  -- 0.2.0 granted it
--- Anomaly detection on the tables it can read: batch profiles, anomalies and their incidents.
-GRANT INSERT, UPDATE (psi, kl, drift_p) ON eai.batch_profiles TO eai_engineer;
-GRANT INSERT, UPDATE (incident_id) ON eai.anomalies TO eai_engineer;
-GRANT INSERT, UPDATE, DELETE ON eai.incidents TO eai_engineer;
--- Reviewers label anomalies; the labels move thresholds (logged, reversible).
-GRANT UPDATE (label, labelled_by, labelled_at) ON eai.anomalies TO eai_reviewer;
-GRANT INSERT, UPDATE ON eai.anomaly_thresholds TO eai_reviewer;
-GRANT INSERT ON eai.threshold_changes TO eai_reviewer;
+-- Reviewers label anomalies and move thresholds through the functions, which record them and the
+-- time and log every change (logged, reversible).
+REVOKE ALL ON FUNCTION eai.label_anomaly(bigint, text), eai.revert_threshold(bigint),
+    eai.set_threshold(regclass, text, text, double precision, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION eai.label_anomaly(bigint, text), eai.revert_threshold(bigint),
+    eai.set_threshold(regclass, text, text, double precision, boolean) TO eai_reviewer;
 
 -- Internal helpers that write bronze, silver, gold, the quarantine or the queue, or run a
 -- pipeline's statements: only eai's own functions (run by superusers) call them.

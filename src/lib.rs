@@ -5,6 +5,7 @@
 use pgrx::prelude::*;
 
 mod anomaly;
+mod catalog_write;
 mod embed;
 mod errors;
 mod fast_casts;
@@ -58,9 +59,11 @@ extension_sql_file!(
         anomaly::_adapt_threshold,
         anomaly::_group_incidents,
         anomaly::_severity,
-        anomaly::_detect_vectors
+        anomaly::_detect_vectors,
+        catalog_write::_session_role
     ]
 );
+extension_sql_file!("../sql/catalog_access.sql", name = "catalog_access", requires = ["anomalies"]);
 // Last: privileges on everything above and on the Rust functions.
 extension_sql_file!("../sql/roles.sql", name = "roles", finalize);
 

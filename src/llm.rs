@@ -8,7 +8,7 @@ use eai_core::error_taxonomy::redact_secrets;
 use eai_core::llm::{self, Answer, LlmError, Protocol, Question};
 use pgrx::prelude::*;
 
-use crate::guc;
+use crate::{catalog_write, guc};
 
 pub struct Config {
     url: String,
@@ -124,42 +124,45 @@ impl Config {
             Err(e) => e.outcome(),
         };
         let error = answer.as_ref().err().map(|e| self.clean(&e.to_string()));
-        Spi::connect_mut(|client| {
-            client.update(
-                "INSERT INTO eai.llm_calls (run_id, purpose, protocol, model, request_hash, tokens_in, tokens_out, latency_ms,
-                                            cost_usd, cache_hit, outcome, error)
-                 VALUES ($1, 'map_schema', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                None,
-                &[
-                    run_id.into(),
-                    self.protocol.as_str().into(),
-                    self.model.as_str().into(),
-                    key.as_str().into(),
-                    tokens_in.into(),
-                    tokens_out.into(),
-                    latency_ms.into(),
-                    cost.into(),
-                    cache_hit.into(),
-                    outcome.into(),
-                    error.into(),
-                ],
-            )?;
-            if let (Ok(r), false, Ok(_)) = (&reply, cache_hit, &answer) {
+        catalog_write::as_owner(|caller| {
+            Spi::connect_mut(|client| {
                 client.update(
-                    "INSERT INTO eai.llm_cache (request_hash, protocol, model, response, tokens_in, tokens_out)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_hash) DO NOTHING",
+                    "INSERT INTO eai.llm_calls (run_id, purpose, protocol, model, request_hash, tokens_in, tokens_out, latency_ms,
+                                            cost_usd, cache_hit, outcome, error, called_by)
+                 VALUES ($1, 'map_schema', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                     None,
                     &[
-                        key.as_str().into(),
+                        run_id.into(),
                         self.protocol.as_str().into(),
                         self.model.as_str().into(),
-                        r.content.as_str().into(),
-                        r.tokens_in.into(),
-                        r.tokens_out.into(),
+                        key.as_str().into(),
+                        tokens_in.into(),
+                        tokens_out.into(),
+                        latency_ms.into(),
+                        cost.into(),
+                        cache_hit.into(),
+                        outcome.into(),
+                        error.into(),
+                        caller.into(),
                     ],
                 )?;
-            }
-            Ok::<_, pgrx::spi::Error>(())
+                if let (Ok(r), false, Ok(_)) = (&reply, cache_hit, &answer) {
+                    client.update(
+                        "INSERT INTO eai.llm_cache (request_hash, protocol, model, response, tokens_in, tokens_out)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_hash) DO NOTHING",
+                        None,
+                        &[
+                            key.as_str().into(),
+                            self.protocol.as_str().into(),
+                            self.model.as_str().into(),
+                            r.content.as_str().into(),
+                            r.tokens_in.into(),
+                            r.tokens_out.into(),
+                        ],
+                    )?;
+                }
+                Ok::<_, pgrx::spi::Error>(())
+            })
         })
         .unwrap_or_else(|e| error!("eai: could not record the LLM call: {e}"));
         answer

@@ -12,7 +12,7 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::json;
 
-use crate::{llm, profile};
+use crate::{catalog_write, llm, profile};
 
 const FEATURES_SQL: &str = "SELECT p.column_name::text, p.inferred_type, p.null_rate, p.profile -> 'numeric' -> 'quantiles',
         (p.profile ->> 'length_mean')::float8, p.value_set, p.name_embedding::real[], a.attnum
@@ -26,9 +26,10 @@ const HISTORY_SQL: &str = "SELECT DISTINCT ON (m.source_column, m.target_column)
     AND m.decided_by IS NOT NULL AND m.decided_by NOT LIKE 'eai:%'
   ORDER BY m.source_column, m.target_column, m.decided_at DESC";
 
-const RUN_SQL: &str = "INSERT INTO eai.mapping_runs (source_relid, source_table, target_relid, target_table, version, one_to_many)
+const RUN_SQL: &str = "INSERT INTO eai.mapping_runs (source_relid, source_table, target_relid, target_table, version, one_to_many, run_by, duration_ms)
  SELECT $1, $1::regclass::text, $2, $2::regclass::text,
-        coalesce((SELECT max(version) FROM eai.mapping_runs WHERE source_table = $1::regclass::text AND target_table = $2::regclass::text), 0) + 1, $3
+        coalesce((SELECT max(version) FROM eai.mapping_runs WHERE source_table = $1::regclass::text AND target_table = $2::regclass::text), 0) + 1, $3,
+        $4, $5
  RETURNING run_id";
 
 const DECISION_SQL: &str = "INSERT INTO eai.mappings (run_id, source_column, target_column, proposed_target, score, confidence, band, status,
@@ -258,55 +259,58 @@ pub fn _map_schema(
     let scores = combine::score_matrix(&sources, &targets, |i, j| hist.get(&(names::normalize(&sources[i].name), targets[j].name.clone())).copied());
     let decisions = decide(&sources, &targets, &scores, &hist, one_to_many);
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let run_id: i64 = Spi::connect_mut(|client| {
-        let id = client.update(RUN_SQL, None, &[source.into(), target.into(), one_to_many.into()])?.first().get(1)?.unwrap_or(0);
-        client.update("UPDATE eai.mapping_runs SET duration_ms = $2 WHERE run_id = $1", None, &[id.into(), elapsed_ms.into()])?;
-        Ok::<i64, pgrx::spi::Error>(id)
+    let run_id: i64 = catalog_write::as_owner(|caller| {
+        Spi::connect_mut(|client| {
+            client.update(RUN_SQL, None, &[source.into(), target.into(), one_to_many.into(), caller.into(), elapsed_ms.into()])?.first().get(1)
+        })
     })
+    .map(|id| id.unwrap_or(0))
     .unwrap_or_else(|e| error!("eai: could not record the mapping run: {e}"));
     let llm = llm::config();
     let names = table_names(source, target);
     let routed: Vec<Routed> = decisions.iter().map(|d| route(d, &sources, &targets, &scores, llm.as_ref(), run_id, &names)).collect();
     let mut out = Vec::with_capacity(decisions.len());
-    Spi::connect_mut(|client| {
-        for (d, r) in decisions.iter().zip(routed) {
-            let target_name = r.target.map(|j| targets[j].name.clone());
-            let proposed = d.target.map(|j| targets[j].name.clone());
-            let signals = serde_json::to_value(d.signals).expect("signals serialise");
-            let id: i64 = client
-                .update(
-                    DECISION_SQL,
-                    None,
-                    &[
-                        run_id.into(),
-                        sources[d.source].name.as_str().into(),
-                        target_name.clone().into(),
-                        proposed.into(),
-                        d.score.into(),
-                        d.confidence.into(),
-                        d.band.into(),
-                        r.status.into(),
-                        JsonB(signals.clone()).into(),
-                        JsonB(d.candidates.clone()).into(),
-                        r.reason.clone().into(),
-                        r.decided_by.into(),
-                    ],
-                )?
-                .first()
-                .get(1)?
-                .unwrap_or(0);
-            out.push((
-                id,
-                sources[d.source].name.clone(),
-                target_name,
-                d.confidence,
-                d.band.to_string(),
-                r.status.to_string(),
-                r.reason,
-                JsonB(signals),
-            ));
-        }
-        Ok::<_, pgrx::spi::Error>(())
+    catalog_write::as_owner(|_| {
+        Spi::connect_mut(|client| {
+            for (d, r) in decisions.iter().zip(routed) {
+                let target_name = r.target.map(|j| targets[j].name.clone());
+                let proposed = d.target.map(|j| targets[j].name.clone());
+                let signals = serde_json::to_value(d.signals).expect("signals serialise");
+                let id: i64 = client
+                    .update(
+                        DECISION_SQL,
+                        None,
+                        &[
+                            run_id.into(),
+                            sources[d.source].name.as_str().into(),
+                            target_name.clone().into(),
+                            proposed.into(),
+                            d.score.into(),
+                            d.confidence.into(),
+                            d.band.into(),
+                            r.status.into(),
+                            JsonB(signals.clone()).into(),
+                            JsonB(d.candidates.clone()).into(),
+                            r.reason.clone().into(),
+                            r.decided_by.into(),
+                        ],
+                    )?
+                    .first()
+                    .get(1)?
+                    .unwrap_or(0);
+                out.push((
+                    id,
+                    sources[d.source].name.clone(),
+                    target_name,
+                    d.confidence,
+                    d.band.to_string(),
+                    r.status.to_string(),
+                    r.reason,
+                    JsonB(signals),
+                ));
+            }
+            Ok::<_, pgrx::spi::Error>(())
+        })
     })
     .unwrap_or_else(|e| error!("eai: could not record the mapping: {e}"));
     TableIterator::new(out)

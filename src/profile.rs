@@ -8,7 +8,7 @@ use eai_core::profile::{ColumnProfile, ColumnProfiler};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
-use crate::{embed, guc};
+use crate::{catalog_write, embed, guc};
 
 struct Column {
     name: String,
@@ -34,10 +34,11 @@ const SAMPLE_SQL_BUILDER: &str =
 
 const INSERT_SQL: &str = "INSERT INTO eai.column_profiles
     (relid, schema_name, table_name, column_name, attnum, version, rows_estimated, rows_sampled, declared_type,
-     inferred_type, type_share, null_rate, empty_rate, distinct_count, semantic_type, pii, profile, value_set, name_text, name_embedding)
+     inferred_type, type_share, null_rate, empty_rate, distinct_count, semantic_type, pii, profile, value_set, name_text, name_embedding,
+     profiled_by)
  SELECT $1, n.nspname, c.relname, $2, $3,
         coalesce((SELECT max(p.version) FROM eai.column_profiles p WHERE p.relid = $1 AND p.column_name = $2), 0) + 1,
-        $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::real[]
+        $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::real[], $18
    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1
  RETURNING version";
 
@@ -137,52 +138,55 @@ pub fn profile_table(rel: pg_sys::Oid) -> Vec<ProfileRow> {
     let texts: Vec<String> = columns.iter().map(|c| names::embedding_text(&c.name, c.comment.as_deref())).collect();
     let embeddings = embed::embed_texts(&texts.iter().map(String::as_str).collect::<Vec<_>>());
     let mut out = Vec::with_capacity(columns.len());
-    Spi::connect_mut(|client| {
-        for ((col, (prof, values)), (text, emb)) in columns.iter().zip(&profiles).zip(texts.iter().zip(embeddings)) {
-            let share = (prof.inferred_type != "text").then(|| prof.type_shares.get(&prof.inferred_type).copied()).flatten();
-            let json = serde_json::to_value(prof).expect("profiles serialise");
-            let version: i32 = client
-                .update(
-                    INSERT_SQL,
-                    None,
-                    &[
-                        rel.into(),
-                        col.name.as_str().into(),
-                        col.attnum.into(),
-                        (estimated.max(sampled as f64) as i64).into(),
-                        sampled.into(),
-                        col.declared_type.as_str().into(),
-                        prof.inferred_type.as_str().into(),
-                        share.into(),
-                        prof.null_rate.into(),
-                        prof.empty_rate.into(),
-                        (prof.distinct as i64).into(),
-                        prof.semantic_type.clone().into(),
-                        prof.pii.clone().into(),
-                        JsonB(json).into(),
-                        JsonB(serde_json::to_value(values).expect("value sets serialise")).into(),
-                        text.as_str().into(),
-                        emb.into(),
-                    ],
-                )?
-                .first()
-                .get::<i32>(1)?
-                .unwrap_or(0);
-            let top = prof.top_values.iter().take(3).map(|t| t.value.as_str()).collect::<Vec<_>>().join(" | ");
-            out.push((
-                col.name.clone(),
-                version,
-                col.declared_type.clone(),
-                prof.inferred_type.clone(),
-                share,
-                prof.null_rate,
-                prof.distinct as i64,
-                prof.semantic_type.clone(),
-                prof.pii.clone(),
-                top,
-            ));
-        }
-        Ok::<_, pgrx::spi::Error>(())
+    catalog_write::as_owner(|caller| {
+        Spi::connect_mut(|client| {
+            for ((col, (prof, values)), (text, emb)) in columns.iter().zip(&profiles).zip(texts.iter().zip(embeddings)) {
+                let share = (prof.inferred_type != "text").then(|| prof.type_shares.get(&prof.inferred_type).copied()).flatten();
+                let json = serde_json::to_value(prof).expect("profiles serialise");
+                let version: i32 = client
+                    .update(
+                        INSERT_SQL,
+                        None,
+                        &[
+                            rel.into(),
+                            col.name.as_str().into(),
+                            col.attnum.into(),
+                            (estimated.max(sampled as f64) as i64).into(),
+                            sampled.into(),
+                            col.declared_type.as_str().into(),
+                            prof.inferred_type.as_str().into(),
+                            share.into(),
+                            prof.null_rate.into(),
+                            prof.empty_rate.into(),
+                            (prof.distinct as i64).into(),
+                            prof.semantic_type.clone().into(),
+                            prof.pii.clone().into(),
+                            JsonB(json).into(),
+                            JsonB(serde_json::to_value(values).expect("value sets serialise")).into(),
+                            text.as_str().into(),
+                            emb.into(),
+                            caller.into(),
+                        ],
+                    )?
+                    .first()
+                    .get::<i32>(1)?
+                    .unwrap_or(0);
+                let top = prof.top_values.iter().take(3).map(|t| t.value.as_str()).collect::<Vec<_>>().join(" | ");
+                out.push((
+                    col.name.clone(),
+                    version,
+                    col.declared_type.clone(),
+                    prof.inferred_type.clone(),
+                    share,
+                    prof.null_rate,
+                    prof.distinct as i64,
+                    prof.semantic_type.clone(),
+                    prof.pii.clone(),
+                    top,
+                ));
+            }
+            Ok::<_, pgrx::spi::Error>(())
+        })
     })
     .unwrap_or_else(|e| error!("eai: could not store the profiles: {e}"));
     out

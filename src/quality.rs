@@ -9,6 +9,8 @@ use eai_core::quality::{self, Column, ColumnStats, Dimension, Measure};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
+use crate::catalog_write;
+
 const COLUMNS_SQL: &str = "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod),
         EXISTS (SELECT 1 FROM eai.expectations e WHERE e.relid = a.attrelid AND e.column_name = a.attname AND e.rule = 'unique' AND e.enabled)
         OR EXISTS (SELECT 1 FROM eai.pipelines p WHERE p.target_relid = a.attrelid AND a.attname = ANY (p.dedup_key))
@@ -22,7 +24,9 @@ const CHECKS_SQL: &str = "SELECT column_name, spec FROM eai.expectations
 /// Load times of the table's data (epoch seconds), newest first: bronze batches, promotions into
 /// silver, gold refreshes.
 const LOADS_SQL: &str = "SELECT extract(epoch FROM t)::float8 FROM (
-    SELECT b.finished_at AS t FROM eai.batches b WHERE to_regclass(format('bronze.%I', b.bronze_table)) = $1
+    SELECT b.finished_at AS t FROM eai.batches b
+     WHERE b.bronze_table = (SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                              WHERE c.oid = $1 AND n.nspname = 'bronze')
        AND b.status = 'succeeded' AND b.rows_written > 0
     UNION ALL
     SELECT pr.started_at FROM eai.promotions pr JOIN eai.pipelines p USING (pipeline_id)
@@ -144,24 +148,34 @@ fn _quality_score(
     ];
     let overall = quality::overall(&dims);
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    spi(Spi::connect_mut(|client| {
-        let run: i64 = client
+    spi(catalog_write::as_owner(|caller| {
+        Spi::connect_mut(|client| {
+            let run: i64 = client
             .update(
-                "INSERT INTO eai.quality_runs (relid, table_name, rows, overall, measure, duration_ms) VALUES ($1, $2, $3, $4, $5, $6) RETURNING run_id",
+                "INSERT INTO eai.quality_runs (relid, table_name, rows, overall, measure, duration_ms, run_by) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING run_id",
                 Some(1),
-                &[tbl.into(), table.clone().into(), now.rows.into(), overall.into(), JsonB(serde_json::to_value(&now).expect("serialisable")).into(), elapsed_ms.into()],
+                &[
+                    tbl.into(),
+                    table.clone().into(),
+                    now.rows.into(),
+                    overall.into(),
+                    JsonB(serde_json::to_value(&now).expect("serialisable")).into(),
+                    elapsed_ms.into(),
+                    caller.into(),
+                ],
             )?
             .first()
             .get(1)?
             .unwrap_or(0);
-        for d in &dims {
-            client.update(
-                "INSERT INTO eai.quality_scores (run_id, dimension, score, measured, expected) VALUES ($1, $2, $3, $4, $5)",
-                None,
-                &[run.into(), d.dimension.into(), d.score.into(), d.measured.clone().into(), d.expected.clone().into()],
-            )?;
-        }
-        Ok::<_, pgrx::spi::Error>(())
+            for d in &dims {
+                client.update(
+                    "INSERT INTO eai.quality_scores (run_id, dimension, score, measured, expected) VALUES ($1, $2, $3, $4, $5)",
+                    None,
+                    &[run.into(), d.dimension.into(), d.score.into(), d.measured.clone().into(), d.expected.clone().into()],
+                )?;
+            }
+            Ok::<_, pgrx::spi::Error>(())
+        })
     }));
     let mut out: Vec<(String, Option<f64>, String, String)> =
         dims.into_iter().map(|d| (d.dimension.to_string(), d.score.map(|s| (s * 1000.0).round() / 1000.0), d.measured, d.expected)).collect();

@@ -32,7 +32,7 @@ SELECT status, decided_by FROM eai.approve_mapping((SELECT min(id) FROM eai.pend
 -- … and cannot write the catalog directly, nor record a decision in someone else's name.
 UPDATE eai.mappings SET status = 'approved';
 SELECT eai._record_decision((SELECT min(id) FROM eai.pending_mappings), 'approved', 'email', NULL, 'postgres');
--- Nor profile what it cannot read.
+-- Nor profile: that is for engineers, on what they can read.
 SELECT count(*) FROM eai.profile('people');
 RESET SESSION AUTHORIZATION;
 SELECT decided_by FROM eai.mappings WHERE decided_by IS NOT NULL AND decided_by <> 'eai:auto';

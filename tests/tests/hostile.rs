@@ -86,3 +86,83 @@ fn a_failed_add_source_keeps_the_password_out_of_the_server_log() {
     );
     t.finish();
 }
+
+/// Catalog tables are written only through eai's functions (issue 13 item 4): every eai_* role
+/// tries every write on every catalog table, and the functions that record in its name.
+#[test]
+fn no_role_writes_the_catalog_or_reads_values_of_tables_it_may_not_read() {
+    let (_db, mut c) = fresh_db("hostile_catalog");
+    c.batch_execute(
+        "CREATE SCHEMA private;
+         CREATE TABLE private.salaries (emp_name text, ssn text);
+         INSERT INTO private.salaries SELECT 'emp ' || i, format('%s-45-6789', 100 + i) FROM generate_series(1, 30) i;
+         CREATE TABLE public.staff (full_name text, social_security text);
+         SELECT count(*) FROM eai.map_schema('private.salaries', 'public.staff');
+         INSERT INTO eai.anomalies (relid, table_name, metric, observed_at, score, threshold, detector, severity, explanation)
+         VALUES ('private.salaries'::regclass, 'private.salaries', 'row_count', now(), 9, 6, 'robust_z', 'medium', 'test');",
+    )
+    .unwrap();
+    let tables: Vec<(String, String)> = c
+        .query(
+            "SELECT c.relname::text, (SELECT quote_ident(a.attname) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
+                                          AND NOT a.attisdropped AND a.attidentity = '' AND a.attgenerated = '' ORDER BY a.attnum DESC LIMIT 1)
+               FROM pg_class c WHERE c.relnamespace = 'eai'::regnamespace AND c.relkind = 'r' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(tables.len() >= 20, "{tables:?}");
+    let mut t = Tally::new("catalog writes and reads by role");
+    let mut tx = c.transaction().unwrap();
+    tx.batch_execute(
+        "CREATE ROLE hostile_reader IN ROLE eai_reader; CREATE ROLE hostile_reviewer IN ROLE eai_reviewer;
+         CREATE ROLE hostile_engineer IN ROLE eai_engineer;",
+    )
+    .unwrap();
+    let mut attempt = |tx: &mut postgres::Transaction, role: &str, sql: &str| -> Option<String> {
+        tx.batch_execute(&format!("SAVEPOINT a; SET LOCAL ROLE {role}")).unwrap();
+        let r = tx.batch_execute(sql);
+        tx.batch_execute("ROLLBACK TO SAVEPOINT a; RESET ROLE").unwrap();
+        r.err().map(|e| e.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("{e}")))
+    };
+    for role in ["hostile_reader", "hostile_reviewer", "hostile_engineer"] {
+        for (table, col) in &tables {
+            for sql in [
+                format!("INSERT INTO eai.{table} DEFAULT VALUES"),
+                format!("UPDATE eai.{table} SET {col} = {col}"),
+                format!("DELETE FROM eai.{table}"),
+                format!("TRUNCATE eai.{table}"),
+            ] {
+                let code = attempt(&mut tx, role, &sql);
+                t.check(code.as_deref() == Some("42501"), format!("{role}: {sql} gave {code:?}, not 42501"));
+            }
+        }
+        // The functions that write in the caller's name refuse tables it may not read, or a name not its own.
+        for sql in [
+            "SELECT eai._record_decision((SELECT min(mapping_id) FROM eai.mappings), 'approved', 'ssn', NULL, 'postgres')",
+            "SELECT eai._record_batch_profile(1, 'private.salaries'::regclass, '{ssn}', '{}')",
+            "SELECT eai._judge_table('private.salaries', 6, 8, 0.25, 0.7)",
+            "SELECT eai.label_anomaly((SELECT max(anomaly_id) FROM eai.anomalies), 'false_positive')",
+            "SELECT eai.set_threshold('private.salaries'::regclass, 'row_count', threshold => 1e9)",
+            "SELECT eai.revert_threshold(1)",
+            "SELECT eai.profile('private.salaries')",
+            "SELECT eai.quality_score('private.salaries')",
+        ] {
+            let code = attempt(&mut tx, role, sql);
+            t.check(matches!(code.as_deref(), Some("42501") | Some("P0002")), format!("{role}: {sql} gave {code:?}"));
+        }
+        // Sample values of the private table stay out of sight.
+        for seen in [
+            "SELECT FROM eai.column_profiles WHERE profile::text LIKE '%-45-6789%' OR value_set::text LIKE '%-45-6789%'",
+            "SELECT FROM eai.pending_mappings WHERE source_values LIKE '%-45-6789%' OR target_values LIKE '%-45-6789%'",
+            "SELECT FROM eai.quarantine UNION ALL SELECT FROM eai.batch_profiles",
+        ] {
+            let sql = format!("DO $$ BEGIN IF EXISTS ({seen}) THEN RAISE EXCEPTION 'seen' USING ERRCODE = 'EAI01'; END IF; END $$");
+            let code = attempt(&mut tx, role, &sql);
+            t.check(code.is_none(), format!("{role}: {seen} saw a value ({code:?})"));
+        }
+    }
+    t.finish();
+}
