@@ -134,6 +134,13 @@ DO $$ BEGIN CREATE ROLE demo_engineer NOLOGIN IN ROLE eai_engineer; EXCEPTION WH
 ALTER TABLE public.demo_untrusted OWNER TO demo_engineer;
 SELECT eai._refuse_foreign_code('public.demo_untrusted', current_user::regrole, true, 'promote into');
 DROP TABLE public.demo_untrusted;
+\echo '   ... the catalog is written only by eai, in the real role''s name, and shows sample values only to roles that may read their table:'
+DO $$ BEGIN CREATE ROLE demo_reader NOLOGIN IN ROLE eai_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+SELECT count(*) AS "profiles of bronze.shop__customers (as postgres)" FROM eai.column_profiles WHERE table_name = 'shop__customers';
+SET ROLE demo_reader;
+SELECT count(*) AS "as demo_reader (no SELECT on it)" FROM eai.column_profiles WHERE table_name = 'shop__customers';
+UPDATE eai.mappings SET decided_by = 'postgres';
+RESET ROLE;
 \set ON_ERROR_STOP 1
 \echo '== Awkward files lose no row: a file without a header gets column_1..n, a stray quote stays in its field'
 SELECT count(*) AS has_readings FROM eai.sources WHERE source = 'readings' \gset
