@@ -14,14 +14,17 @@ CREATE TABLE eai.llm_calls (
     latency_ms    double precision NOT NULL,
     cost_usd      double precision,
     cache_hit     boolean NOT NULL,
-    outcome       text NOT NULL CHECK (outcome IN ('ok', 'unreachable', 'refused', 'invalid_answer', 'hallucinated')),
-    error         text
+    outcome       text NOT NULL,
+    error         text,
+    call_uuid     uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE,
+    attempt       integer NOT NULL DEFAULT 1,
+    CONSTRAINT llm_calls_outcome_check CHECK (outcome IN ('ok', 'unreachable', 'refused', 'invalid_answer', 'hallucinated', 'cancelled'))
 );
 CREATE INDEX ON eai.llm_calls (called_at);
 COMMENT ON TABLE eai.llm_calls IS 'eai: the LLM ledger: one row per LLM call (cached or not) with tokens, latency, estimated cost and outcome.';
 COMMENT ON COLUMN eai.llm_calls.call_id IS 'Identifier of the call.';
 COMMENT ON COLUMN eai.llm_calls.called_at IS 'When the call was made.';
-COMMENT ON COLUMN eai.llm_calls.called_by IS 'Role whose statement made the call.';
+COMMENT ON COLUMN eai.llm_calls.called_by IS 'Role whose statement made the call (its cost is on this role''s name).';
 COMMENT ON COLUMN eai.llm_calls.run_id IS 'Mapping run that asked (eai.mapping_runs).';
 COMMENT ON COLUMN eai.llm_calls.purpose IS 'What the call was for (map_schema).';
 COMMENT ON COLUMN eai.llm_calls.protocol IS 'openai (chat completions) or ollama (/api/chat).';
@@ -32,8 +35,10 @@ COMMENT ON COLUMN eai.llm_calls.tokens_out IS 'Completion tokens reported by the
 COMMENT ON COLUMN eai.llm_calls.latency_ms IS 'Time of the call, in milliseconds.';
 COMMENT ON COLUMN eai.llm_calls.cost_usd IS 'Estimated cost from the per-model price table; NULL for an unknown model, 0 for a cache hit or Ollama.';
 COMMENT ON COLUMN eai.llm_calls.cache_hit IS 'Served from eai.llm_cache without calling the endpoint.';
-COMMENT ON COLUMN eai.llm_calls.outcome IS 'ok, unreachable (transient), refused (4xx), invalid_answer (not the JSON asked for) or hallucinated (a column that is not a candidate).';
+COMMENT ON COLUMN eai.llm_calls.outcome IS 'ok, unreachable (transient), refused (4xx, or a model without a price for a role that is not superuser), invalid_answer (not the JSON asked for), hallucinated (a column that is not a candidate) or cancelled (the statement was cancelled or timed out during the call).';
 COMMENT ON COLUMN eai.llm_calls.error IS 'Error message, with secrets removed.';
+COMMENT ON COLUMN eai.llm_calls.call_uuid IS 'Identifier of the call attempt: the ledger''s spool file under $PGDATA/eai_llm_ledger carries it, so a call whose transaction was rolled back (cancelled, timed out) is recorded once, afterwards.';
+COMMENT ON COLUMN eai.llm_calls.attempt IS 'Attempt of the call: 1, then 2, … after transient failures (eai.llm_max_attempts, eai.llm_retry_budget_ms, Retry-After).';
 
 CREATE TABLE eai.llm_cache (
     request_hash  text PRIMARY KEY,

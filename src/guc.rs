@@ -23,6 +23,8 @@ static LLM_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::n
 static LLM_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static LLM_PROVIDER: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"auto"));
 static LLM_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+static LLM_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(3);
+static LLM_RETRY_BUDGET_MS: GucSetting<i32> = GucSetting::<i32>::new(15_000);
 static ANOMALY_FALSE_POSITIVE_TARGET: GucSetting<f64> = GucSetting::<f64>::new(0.05);
 static INCIDENT_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(3600);
 static INCIDENT_LINEAGE_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
@@ -148,6 +150,26 @@ pub fn register() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    GucRegistry::define_int_guc(
+        c"eai.llm_max_attempts",
+        c"Attempts of one LLM call at most when the endpoint fails transiently (network, timeout, 5xx, 429); each is a row of eai.llm_calls.",
+        c"",
+        &LLM_MAX_ATTEMPTS,
+        1,
+        10,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"eai.llm_retry_budget_ms",
+        c"Time one LLM call may spend on its attempts and the waits between them, in milliseconds; a Retry-After beyond what is left ends the call.",
+        c"",
+        &LLM_RETRY_BUDGET_MS,
+        0,
+        600_000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     GucRegistry::define_float_guc(
         c"eai.anomaly_false_positive_target",
         c"Highest share of false positives among labelled anomalies before a metric's threshold rises (eai.label_anomaly).",
@@ -234,6 +256,14 @@ pub fn llm_provider() -> String {
 
 pub fn llm_timeout() -> std::time::Duration {
     std::time::Duration::from_millis(LLM_TIMEOUT_MS.get().max(100) as u64)
+}
+
+pub fn llm_max_attempts() -> u32 {
+    LLM_MAX_ATTEMPTS.get().clamp(1, 10) as u32
+}
+
+pub fn llm_retry_budget() -> std::time::Duration {
+    std::time::Duration::from_millis(LLM_RETRY_BUDGET_MS.get().max(0) as u64)
 }
 
 pub fn anomaly_false_positive_target() -> f64 {

@@ -12,6 +12,7 @@ mod fast_casts;
 mod gold;
 mod guc;
 mod llm;
+mod llm_ledger;
 mod mapping;
 mod profile;
 mod promotion;

@@ -2,13 +2,15 @@
 //! ledger, and the HTTP request (OpenAI-compatible or Ollama, per `eai_core::llm`). Every call,
 //! cached or not, is one row of `eai.llm_calls`. The API key never appears in a message.
 
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use eai_core::error_taxonomy::redact_secrets;
 use eai_core::llm::{self, Answer, LlmError, Protocol, Question};
+use eai_core::llm_ledger::{uuid_v4, LedgerEntry};
+use eai_core::llm_retry::{self, NextAttempt};
 use pgrx::prelude::*;
 
-use crate::{catalog_write, guc};
+use crate::{catalog_write, guc, llm_ledger};
 
 pub struct Config {
     url: String,
@@ -43,8 +45,9 @@ pub fn config() -> Option<Config> {
 
 /// Run the blocking HTTP exchange on a thread of its own and wait for it, checking for
 /// interrupts every 50 ms: a cancelled query or `statement_timeout` ends the wait at once (the
-/// thread finishes or times out on its own; nothing it does touches PostgreSQL).
-fn interruptible<T: Send + 'static>(call: impl FnOnce() -> Result<T, reqwest::Error> + Send + 'static) -> Result<T, String> {
+/// thread finishes or times out on its own; nothing it does touches PostgreSQL). `on_cancel` runs
+/// first, so that the call is in the ledger although the transaction is about to abort.
+fn interruptible<T: Send + 'static>(call: impl FnOnce() -> Result<T, reqwest::Error> + Send + 'static, on_cancel: &dyn Fn()) -> Result<T, String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(call().map_err(|e| e.to_string()));
@@ -53,11 +56,38 @@ fn interruptible<T: Send + 'static>(call: impl FnOnce() -> Result<T, reqwest::Er
         match rx.recv_timeout(std::time::Duration::from_millis(50)) {
             Ok(result) => return result,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if cancel_pending() {
+                    on_cancel();
+                }
                 pgrx::check_for_interrupts!();
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Err("the HTTP exchange ended without an answer".into()),
         }
     }
+}
+
+/// Whether a cancel, a `statement_timeout` or a termination is waiting to be raised.
+fn cancel_pending() -> bool {
+    // SAFETY: sig_atomic_t flags set by signal handlers; read as volatile.
+    unsafe { std::ptr::addr_of!(pg_sys::QueryCancelPending).read_volatile() != 0 || std::ptr::addr_of!(pg_sys::ProcDiePending).read_volatile() != 0 }
+}
+
+/// Sleeps `wait` (between attempts), in 50 ms steps that check for interrupts.
+fn interruptible_sleep(wait: Duration) {
+    let until = Instant::now() + wait;
+    while Instant::now() < until {
+        std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
+        pgrx::check_for_interrupts!();
+    }
+}
+
+fn new_call_uuid() -> String {
+    let mut bytes = [0u8; 16];
+    // SAFETY: fills the 16 bytes of a local buffer.
+    if !unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) } {
+        error!("eai: could not generate a random call id");
+    }
+    uuid_v4(bytes)
 }
 
 impl Config {
@@ -74,18 +104,33 @@ impl Config {
         m
     }
 
-    fn post(&self, body: &serde_json::Value) -> Result<llm::Reply, LlmError> {
+    /// One HTTP exchange: the reply, and how long the endpoint asked to wait (`Retry-After`) when
+    /// it was busy.
+    fn post(&self, body: &serde_json::Value, on_cancel: &dyn Fn()) -> (Result<llm::Reply, LlmError>, Option<Duration>) {
         let mut req = self.client.post(self.protocol.endpoint(&self.url)).json(body);
         if let Some(k) = &self.key {
             req = req.bearer_auth(k);
         }
-        let (status, location, text) = interruptible(move || {
-            let resp = req.send()?;
-            let status = resp.status();
-            let location = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
-            Ok((status, location, resp.text()?))
-        })
-        .map_err(|e| LlmError::Transient(self.clean(&e)))?;
+        let exchange = interruptible(
+            move || {
+                let resp = req.send()?;
+                let status = resp.status();
+                let header = |name| resp.headers().get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok()).map(str::to_string);
+                let (location, retry_after) = (header(reqwest::header::LOCATION), header(reqwest::header::RETRY_AFTER));
+                Ok((status, location, retry_after, resp.text()?))
+            },
+            on_cancel,
+        );
+        match exchange {
+            Err(e) => (Err(LlmError::Transient(self.clean(&e))), None),
+            Ok((status, location, retry_after, text)) => {
+                let asked = retry_after.as_deref().and_then(|v| llm_retry::retry_after(v, SystemTime::now()));
+                (self.reply(status, location, text), asked)
+            }
+        }
+    }
+
+    fn reply(&self, status: reqwest::StatusCode, location: Option<String>, text: String) -> Result<llm::Reply, LlmError> {
         if status.is_redirection() {
             return Err(LlmError::Refused(self.clean(&format!(
                 "HTTP {status}: the endpoint redirects to another origin ({}); eai does not follow it with the key. Set eai.llm_url to the final address",
@@ -102,69 +147,107 @@ impl Config {
         llm::parse_reply(self.protocol, &text)
     }
 
-    /// Ask the question, from the cache when an identical request was answered before; record
-    /// the call in the ledger.
+    /// Ask the question, from the cache when an identical request was answered before. Every
+    /// attempt is one ledger row, named after the role that caused it (also when it fails, is
+    /// retried or cancelled); a transient failure is retried within eai.llm_max_attempts and
+    /// eai.llm_retry_budget_ms, as long as the endpoint asks (`Retry-After`) when it says.
     pub fn ask(&self, q: &Question, run_id: i64) -> Result<Answer, LlmError> {
+        llm_ledger::drain_some();
         let user = llm::user_prompt(q);
         let key = llm::cache_key(self.protocol, &self.model, llm::SYSTEM_PROMPT, &user);
         let candidates: Vec<String> = q.candidates.iter().map(|c| c.column.clone()).collect();
+        let caller = catalog_write::current_role();
+        let vxid = llm_ledger::current_vxid();
+        let entry = |attempt: i32, started: Instant| LedgerEntry {
+            call_uuid: new_call_uuid(),
+            vxid: vxid.clone(),
+            called_at: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+            called_by: caller.clone(),
+            run_id: Some(run_id),
+            purpose: "map_schema".into(),
+            protocol: self.protocol.as_str().into(),
+            model: self.model.clone(),
+            request_hash: key.clone(),
+            attempt,
+            tokens_in: 0,
+            tokens_out: 0,
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+            cost_usd: None,
+            cache_hit: false,
+            outcome: "ok".into(),
+            error: None,
+        };
+        let finish = |mut e: LedgerEntry, answer: &Result<Answer, LlmError>| {
+            if let Err(err) = answer {
+                e.outcome = err.outcome().into();
+                e.error = Some(self.clean(&err.to_string()));
+            }
+            llm_ledger::record(&e);
+        };
         let started = Instant::now();
         let cached =
             Spi::get_one_with_args::<String>("SELECT response FROM eai.llm_cache WHERE request_hash = $1", &[key.as_str().into()]).ok().flatten();
-        let (reply, cache_hit) = match cached {
-            Some(content) => (Ok(llm::Reply { content, tokens_in: 0, tokens_out: 0 }), true),
-            None => (self.post(&llm::request_body(self.protocol, &self.model, llm::SYSTEM_PROMPT, &user)), false),
-        };
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let answer = reply.clone().and_then(|r| llm::parse_answer(&r.content, &candidates));
-        let (tokens_in, tokens_out) = reply.as_ref().map(|r| (r.tokens_in, r.tokens_out)).unwrap_or((0, 0));
-        let cost = if cache_hit { Some(0.0) } else { llm::cost_usd(self.protocol, &self.model, tokens_in, tokens_out) };
-        let outcome = match &answer {
-            Ok(_) => "ok",
-            Err(e) => e.outcome(),
-        };
-        let error = answer.as_ref().err().map(|e| self.clean(&e.to_string()));
-        catalog_write::as_owner(|caller| {
-            Spi::connect_mut(|client| {
-                client.update(
-                    "INSERT INTO eai.llm_calls (run_id, purpose, protocol, model, request_hash, tokens_in, tokens_out, latency_ms,
-                                            cost_usd, cache_hit, outcome, error, called_by)
-                 VALUES ($1, 'map_schema', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                    None,
-                    &[
-                        run_id.into(),
-                        self.protocol.as_str().into(),
-                        self.model.as_str().into(),
-                        key.as_str().into(),
-                        tokens_in.into(),
-                        tokens_out.into(),
-                        latency_ms.into(),
-                        cost.into(),
-                        cache_hit.into(),
-                        outcome.into(),
-                        error.into(),
-                        caller.into(),
-                    ],
-                )?;
-                if let (Ok(r), false, Ok(_)) = (&reply, cache_hit, &answer) {
-                    client.update(
-                        "INSERT INTO eai.llm_cache (request_hash, protocol, model, response, tokens_in, tokens_out)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_hash) DO NOTHING",
-                        None,
-                        &[
-                            key.as_str().into(),
-                            self.protocol.as_str().into(),
-                            self.model.as_str().into(),
-                            r.content.as_str().into(),
-                            r.tokens_in.into(),
-                            r.tokens_out.into(),
-                        ],
-                    )?;
+        if let Some(content) = cached {
+            let answer = llm::parse_answer(&content, &candidates);
+            finish(LedgerEntry { cache_hit: true, cost_usd: Some(0.0), ..entry(1, started) }, &answer);
+            return answer;
+        }
+        // A role that may not see the key spends it only on a model whose cost eai can put on its name.
+        if !unsafe { pg_sys::superuser() } && llm::cost_usd(self.protocol, &self.model, 0, 0).is_none() {
+            let refused = Err(LlmError::Refused(format!(
+                "model {} has no price in eai's table, so the cost of a call could not be put on {caller}'s name; only a superuser may use it (SET eai.llm_model to a priced model)",
+                self.model
+            )));
+            finish(entry(1, started), &refused);
+            return refused;
+        }
+        let body = llm::request_body(self.protocol, &self.model, llm::SYSTEM_PROMPT, &user);
+        let mut attempt: i32 = 1;
+        loop {
+            let attempt_started = Instant::now();
+            let cancelled = || {
+                let e = entry(attempt, attempt_started);
+                llm_ledger::spool_only(&LedgerEntry {
+                    outcome: "cancelled".into(),
+                    error: Some("the statement was cancelled (or timed out) while the endpoint was answering".into()),
+                    ..e
+                });
+            };
+            let (reply, asked) = self.post(&body, &cancelled);
+            let answer = reply.clone().and_then(|r| llm::parse_answer(&r.content, &candidates));
+            let (tokens_in, tokens_out) = reply.as_ref().map(|r| (r.tokens_in, r.tokens_out)).unwrap_or((0, 0));
+            let cost = llm::cost_usd(self.protocol, &self.model, tokens_in, tokens_out);
+            finish(LedgerEntry { tokens_in, tokens_out, cost_usd: cost, ..entry(attempt, attempt_started) }, &answer);
+            match (&reply, &answer) {
+                (Ok(r), Ok(_)) => {
+                    catalog_write::as_owner(|_| {
+                        Spi::run_with_args(
+                            "INSERT INTO eai.llm_cache (request_hash, protocol, model, response, tokens_in, tokens_out)
+                             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_hash) DO NOTHING",
+                            &[
+                                key.as_str().into(),
+                                self.protocol.as_str().into(),
+                                self.model.as_str().into(),
+                                r.content.as_str().into(),
+                                r.tokens_in.into(),
+                                r.tokens_out.into(),
+                            ],
+                        )
+                    })
+                    .unwrap_or_else(|e| error!("eai: could not cache the LLM answer: {e}"));
+                    return answer;
                 }
-                Ok::<_, pgrx::spi::Error>(())
-            })
-        })
-        .unwrap_or_else(|e| error!("eai: could not record the LLM call: {e}"));
-        answer
+                (_, Err(LlmError::Transient(message))) => {
+                    match llm_retry::next_attempt(attempt as u32, guc::llm_max_attempts(), started.elapsed(), guc::llm_retry_budget(), asked) {
+                        NextAttempt::After(wait) => {
+                            interruptible_sleep(wait);
+                            attempt += 1;
+                        }
+                        NextAttempt::GiveUp(why) => return Err(LlmError::Transient(format!("{message}; {why}"))),
+                    }
+                }
+                _ => return answer,
+            }
+        }
     }
 }

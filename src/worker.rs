@@ -5,14 +5,15 @@
 //! rolled back, the error logged, and the loop goes on (`eai.promote_queued` itself records a
 //! batch that cannot be promoted and backs off from it). With the queue empty, it measures the
 //! promoted batches not measured yet (`eai.measure_batches`), so that batch profiles and drift
-//! follow each batch within a naptime.
+//! follow each batch within a naptime. Each wake it also records the LLM calls whose statement
+//! was cancelled during the call (`llm_ledger::drain`).
 
 use std::time::Duration;
 
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
 
-use crate::guc;
+use crate::{guc, llm_ledger};
 
 /// Batches promoted per wake-up at most, so that a SIGTERM is seen soon.
 const BATCHES_PER_WAKE: usize = 100;
@@ -88,6 +89,21 @@ fn measure_some() -> i64 {
     .unwrap_or(0)
 }
 
+/// LLM calls whose transaction ended without their ledger row (cancelled, timed out), recorded.
+fn drain_llm_ledger() -> usize {
+    let ready = Spi::get_one::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('eai.llm_calls') AND attname = 'call_uuid' AND NOT attisdropped)",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false);
+    if ready {
+        llm_ledger::drain(100)
+    } else {
+        0
+    }
+}
+
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn eai_promotion_worker_main(_arg: pg_sys::Datum) {
@@ -127,6 +143,9 @@ pub extern "C-unwind" fn eai_promotion_worker_main(_arg: pg_sys::Datum) {
                     break;
                 }
             }
+        }
+        if let Err(message) = in_transaction(drain_llm_ledger) {
+            warning!("eai promotion worker: recording LLM calls: {message}");
         }
     }
     // Exit code 1: the postmaster starts the worker again after the restart time, which is what

@@ -24,6 +24,8 @@ pub mod error_taxonomy;
 pub mod expectations;
 pub mod ident;
 pub mod llm;
+pub mod llm_ledger;
+pub mod llm_retry;
 pub mod matching;
 pub mod names;
 pub mod node_tree;

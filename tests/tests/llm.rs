@@ -173,8 +173,10 @@ fn a_dead_endpoint_is_transient_and_the_run_finishes_without_leaking_the_key() {
         .unwrap()
         .get(0);
     assert!(!all.contains("sk-very-secret-key"), "{all}");
-    let outcome: String = c.query_one("SELECT outcome FROM eai.llm_calls", &[]).unwrap().get(0);
-    assert_eq!(outcome, "unreachable");
+    // Tried again within eai.llm_max_attempts (3), each attempt a ledger row.
+    let outcomes: Vec<(i32, String)> =
+        c.query("SELECT attempt, outcome FROM eai.llm_calls ORDER BY call_id", &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(outcomes, vec![(1, "unreachable".into()), (2, "unreachable".into()), (3, "unreachable".into())]);
     // Non-superusers cannot read the key.
     c.batch_execute(
         "DROP ROLE IF EXISTS eai_it_reader; CREATE ROLE eai_it_reader; GRANT USAGE ON SCHEMA eai TO eai_it_reader; SET ROLE eai_it_reader",
@@ -224,4 +226,110 @@ fn a_redirect_to_another_host_never_carries_the_key() {
     assert!(other_seen.lock().unwrap().is_empty(), "the other host was never asked: {:?}", other_seen.lock().unwrap());
     let error: String = c.query_one("SELECT error FROM eai.llm_calls", &[]).unwrap().get(0);
     assert!(error.contains("another origin") && !error.contains("sk-redirect-secret"), "{error}");
+}
+
+/// A stand-in that answers the n-th request (0-based) with `reply(n)`.
+fn serve_nth(reply: impl Fn(usize) -> (u16, String, String) + Send + 'static) -> (u16, Seen) {
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    serve(move |_| reply(n.fetch_add(1, std::sync::atomic::Ordering::SeqCst)))
+}
+
+fn ok_answer() -> String {
+    openai(r#"{"target": "country_code", "confidence": 0.92, "reason": "two-letter ISO codes"}"#)
+}
+
+#[test]
+fn retry_after_is_honoured_within_the_retry_budget_and_not_beyond() {
+    // Busy once, asking for a second: the second attempt answers.
+    let (port, seen) = serve_nth(|n| if n == 0 { (429, "{}".into(), "Retry-After: 1\r\n".into()) } else { (200, ok_answer(), String::new()) });
+    let (_db, mut c) = fresh_db("llm_retry_after");
+    setup(&mut c);
+    c.batch_execute(&format!("SET eai.llm_url = 'http://127.0.0.1:{port}/v1'")).unwrap();
+    let (status, target, _, _) = country_decision(&mut c);
+    assert_eq!((status.as_str(), target.as_deref()), ("approved", Some("country_code")));
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    let rows: Vec<(i32, String, Option<String>)> = c
+        .query("SELECT attempt, outcome, error FROM eai.llm_calls ORDER BY call_id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!((rows[0].0, rows[0].1.as_str()), (1, "unreachable"));
+    assert!(rows[0].2.as_deref().unwrap_or("").contains("429"), "{rows:?}");
+    assert_eq!((rows[1].0, rows[1].1.as_str()), (2, "ok"));
+
+    // Asking for an hour, beyond the budget: no second attempt, and the reason says why.
+    let (port, seen) = serve_nth(|_| (503, "{}".into(), "Retry-After: 3600\r\n".into()));
+    let (_db, mut c) = fresh_db("llm_retry_beyond");
+    setup(&mut c);
+    c.batch_execute(&format!("SET eai.llm_url = 'http://127.0.0.1:{port}/v1'")).unwrap();
+    let (status, _, reason, _) = country_decision(&mut c);
+    assert_eq!(status, "pending");
+    let reason = reason.unwrap_or_default();
+    assert!(reason.contains("3600.0 s") && reason.contains("retry budget"), "{reason}");
+    assert_eq!(seen.lock().unwrap().len(), 1, "not asked again");
+}
+
+#[test]
+fn a_cancelled_call_is_in_the_ledger_once() {
+    let (port, seen) = serve_nth(|_| {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        (200, ok_answer(), String::new())
+    });
+    let (_db, mut c) = fresh_db("llm_cancelled");
+    setup(&mut c);
+    c.batch_execute(&format!("SET eai.llm_url = 'http://127.0.0.1:{port}/v1'; SET eai.llm_timeout_ms = 30000")).unwrap();
+    c.batch_execute("SET statement_timeout = '1s'").unwrap();
+    let err = c.query("SELECT * FROM eai.map_schema('src', 'tgt')", &[]).unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("57014"), "{err}");
+    c.batch_execute("RESET statement_timeout").unwrap();
+    let rows: i64 = c.query_one("SELECT count(*) FROM eai.llm_calls", &[]).unwrap().get(0);
+    assert_eq!(rows, 0, "the cancelled statement's own row was rolled back");
+    // The next call records it (its spool file outlived the transaction), and the one after that
+    // removes the file without counting it twice.
+    let (status, _, _, _) = country_decision(&mut c);
+    assert_eq!(status, "approved");
+    country_decision(&mut c);
+    let outcomes: Vec<(String, String)> = c
+        .query("SELECT outcome, called_by::text FROM eai.llm_calls WHERE NOT cache_hit ORDER BY called_at", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(outcomes, vec![("cancelled".into(), "postgres".into()), ("ok".into(), "postgres".into())]);
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn a_role_that_cannot_see_the_key_pays_in_its_own_name_and_only_for_priced_models() {
+    let (port, seen) = serve_nth(|_| (200, ok_answer(), String::new()));
+    let (_db, mut c) = fresh_db("llm_attribution");
+    setup(&mut c);
+    c.batch_execute(&format!(
+        "DROP ROLE IF EXISTS llm_it_engineer; CREATE ROLE llm_it_engineer IN ROLE eai_engineer;
+         GRANT SELECT ON src, tgt TO llm_it_engineer;
+         SET eai.llm_url = 'http://127.0.0.1:{port}/v1'; SET eai.llm_api_key = 'sk-attribution-key';
+         SET ROLE llm_it_engineer; SET eai.llm_model = 'someones-private-model'"
+    ))
+    .unwrap();
+    let (status, _, reason, _) = country_decision(&mut c);
+    assert_eq!(status, "pending");
+    assert!(reason.unwrap_or_default().contains("no price"));
+    assert!(seen.lock().unwrap().is_empty(), "an unpriced model is not called for a role that is not superuser");
+    c.batch_execute("SET eai.llm_model = 'gpt-4o'").unwrap();
+    let (status, _, _, _) = country_decision(&mut c);
+    assert_eq!(status, "approved");
+    c.batch_execute("RESET ROLE").unwrap();
+    let rows: Vec<(String, String, String, Option<f64>)> = c
+        .query("SELECT model, outcome, called_by::text, cost_usd FROM eai.llm_calls ORDER BY call_id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!((rows[0].1.as_str(), rows[0].2.as_str(), rows[0].3), ("refused", "llm_it_engineer", None));
+    assert_eq!((rows[1].0.as_str(), rows[1].1.as_str(), rows[1].2.as_str()), ("gpt-4o", "ok", "llm_it_engineer"));
+    assert!(rows[1].3.unwrap_or(0.0) > 0.0, "{rows:?}");
+    c.batch_execute("DROP OWNED BY llm_it_engineer; DROP ROLE llm_it_engineer").unwrap();
 }
