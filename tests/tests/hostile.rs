@@ -166,3 +166,63 @@ fn no_role_writes_the_catalog_or_reads_values_of_tables_it_may_not_read() {
     }
     t.finish();
 }
+
+/// Item 10: promotions into two inputs of one JOIN gold, at the same moment, each refreshing it
+/// (today's fix: a refresh takes SHARE ROW EXCLUSIVE on its gold table and reads with a fresh
+/// snapshot once it has it). The gold table always equals its query.
+#[test]
+fn concurrent_promotions_into_two_inputs_of_a_join_gold_never_double_it() {
+    let (db, mut c) = fresh_db("hostile_join_gold");
+    let dir = scratch_dir("hostile_join_gold");
+    let items = |n: usize| (1..=n).fold(String::from("id,name\n"), |s, i| s + &format!("{i},item {i}\n"));
+    let prices = |n: usize| (1..=n).fold(String::from("id,price\n"), |s, i| s + &format!("{i},{}.5\n", i * 3));
+    let a = write(&dir, "items.csv", &items(10));
+    let b = write(&dir, "prices.csv", &prices(10));
+    c.query("SELECT * FROM eai.add_source('a', $1)", &[&a.to_str().unwrap()]).unwrap();
+    c.query("SELECT * FROM eai.add_source('b', $1)", &[&b.to_str().unwrap()]).unwrap();
+    ingest(&mut c, "a");
+    ingest(&mut c, "b");
+    c.batch_execute(
+        "SELECT * FROM eai.create_pipeline('pa', 'bronze.a__items', 'silver.items', dedup_key => '{id}');
+         SELECT * FROM eai.create_pipeline('pb', 'bronze.b__prices', 'silver.prices', dedup_key => '{id}');
+         SELECT * FROM eai.create_gold('priced', 'SELECT i.id, i.name, p.price FROM silver.items i JOIN silver.prices p USING (id)');",
+    )
+    .unwrap();
+    let mut t = Tally::new("join gold under concurrent promotions");
+    for round in 1..=4 {
+        let n = 10 + round * 7;
+        write(&dir, "items.csv", &items(n));
+        write(&dir, "prices.csv", &prices(n));
+        // Each ingest promotes its batch and refreshes the gold table in its own transaction,
+        // held open a moment so that the two overlap.
+        let threads: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|source| {
+                let db = db.clone();
+                std::thread::spawn(move || {
+                    let mut conn = connect(&db);
+                    conn.batch_execute(&format!("BEGIN; SELECT * FROM eai.ingest('{source}'); SELECT pg_sleep(0.3); COMMIT")).unwrap();
+                })
+            })
+            .collect();
+        for th in threads {
+            th.join().unwrap();
+        }
+        let (gold, expected, distinct): (i64, i64, i64) = {
+            let r = c
+                .query_one(
+                    "SELECT (SELECT count(*) FROM gold.priced),
+                            (SELECT count(*) FROM silver.items i JOIN silver.prices p USING (id)),
+                            (SELECT count(DISTINCT id) FROM gold.priced)",
+                    &[],
+                )
+                .unwrap();
+            (r.get(0), r.get(1), r.get(2))
+        };
+        t.check(
+            gold == expected && gold == distinct && expected == n as i64,
+            format!("round {round}: gold {gold} rows ({distinct} ids), query {expected}, {n} ids"),
+        );
+    }
+    t.finish();
+}
