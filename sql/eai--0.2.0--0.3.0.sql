@@ -1337,8 +1337,8 @@ BEGIN
     -- batch fails (unique_violation, cardinality_violation, program_limit_exceeded: too many bad
     -- rows to keep aside) in its subtransaction, and the next one runs.
     -- The single pass writes silver as COPY does when the table allows it (eai._insert_streamed,
-    -- src/streamed_insert.rs), else through INSERT. (The trigger runs the INSERT itself: only its
-    -- own queries see the transition table.)
+    -- src/streamed_insert.rs), else through INSERT. Every promotion runs this chain: the trigger's,
+    -- the queue's, the backlog's and a requeue.
     IF st.single_pass IS NOT NULL THEN
         BEGIN
             n_promoted := eai._insert_streamed((SELECT x.target_relid FROM eai.pipelines x WHERE x.pipeline_id = p_pipeline),
@@ -1370,19 +1370,15 @@ END
 $$;
 
 -- Statement-level trigger on a bound bronze table: promotes the statement's rows in the
--- ingesting transaction, or queues the batch when it is large.
+-- ingesting transaction, or queues the batch when it is large. The transition table gives the
+-- batches and their sizes; the rows are read back from bronze (its _eai_batch index), so the one
+-- fallback chain of eai._promote promotes them, as it does queued, backlog and requeued rows.
 CREATE FUNCTION eai._promote_trigger() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET work_mem = '256MB'
 AS $$
 DECLARE
     v_pipeline bigint := TG_ARGV[0]::bigint;
     b record;
-    pr eai.promotions;
-    st record;
-    res record;
-    n_promoted bigint;
-    used text;
-    done boolean;
 BEGIN
     IF NOT (SELECT enabled FROM eai.pipelines WHERE pipeline_id = v_pipeline) THEN
         RETURN NULL;
@@ -1391,48 +1387,16 @@ BEGIN
         IF b.n > current_setting('eai.sync_promotion_max_rows')::bigint THEN
             INSERT INTO eai.promotion_queue (pipeline_id, bronze_batch, rows_queued) VALUES (v_pipeline, b.batch, b.n)
                 ON CONFLICT DO NOTHING;
+        ELSIF EXISTS (SELECT 1 FROM eai.pipelines p, eai._foreign_code(p.target_relid::regclass, to_regrole(p.created_by), true) f
+                       WHERE p.pipeline_id = v_pipeline) THEN
+            -- Not promoted as the ingesting role; the batch lands in bronze and waits in the
+            -- queue, where eai.promote_queued records why (42501) until the code is fixed.
+            INSERT INTO eai.promotion_queue (pipeline_id, bronze_batch, rows_queued) VALUES (v_pipeline, b.batch, b.n)
+                ON CONFLICT DO NOTHING;
+            RAISE WARNING 'eai: batch % of pipeline % is queued, not promoted: its silver table has code another role owns', b.batch, v_pipeline
+                USING HINT = 'SELECT p.name, f.* FROM eai.pipelines p, eai._foreign_code(p.target_relid::regclass, to_regrole(p.created_by), true) f; shows it.';
         ELSE
-            IF EXISTS (SELECT 1 FROM eai.pipelines p, eai._foreign_code(p.target_relid::regclass, to_regrole(p.created_by), true) f
-                        WHERE p.pipeline_id = v_pipeline) THEN
-                -- Not promoted as the ingesting role; the batch lands in bronze and waits in the
-                -- queue, where eai.promote_queued records why (42501) until the code is fixed.
-                INSERT INTO eai.promotion_queue (pipeline_id, bronze_batch, rows_queued) VALUES (v_pipeline, b.batch, b.n)
-                    ON CONFLICT DO NOTHING;
-                RAISE WARNING 'eai: batch % of pipeline % is queued, not promoted: its silver table has code another role owns', b.batch, v_pipeline
-                    USING HINT = 'SELECT p.name, f.* FROM eai.pipelines p, eai._foreign_code(p.target_relid::regclass, to_regrole(p.created_by), true) f; shows it.';
-                CONTINUE;
-            END IF;
-            pr := eai._promotion_start(v_pipeline, b.batch, 'trigger');
-            CONTINUE WHEN pr.promotion_id IS NULL;
-            SELECT * INTO STRICT st FROM eai._promotion_statement(v_pipeline, '(SELECT * FROM new_rows WHERE _eai_batch = $5)');
-            -- As in eai._promote (written out here: only this function's queries see new_rows).
-            done := false;
-            IF st.single_pass IS NOT NULL THEN
-                BEGIN
-                    EXECUTE st.single_pass USING v_pipeline, pr.promotion_id, st.checks, st.extra, b.batch;
-                    GET DIAGNOSTICS n_promoted = ROW_COUNT;
-                    SELECT * INTO res FROM eai._quarantine_aside(pr, st.checks, st.extra, n_promoted);
-                    done := true;
-                    used := 'single pass';
-                EXCEPTION WHEN unique_violation OR cardinality_violation OR program_limit_exceeded THEN
-                    done := false;
-                    PERFORM count(*) FROM eai._take_aside(pr.promotion_id);  -- what it had set aside
-                END;
-            END IF;
-            IF NOT done AND st.without_duplicates IS NOT NULL THEN
-                BEGIN
-                    EXECUTE st.without_duplicates INTO res USING v_pipeline, pr.promotion_id, st.checks, st.extra, b.batch;
-                    done := true;
-                    used := 'without duplicates';
-                EXCEPTION WHEN unique_violation OR cardinality_violation THEN
-                    done := false;
-                END;
-            END IF;
-            IF NOT done THEN
-                EXECUTE st.statement INTO res USING v_pipeline, pr.promotion_id, st.checks, st.extra, b.batch;
-                used := 'full';
-            END IF;
-            PERFORM eai._promotion_finish(pr, res, used);
+            PERFORM eai._promote(v_pipeline, b.batch, 'trigger', format('(SELECT * FROM %s WHERE _eai_batch = $5)', TG_RELID::regclass), b.batch);
         END IF;
     END LOOP;
     RETURN NULL;
