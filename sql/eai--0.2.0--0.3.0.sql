@@ -603,6 +603,7 @@ DECLARE
     v_hint    text;
     v_context text;
     v_fdw     name;
+    v_file    text;
 BEGIN
     SELECT * INTO STRICT s FROM eai.sources WHERE source = p_source;
     SELECT * INTO STRICT st FROM eai.source_tables WHERE source = p_source AND table_name = p_table;
@@ -690,6 +691,16 @@ BEGIN
                        ELSE coalesce(eai._ingest_error_hint(v_state, coalesce(v_context, ''), coalesce(v_fdw, '')),
                                      nullif(v_hint, ''), eai._ingest_hint(v_state))
                   END;
+        -- A file's error names the file and, when COPY says it, the line: PostgreSQL's own message
+        -- ("extra data after last expected column") names neither.
+        IF v_fdw = 'file_fdw' AND v_msg NOT LIKE 'eai: %' THEN
+            SELECT regexp_replace(o.option_value, '^.*/', '') INTO v_file
+              FROM pg_foreign_table t, pg_options_to_table(t.ftoptions) o
+             WHERE t.ftrelid = v_ft AND o.option_name = 'filename';
+            IF v_file IS NOT NULL AND strpos(v_msg, v_file) = 0 THEN
+                v_msg := format('%s%s: %s', v_file, coalesce(', line ' || substring(v_context FROM 'COPY [^,]*, line ([0-9]+)'), ''), v_msg);
+            END IF;
+        END IF;
         UPDATE eai.batches
            SET status = 'failed', rows_read = eai._ingest_rows_read(v_batch), rows_written = 0,
                finished_at = clock_timestamp(), error_sqlstate = v_state,

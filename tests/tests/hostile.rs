@@ -121,7 +121,7 @@ fn no_role_writes_the_catalog_or_reads_values_of_tables_it_may_not_read() {
          CREATE ROLE hostile_engineer IN ROLE eai_engineer;",
     )
     .unwrap();
-    let mut attempt = |tx: &mut postgres::Transaction, role: &str, sql: &str| -> Option<String> {
+    let attempt = |tx: &mut postgres::Transaction, role: &str, sql: &str| -> Option<String> {
         tx.batch_execute(&format!("SAVEPOINT a; SET LOCAL ROLE {role}")).unwrap();
         let r = tx.batch_execute(sql);
         tx.batch_execute("ROLLBACK TO SAVEPOINT a; RESET ROLE").unwrap();
@@ -224,5 +224,156 @@ fn concurrent_promotions_into_two_inputs_of_a_join_gold_never_double_it() {
             format!("round {round}: gold {gold} rows ({distinct} ids), query {expected}, {n} ids"),
         );
     }
+    t.finish();
+}
+
+/// SQL handed in (item 2): rules and gold queries that try to be more than one expression or one
+/// SELECT. Each is refused with 42601 (or 42P11/42501 for what it calls), and nothing it tried ran.
+#[test]
+fn hostile_rules_and_gold_queries_run_nothing() {
+    let (_db, mut c) = fresh_db("hostile_sql");
+    c.batch_execute(
+        "CREATE TABLE public.canary (x int); INSERT INTO public.canary VALUES (1);
+         CREATE TABLE public.hits (x int);
+         CREATE FUNCTION public.canary_hit() RETURNS boolean LANGUAGE sql AS 'INSERT INTO public.hits VALUES (1) RETURNING true';
+         CREATE TABLE silver.trap (id int, v text); INSERT INTO silver.trap VALUES (1, 'a');
+         -- The function belongs to a role that is not superuser: rules and gold queries must not run it.
+         DROP ROLE IF EXISTS hostile_fn_owner; CREATE ROLE hostile_fn_owner;
+         GRANT INSERT ON public.hits TO hostile_fn_owner;
+         ALTER FUNCTION public.canary_hit() OWNER TO hostile_fn_owner;",
+    )
+    .unwrap();
+    let mut t = Tally::new("rules and gold queries");
+    let rules = [
+        "sql true)::boolean FROM pg_class; SELECT public.canary_hit(); SELECT (true",
+        "sql id > 0) OR (true",
+        "sql id > 0; DROP TABLE public.canary",
+        "sql true FROM pg_class",
+        "sql true UNION SELECT public.canary_hit()",
+        "sql (SELECT public.canary_hit())",
+        "sql sum(id) > 0",
+        "sql public.canary_hit()",
+        "sql id > 0 $$; DROP TABLE public.canary; $$",
+        "sql id > 0 */ ; DROP TABLE public.canary; /*",
+        "regex [a-",
+        "range 0..abc",
+        "allowed",
+    ];
+    for rule in rules {
+        let r = c.query("SELECT * FROM eai.expect('silver.trap', NULL, $1)", &[&rule]);
+        let code = r.as_ref().err().and_then(|e| e.code()).map(|c| c.code().to_string());
+        t.check(r.is_err(), format!("rule {rule:?} was stored"));
+        t.check(code.as_deref() != Some("XX000"), format!("rule {rule:?}: internal error"));
+    }
+    let queries = [
+        "SELECT id FROM silver.trap; DROP TABLE public.canary; --",
+        "SELECT id FROM silver.trap; SELECT public.canary_hit()",
+        "WITH d AS (DELETE FROM silver.trap RETURNING id) SELECT id FROM d",
+        "SELECT id INTO public.stolen FROM silver.trap",
+        "SELECT id FROM silver.trap FOR UPDATE",
+        "DELETE FROM silver.trap RETURNING *",
+        "SELECT public.canary_hit() AS hit FROM silver.trap",
+        "SELECT 1 AS one) x; DROP TABLE public.canary; SELECT * FROM (SELECT 1",
+        "",
+        ";",
+    ];
+    for q in queries {
+        let r = c.query("SELECT * FROM eai.create_gold('g', $1)", &[&q]);
+        t.check(r.is_err(), format!("gold query {q:?} was accepted"));
+        let r = c.query("SELECT * FROM eai.detect_anomalies($1::text)", &[&q]);
+        t.check(r.is_err(), format!("detect_anomalies ran {q:?}"));
+    }
+    let (canary, hits): (i64, i64) = {
+        let r = c.query_one("SELECT (SELECT count(*) FROM public.canary), (SELECT count(*) FROM public.hits)", &[]).unwrap();
+        (r.get(0), r.get(1))
+    };
+    t.check(canary == 1, "the canary table was dropped or emptied".into());
+    t.check(hits == 0, format!("canary_hit() ran {hits} time(s)"));
+    let stored: i64 = c.query_one("SELECT count(*) FROM eai.expectations", &[]).unwrap().get(0);
+    t.check(stored == 0, format!("{stored} rule(s) stored"));
+    c.batch_execute("DROP FUNCTION public.canary_hit(); DROP OWNED BY hostile_fn_owner; DROP ROLE hostile_fn_owner").unwrap();
+    t.finish();
+}
+
+/// Hostile names (sources, files, headers) through add_source and ingest: every row lands once,
+/// under a name that is quoted everywhere, and nothing else runs.
+#[test]
+fn hostile_names_land_every_row_once_and_run_nothing() {
+    let (_db, mut c) = fresh_db("hostile_names_tally");
+    c.batch_execute("CREATE TABLE public.canary (x int); INSERT INTO public.canary VALUES (1)").unwrap();
+    let mut t = Tally::new("names");
+    let names = ["a\"b", "x'; DROP TABLE public.canary; --", "$1", "日本語", "e f", "select", "Ünï 表", "-- comment", "back\\slash", "%I%L%s"];
+    for (i, name) in names.iter().enumerate() {
+        let dir = scratch_dir(&format!("hostile_name_{i}"));
+        let header = format!("\"{}\",id", name.replace('"', "\"\""));
+        write(&dir, &format!("{}.csv", name.replace(['/', '\\'], "_")), &format!("{header}\nv1,1\nv2,2\n"));
+        let source = format!("{name} {i}");
+        let added = c.query("SELECT * FROM eai.add_source($1, $2)", &[&source, &dir.to_str().unwrap()]);
+        t.check(added.is_ok(), format!("add_source({source:?}): {:?}", added.as_ref().err()));
+        if added.is_err() {
+            continue;
+        }
+        for _ in 0..2 {
+            let batches = ingest(&mut c, &source);
+            t.check(batches.len() == 1 && batches[0].1 .0 == "succeeded", format!("ingest({source:?}): {batches:?}"));
+        }
+        let tables: Vec<String> =
+            c.query("SELECT bronze_table::text FROM eai.source_tables WHERE source = $1", &[&source]).unwrap().iter().map(|r| r.get(0)).collect();
+        for table in &tables {
+            let n = bronze_count(&mut c, table);
+            t.check(n == 2, format!("{source:?}: bronze {table:?} has {n} rows, not 2"));
+        }
+    }
+    let canary: i64 = c.query_one("SELECT count(*) FROM public.canary", &[]).unwrap().get(0);
+    t.check(canary == 1, "the canary table was dropped".into());
+    t.finish();
+}
+
+/// Hostile files (items 8, 13): each either lands every row or fails its own batch with a SQLSTATE
+/// other than XX000 and a message naming the file; the good file next to them lands.
+#[test]
+fn hostile_files_lose_no_row_and_fail_clearly() {
+    let (_db, mut c) = fresh_db("hostile_files");
+    let dir = scratch_dir("hostile_files");
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend("id,v\n1,a\n".encode_utf16().flat_map(|u| u.to_le_bytes()));
+    write_bytes(&dir, "utf16.csv", &utf16);
+    write_bytes(&dir, "nul.csv", b"id,v\n1,a\0b\n");
+    write(&dir, "noline.csv", &"x".repeat(2_000_000));
+    write(&dir, "stray.csv", "id,item\n1,27\" monitor\n2,desk\n");
+    write(&dir, "quoted.csv", "id,item\n1,\"Doe, Jane\"\n2,5\" screen\n");
+    write(&dir, "ragged.csv", "id,v\n1,a\n2,b,EXTRA\n");
+    write(&dir, "empty.csv", "");
+    write(&dir, "headeronly.csv", "id,v\n");
+    write(&dir, "good.csv", "id,v\n1,a\n2,b\n");
+    write_bytes(&dir, "latin1.csv", b"id,v\n1,caf\xe9\n");
+    c.query("SELECT * FROM eai.add_source('files', $1)", &[&dir.to_str().unwrap()]).unwrap();
+    let mut t = Tally::new("files");
+    let tables: Vec<String> =
+        c.query("SELECT table_name::text FROM eai.source_tables WHERE source = 'files'", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    t.check(tables.len() == 10, format!("every file is a table of the source: {tables:?}"));
+    let batches = ingest(&mut c, "files");
+    for (table, (status, read, written, sqlstate, _)) in &batches {
+        if status == "succeeded" {
+            t.check(read == written, format!("{table}: read {read}, wrote {written}"));
+            continue;
+        }
+        let message: String = c
+            .query_one(
+                "SELECT coalesce(error_message, '') FROM eai.batches WHERE source = 'files' AND table_name = $1 ORDER BY batch_id DESC LIMIT 1",
+                &[table],
+            )
+            .unwrap()
+            .get(0);
+        t.check(sqlstate.as_deref().is_some_and(|s| s != "XX000"), format!("{table}: failed with {sqlstate:?}"));
+        t.check(*written == 0, format!("{table}: a failed batch wrote {written} rows"));
+        t.check(message.contains(&format!("{table}.csv")), format!("{table}: the message does not name the file: {message}"));
+    }
+    let status = |name: &str| batches.iter().find(|b| b.0 == name).map(|b| (b.1 .0.clone(), b.1 .2));
+    t.check(status("good") == Some(("succeeded".into(), 2)), format!("good.csv: {:?}", status("good")));
+    t.check(status("stray") == Some(("succeeded".into(), 2)), format!("stray.csv: {:?}", status("stray")));
+    t.check(status("utf16").is_some_and(|s| s.0 == "failed"), format!("utf16.csv: {:?}", status("utf16")));
+    t.check(status("noline").is_some_and(|s| s.0 == "failed"), format!("noline.csv: {:?}", status("noline")));
+    t.check(status("quoted").is_some_and(|s| s.0 == "failed"), format!("quoted.csv (a stray quote among quoted fields): {:?}", status("quoted")));
     t.finish();
 }
