@@ -28,6 +28,32 @@ pub enum EaiError {
     /// one statement or expression it must be.
     #[error("{kind} {reason}")]
     InvalidSql { kind: SqlKind, reason: String },
+    /// An expectation rule eai cannot read (`eai.expect`'s spelling).
+    #[error("{0}")]
+    InvalidRule(String),
+    #[error("pipeline {0} does not exist")]
+    UnknownPipeline(i64),
+    /// More rows of a batch break checks than a promotion keeps aside in memory: the promotion
+    /// falls back to the statement that keeps them on disk (caught in `eai._promote`).
+    #[error("more than {0} rows of the batch break checks")]
+    TooManyAside(usize),
+    /// eai's own catalog could not be read or written as the statement expects (an extension
+    /// whose SQL and library differ, or a bug).
+    #[error("could not {doing}: {detail}")]
+    Catalog { doing: &'static str, detail: String },
+    /// The machine refused what eai asked of it (random bytes, an HTTP client).
+    #[error("{0}")]
+    System(String),
+    /// A statement eai built could not be run (a bug in eai).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl EaiError {
+    /// A catalog read or write that failed, as an error to raise.
+    pub fn catalog(doing: &'static str, detail: impl std::fmt::Display) -> EaiError {
+        EaiError::Catalog { doing, detail: detail.to_string() }
+    }
 }
 
 /// What a piece of user SQL must be.
@@ -64,6 +90,12 @@ impl EaiError {
             EaiError::InvalidParameter(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             EaiError::UnsupportedPattern(_) => PgSqlErrorCode::ERRCODE_INVALID_REGULAR_EXPRESSION,
             EaiError::InvalidSql { .. } => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
+            EaiError::InvalidRule(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            EaiError::UnknownPipeline(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            EaiError::TooManyAside(_) => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            EaiError::Catalog { .. } => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            EaiError::System(_) => PgSqlErrorCode::ERRCODE_SYSTEM_ERROR,
+            EaiError::Internal(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
         }
     }
 
@@ -101,6 +133,16 @@ impl EaiError {
             EaiError::InvalidSql { kind: SqlKind::Expression, .. } => {
                 "Give exactly one boolean expression over the table's columns, without SELECT, FROM or ;, e.g. 'sql discharge_date >= admission_date'."
             }
+            EaiError::InvalidRule(_) => {
+                "Rules: 'not null', 'type', 'range 0..120', 'regex ^[A-Z]{2}$', 'allowed M,F', 'unique', 'foreign_key silver.t(col)', 'sql <expression>'."
+            }
+            EaiError::UnknownPipeline(_) => "SELECT * FROM eai.pipelines;",
+            EaiError::TooManyAside(_) => "The promotion falls back to the statement that keeps them on disk.",
+            EaiError::Catalog { .. } => {
+                "Check that the extension's SQL matches its library (SELECT extversion FROM pg_extension WHERE extname = 'eai'; ALTER EXTENSION eai UPDATE); if it does, this is a bug in eai: report the statement and this message."
+            }
+            EaiError::System(_) => "Check the server's resources (memory, open files, threads) and its log.",
+            EaiError::Internal(_) => "This is a bug in eai: report the statement and this message.",
         }
     }
 

@@ -4,6 +4,8 @@
 use eai_core::node_tree;
 use pgrx::prelude::*;
 
+use crate::errors::EaiError;
+
 /// For each output column of `view`, the table columns it is computed from; plus, with a NULL
 /// column name, the columns the query only reads (joins, filters, grouping).
 #[pg_extern(stable, parallel_safe)]
@@ -16,7 +18,8 @@ fn _view_lineage(
             .first()
             .get(1)?;
         let Some(action) = action else { return Ok(Vec::new()) };
-        let tree = node_tree::parse(&action).unwrap_or_else(|e| error!("eai: could not read the definition of view {}: {e}", u32::from(view)));
+        let tree = node_tree::parse(&action)
+            .unwrap_or_else(|e| EaiError::catalog("read the definition of a gold view", format!("view {}: {e}", u32::from(view))).report());
         let query = match &tree {
             node_tree::Node::List(items) => items.first().cloned().unwrap_or(node_tree::Node::Null),
             other => other.clone(),
@@ -51,6 +54,6 @@ fn _view_lineage(
         }
         Ok::<_, pgrx::spi::Error>(named)
     })
-    .unwrap_or_else(|e| error!("eai: could not read view {}: {e}", u32::from(view)));
+    .unwrap_or_else(|e| EaiError::catalog("read a gold view", format!("view {}: {e}", u32::from(view))).report());
     TableIterator::new(rows)
 }

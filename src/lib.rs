@@ -11,6 +11,7 @@ mod errors;
 mod fast_casts;
 mod gold;
 mod guc;
+mod jobs;
 mod llm;
 mod llm_ledger;
 mod mapping;

@@ -10,6 +10,7 @@ use eai_core::llm_ledger::{uuid_v4, LedgerEntry};
 use eai_core::llm_retry::{self, NextAttempt};
 use pgrx::prelude::*;
 
+use crate::errors::EaiError;
 use crate::{catalog_write, guc, llm_ledger};
 
 pub struct Config {
@@ -39,7 +40,7 @@ pub fn config() -> Option<Config> {
             }
         }))
         .build()
-        .unwrap_or_else(|e| error!("eai: could not set up the HTTP client: {e}"));
+        .unwrap_or_else(|e| EaiError::System(format!("could not set up the HTTP client: {e}")).report());
     Some(Config { protocol: Protocol::choose(&guc::llm_provider(), &url), url, model: guc::llm_model(), key: guc::llm_api_key(), client })
 }
 
@@ -85,7 +86,7 @@ fn new_call_uuid() -> String {
     let mut bytes = [0u8; 16];
     // SAFETY: fills the 16 bytes of a local buffer.
     if !unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) } {
-        error!("eai: could not generate a random call id");
+        EaiError::System("could not generate random bytes for an LLM call id".into()).report();
     }
     uuid_v4(bytes)
 }
@@ -234,7 +235,7 @@ impl Config {
                             ],
                         )
                     })
-                    .unwrap_or_else(|e| error!("eai: could not cache the LLM answer: {e}"));
+                    .unwrap_or_else(|e| EaiError::catalog("cache the LLM answer", e).report());
                     return answer;
                 }
                 (_, Err(LlmError::Transient(message))) => {

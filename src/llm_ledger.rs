@@ -11,6 +11,7 @@ use eai_core::llm_ledger::LedgerEntry;
 use pgrx::prelude::*;
 
 use crate::catalog_write;
+use crate::errors::EaiError;
 
 const INSERT_SQL: &str = "INSERT INTO eai.llm_calls (call_uuid, called_at, called_by, run_id, purpose, protocol, model, request_hash,
                                           attempt, tokens_in, tokens_out, latency_ms, cost_usd, cache_hit, outcome, error)
@@ -43,7 +44,7 @@ pub fn record(entry: &LedgerEntry) {
     if let Err(e) = written {
         warning!("eai: could not spool the LLM ledger entry of call {} ({e}); it is recorded in this transaction only", entry.call_uuid);
     }
-    insert(entry).unwrap_or_else(|e| error!("eai: could not record the LLM call: {e}"));
+    insert(entry).unwrap_or_else(|e| EaiError::catalog("record the LLM call", e).report());
 }
 
 /// Writes only a spool file (for a call being cancelled: the transaction is about to abort).

@@ -12,6 +12,7 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::json;
 
+use crate::errors::EaiError;
 use crate::{catalog_write, llm, profile};
 
 const FEATURES_SQL: &str = "SELECT p.column_name::text, p.inferred_type, p.null_rate, p.profile -> 'numeric' -> 'quantiles',
@@ -67,7 +68,7 @@ fn load_features(rel: pg_sys::Oid) -> Vec<ColumnFeatures> {
             })
             .collect::<Result<Vec<_>, pgrx::spi::Error>>()
     })
-    .unwrap_or_else(|e| error!("eai: could not read column profiles: {e}"))
+    .unwrap_or_else(|e| EaiError::catalog("read column profiles", e).report())
 }
 
 /// Human decisions on earlier versions (not eai:auto nor eai:llm:…, so eai never learns from its
@@ -84,7 +85,7 @@ fn history(target: pg_sys::Oid) -> HashMap<(String, String), f64> {
             })
             .collect::<Result<HashMap<_, _>, pgrx::spi::Error>>()
     })
-    .unwrap_or_else(|e| error!("eai: could not read earlier mapping decisions: {e}"))
+    .unwrap_or_else(|e| EaiError::catalog("read earlier mapping decisions", e).report())
 }
 
 struct Decision {
@@ -265,7 +266,7 @@ pub fn _map_schema(
         })
     })
     .map(|id| id.unwrap_or(0))
-    .unwrap_or_else(|e| error!("eai: could not record the mapping run: {e}"));
+    .unwrap_or_else(|e| EaiError::catalog("record the mapping run", e).report());
     let llm = llm::config();
     let names = table_names(source, target);
     let routed: Vec<Routed> = decisions.iter().map(|d| route(d, &sources, &targets, &scores, llm.as_ref(), run_id, &names)).collect();
@@ -312,6 +313,6 @@ pub fn _map_schema(
             Ok::<_, pgrx::spi::Error>(())
         })
     })
-    .unwrap_or_else(|e| error!("eai: could not record the mapping: {e}"));
+    .unwrap_or_else(|e| EaiError::catalog("record the mapping", e).report());
     TableIterator::new(out)
 }

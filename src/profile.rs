@@ -8,6 +8,7 @@ use eai_core::profile::{ColumnProfile, ColumnProfiler};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
+use crate::errors::EaiError;
 use crate::{catalog_write, embed, guc};
 
 struct Column {
@@ -56,7 +57,7 @@ fn read_columns(rel: pg_sys::Oid) -> Vec<Column> {
             })
             .collect::<Result<Vec<_>, pgrx::spi::Error>>()
     })
-    .unwrap_or_else(|e| error!("eai: could not read the columns of the table: {e}"))
+    .unwrap_or_else(|e| EaiError::catalog("read the columns of the table", e).report())
 }
 
 /// (estimated rows, whether TABLESAMPLE applies: plain, partitioned or materialized tables).
@@ -67,7 +68,7 @@ fn table_size(rel: pg_sys::Oid) -> (f64, bool) {
             .first();
         Ok::<_, pgrx::spi::Error>((row.get::<f64>(1)?.unwrap_or(0.0), row.get::<bool>(2)?.unwrap_or(false)))
     })
-    .unwrap_or_else(|e| error!("eai: could not read the table's size: {e}"))
+    .unwrap_or_else(|e| EaiError::catalog("read the table's size", e).report())
 }
 
 /// Profiles and value sets of every column, the rows read, and the table's estimated size.
@@ -99,7 +100,7 @@ fn profile_sample(rel: pg_sys::Oid, columns: &[Column]) -> (Vec<(ColumnProfile, 
             .collect();
         Ok::<_, pgrx::spi::Error>((finished, rows, estimated))
     })
-    .unwrap_or_else(|e| error!("eai: could not read a sample of the table: {e}"))
+    .unwrap_or_else(|e| EaiError::catalog("read a sample of the table", e).report())
 }
 
 /// One row of `eai.profile()`'s result.
@@ -188,6 +189,6 @@ pub fn profile_table(rel: pg_sys::Oid) -> Vec<ProfileRow> {
             Ok::<_, pgrx::spi::Error>(())
         })
     })
-    .unwrap_or_else(|e| error!("eai: could not store the profiles: {e}"));
+    .unwrap_or_else(|e| EaiError::catalog("store the profiles", e).report());
     out
 }

@@ -7,6 +7,8 @@ use eai_core::promotion::{self, Column, Plan};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
+use crate::errors::EaiError;
+
 const PIPELINE_SQL: &str = "SELECT n.nspname::text, c.relname::text, p.dedup_key, p.date_order, p.source_relid, p.target_relid
    FROM eai.pipelines p JOIN pg_class c ON c.oid = p.target_relid JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE p.pipeline_id = $1";
@@ -26,11 +28,6 @@ const EXTRA_SQL: &str = "SELECT a.attname::text FROM pg_attribute a
   WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attname NOT LIKE '\\_eai\\_%'
     AND a.attname NOT IN (SELECT source_column FROM eai.pipeline_columns WHERE pipeline_id = $2 AND source_column IS NOT NULL)
   ORDER BY a.attnum";
-
-fn raise(code: PgSqlErrorCode, message: String, hint: &str) -> ! {
-    pgrx::pg_sys::panic::ErrorReport::new(code, message, "eai").set_hint(hint).report(PgLogLevel::ERROR);
-    unreachable!("ERROR does not return")
-}
 
 /// The promotion statement of a pipeline reading its rows from `rows`, the checks (`$3`), the
 /// names of the bronze columns it reads (`$4`: mapped sources, then those kept in `_eai_extra`),
@@ -54,7 +51,7 @@ fn _promotion_statement(
     let result: Result<(Plan, serde_json::Value), pgrx::spi::Error> = Spi::connect(|client| {
         let mut it = client.select(PIPELINE_SQL, Some(1), &[pipeline_id.into()])?;
         if it.is_empty() {
-            raise(PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT, format!("eai: pipeline {pipeline_id} does not exist"), "SELECT * FROM eai.pipelines;");
+            EaiError::UnknownPipeline(pipeline_id).report();
         }
         let row = it.next().expect("one row");
         let (schema, table): (String, String) = (row.get(1)?.unwrap_or_default(), row.get(2)?.unwrap_or_default());
@@ -92,7 +89,7 @@ fn _promotion_statement(
         let checks = plan.checks_json();
         Ok((plan, checks))
     });
-    let (plan, checks) = result.unwrap_or_else(|e| error!("eai: could not read pipeline {pipeline_id}: {e}"));
+    let (plan, checks) = result.unwrap_or_else(|e| EaiError::catalog("read the pipeline", format!("pipeline {pipeline_id}: {e}")).report());
     TableIterator::once((
         plan.statement(rows),
         JsonB(checks),
@@ -150,11 +147,7 @@ fn _set_aside(promotion: i64, batch: i64, row: Option<pgrx::datum::Uuid>, values
         false
     });
     if full {
-        raise(
-            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-            format!("eai: more than {} rows of the batch break checks", promotion::ASIDE_LIMIT),
-            "The promotion falls back to the statement that keeps them on disk.",
-        );
+        EaiError::TooManyAside(promotion::ASIDE_LIMIT).report();
     }
     false
 }
@@ -194,11 +187,7 @@ fn _silver_type(inferred: &str) -> &'static str {
 fn _parse_rule(spec: &str) -> JsonB {
     match expectations::parse_spec(spec) {
         Ok(rule) => JsonB(serde_json::to_value(rule).expect("serialisable")),
-        Err(e) => raise(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("eai: {e}"),
-            "Rules: 'not null', 'type', 'range 0..120', 'regex ^[A-Z]{2}$', 'allowed M,F', 'unique', 'foreign_key silver.t(col)', 'sql <expression>'.",
-        ),
+        Err(e) => EaiError::InvalidRule(e.to_string()).report(),
     }
 }
 
@@ -226,7 +215,7 @@ fn _suggest_expectations(tbl: pg_sys::Oid) -> TableIterator<'static, (name!(colu
                 v.into_iter().filter_map(|(c, p, _)| p.map(|p| (c, p))).collect()
             })
     })
-    .unwrap_or_else(|e| error!("eai: could not read profiles: {e}"));
+    .unwrap_or_else(|e| EaiError::catalog("read profiles", e).report());
     let out: Vec<(String, JsonB, String)> = rows
         .into_iter()
         .flat_map(|(column, p)| {

@@ -10,6 +10,7 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 
 use crate::catalog_write;
+use crate::errors::EaiError;
 
 const COLUMNS_SQL: &str = "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod),
         EXISTS (SELECT 1 FROM eai.expectations e WHERE e.relid = a.attrelid AND e.column_name = a.attname AND e.rule = 'unique' AND e.enabled)
@@ -39,7 +40,7 @@ const LOADS_SQL: &str = "SELECT extract(epoch FROM t)::float8 FROM (
 const FRESHNESS_FLOOR_SECS: f64 = 3600.0;
 
 fn spi<T>(r: Result<T, pgrx::spi::Error>) -> T {
-    r.unwrap_or_else(|e| error!("eai: quality_score: {e}"))
+    r.unwrap_or_else(|e| EaiError::catalog("score the table's quality", e).report())
 }
 
 #[pg_extern(volatile, parallel_unsafe)]

@@ -15,6 +15,8 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::ffi::{CStr, CString};
 
+use crate::errors::EaiError;
+
 /// Rows per write (as COPY's MAX_BUFFERED_TUPLES) and bytes per write (as its
 /// MAX_BUFFERED_BYTES).
 const BUFFERED_ROWS: usize = 1000;
@@ -51,7 +53,7 @@ fn _insert_streamed(
             },
         ];
         if pg_sys::SPI_connect() < 0 {
-            error!("eai: SPI_connect failed");
+            EaiError::Internal("SPI_connect failed".into()).report();
         }
         let written = match prepare(select_sql, &params).and_then(|plan| Sink::open(target, plan).map(|sink| (plan, sink))) {
             Some((plan, sink)) => run_streamed(plan, sink, &params),
@@ -88,13 +90,13 @@ unsafe fn param_list(params: &[(pg_sys::Oid, pg_sys::Datum, bool); 5]) -> pg_sys
 
 /// The plain `INSERT … SELECT`: every trigger, rule, policy, default and privilege check applies.
 unsafe fn run_insert(sql: &str, params: &[(pg_sys::Oid, pg_sys::Datum, bool); 5]) -> u64 {
-    let sql = CString::new(sql).unwrap_or_else(|_| error!("eai: a promotion statement contains a NUL byte"));
+    let sql = CString::new(sql).unwrap_or_else(|_| EaiError::Internal("a promotion statement contains a NUL byte".into()).report());
     let mut types: Vec<pg_sys::Oid> = params.iter().map(|p| p.0).collect();
     let mut values: Vec<pg_sys::Datum> = params.iter().map(|p| p.1).collect();
     let nulls: Vec<std::ffi::c_char> = params.iter().map(|p| if p.2 { b'n' as _ } else { b' ' as _ }).collect();
     let rc = pg_sys::SPI_execute_with_args(sql.as_ptr(), types.len() as i32, types.as_mut_ptr(), values.as_mut_ptr(), nulls.as_ptr(), false, 0);
     if rc < 0 {
-        error!("eai: the promotion statement failed (SPI code {rc})");
+        EaiError::Internal(format!("the promotion statement failed (SPI code {rc})")).report();
     }
     pg_sys::SPI_processed
 }
@@ -121,7 +123,7 @@ unsafe fn run_streamed(plan: pg_sys::SPIPlanPtr, sink: Box<Sink>, params: &[(pg_
     };
     let rc = pg_sys::SPI_execute_plan_extended(plan, &options);
     if rc < 0 {
-        error!("eai: the promotion statement failed (SPI code {rc})");
+        EaiError::Internal(format!("the promotion statement failed (SPI code {rc})")).report();
     }
     let mut sink = Box::from_raw(receiver.sink);
     sink.flush();

@@ -34,3 +34,4 @@ pub mod promotion;
 pub mod quality;
 pub mod regex_compat;
 pub mod row_hash;
+pub mod schedule;

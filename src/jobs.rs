@@ -1,0 +1,72 @@
+//! The worker's jobs, each a function of its own run in a transaction of its own, with its own
+//! interval (`eai_core::schedule`): promote a queued batch, measure promoted batches, record LLM
+//! calls whose statement was cancelled. Each returns how much it did; the worker runs a busy job
+//! again at once and backs off from a failing one (src/worker.rs).
+
+use std::time::Duration;
+
+use pgrx::prelude::*;
+
+use crate::{guc, llm_ledger};
+
+pub struct Job {
+    pub name: &'static str,
+    /// One unit of work in the current transaction; how much it did (0: nothing to do).
+    pub run: fn() -> i64,
+    /// How often it runs when it finds nothing to do.
+    pub every: fn() -> Duration,
+    /// Runs per wake-up at most while it keeps finding work, so that a SIGTERM is seen soon.
+    pub burst: usize,
+}
+
+pub const JOBS: &[Job] = &[
+    Job { name: "promote", run: promote_one, every: guc::worker_naptime, burst: 100 },
+    Job { name: "measure", run: measure_some, every: guc::worker_naptime, burst: 10 },
+    Job { name: "record LLM calls", run: drain_llm_ledger, every: ten_naptimes, burst: 1 },
+];
+
+fn ten_naptimes() -> Duration {
+    guc::worker_naptime() * 10
+}
+
+fn installed(probe: &str) -> bool {
+    Spi::get_one::<bool>(probe).ok().flatten().unwrap_or(false)
+}
+
+/// One queued batch promoted (1), or nothing to do (0).
+fn promote_one() -> i64 {
+    // eai (0.3.0 or later) in this database; nothing to do otherwise.
+    if !installed("SELECT to_regclass('eai.promotion_queue') IS NOT NULL") {
+        return 0;
+    }
+    let promoted =
+        Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM eai.promotion_queue) AND (SELECT count(*) FROM eai.promote_queued(NULL, 1)) > 0")
+            .ok()
+            .flatten()
+            .unwrap_or(false);
+    promoted as i64
+}
+
+/// Batches of every pipeline's silver table measured (`eai.measure_batches`, a few per table).
+fn measure_some() -> i64 {
+    if !installed("SELECT to_regprocedure('eai.measure_batches(regclass,integer)') IS NOT NULL") {
+        return 0;
+    }
+    Spi::get_one::<i64>(
+        "SELECT coalesce(sum(eai.measure_batches(t.target_relid::regclass, 10)), 0)::bigint
+           FROM (SELECT DISTINCT target_relid FROM eai.pipelines) t",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(0)
+}
+
+/// LLM calls whose transaction ended without their ledger row (cancelled, timed out), recorded.
+fn drain_llm_ledger() -> i64 {
+    if !installed(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('eai.llm_calls') AND attname = 'call_uuid' AND NOT attisdropped)",
+    ) {
+        return 0;
+    }
+    llm_ledger::drain(100) as i64
+}
