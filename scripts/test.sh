@@ -7,7 +7,7 @@
 #   upgrade     scripts/check_upgrades.sh        frozen releases and upgrade scripts
 #   pgrx        cargo pgrx test pg15             #[pg_test]s in a throwaway cluster (runs last:
 #                                                it installs a pg_test build, replaced at the end)
-#   style       cargo fmt --check                the code as rustfmt.toml lays it out
+#   style       cargo fmt --check; no error!() in src/   the code as rustfmt.toml lays it out; errors raised one way
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set +e
 "$REPO/scripts/install.sh" || die "install failed"
@@ -58,6 +58,9 @@ record pgrx $(cargo_counts "$LOGS/pgrx.log")
 log "tier style"
 if cargo fmt --all -- --check > "$LOGS/style.log" 2>&1; then record style 1 0; else
   grep -E '^Diff in' "$LOGS/style.log" | head -5; record style 0 1; fi
+# Errors are raised one way (src/errors.rs: EaiError, a real SQLSTATE and a hint), never error!().
+if grep -n 'error!(' src/*.rs | grep -v '^src/tests.rs:' > "$LOGS/errors.log"; then
+  head -5 "$LOGS/errors.log"; record style 0 1; else record style 1 0; fi
 
 log "restoring the regular build of the extension"
 "$REPO/scripts/install.sh" >/dev/null 2>&1 && "$REPO/scripts/cluster.sh" start >/dev/null 2>&1
