@@ -85,7 +85,7 @@ COMMENT ON COLUMN eai.batches.started_at IS 'When the batch started.';
 COMMENT ON COLUMN eai.batches.finished_at IS 'When the batch ended.';
 COMMENT ON COLUMN eai.batches.duration_ms IS 'Duration in milliseconds.';
 COMMENT ON COLUMN eai.batches.error_sqlstate IS 'SQLSTATE of the error of a failed batch.';
-COMMENT ON COLUMN eai.batches.error_class IS 'transient, schema_drift, bad_data, configuration or internal.';
+COMMENT ON COLUMN eai.batches.error_class IS 'transient, resource, schema_drift, bad_data, configuration or internal (eai-core error_taxonomy).';
 COMMENT ON COLUMN eai.batches.error_message IS 'Error message (secrets removed).';
 COMMENT ON COLUMN eai.batches.error_detail IS 'Error detail, if any.';
 COMMENT ON COLUMN eai.batches.error_hint IS 'What to do about the error.';

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use eai_core::error_taxonomy::redact_secrets;
+use eai_core::error_taxonomy::{self, redact_secrets, ErrorClass};
 use eai_core::llm::{self, Answer, LlmError, Protocol, Question};
 use eai_core::llm_ledger::{uuid_v4, LedgerEntry};
 use eai_core::llm_retry::{self, NextAttempt};
@@ -138,7 +138,7 @@ impl Config {
                 location.as_deref().unwrap_or("no Location")
             ))));
         }
-        if status.is_server_error() || status.as_u16() == 429 {
+        if !status.is_success() && error_taxonomy::classify_http(status.as_u16()) == ErrorClass::Transient {
             return Err(LlmError::Transient(format!("HTTP {status}")));
         }
         if !status.is_success() {

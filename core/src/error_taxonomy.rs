@@ -1,12 +1,14 @@
-//! Error taxonomy: what kind of failure a SQLSTATE is, what to tell the user, and how to keep
-//! secrets out of messages. Later, self-healing keys its actions on [`ErrorClass`]:
-//! transient → retry with backoff; schema drift → conditional auto-heal; bad data → quarantine;
-//! configuration → escalate.
+//! Error taxonomy: what kind of failure a SQLSTATE (or an HTTP status) is, what to tell the user,
+//! and how to keep secrets out of messages. Self-healing keys its actions on [`ErrorClass`]:
+//! transient → retry with backoff; resource → retry, backing off long; schema drift →
+//! conditional auto-heal; bad data → quarantine, never retried; configuration → escalate.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
-    /// Worth retrying as is: connections, locks, resources, cancellations.
+    /// Worth retrying as is: connections, locks, cancellations, a server at its connection limit.
     Transient,
+    /// The server ran short (disk full, out of memory, a configured limit): retry, backing off long.
+    Resource,
     /// The source's shape changed: a missing table or column, a type that no longer matches.
     SchemaDrift,
     /// The data itself is bad: unparseable values, malformed rows, violated constraints.
@@ -21,6 +23,7 @@ impl ErrorClass {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorClass::Transient => "transient",
+            ErrorClass::Resource => "resource",
             ErrorClass::SchemaDrift => "schema_drift",
             ErrorClass::BadData => "bad_data",
             ErrorClass::Configuration => "configuration",
@@ -33,7 +36,9 @@ impl ErrorClass {
 pub fn classify(sqlstate: &str) -> ErrorClass {
     let class = sqlstate.get(..2).unwrap_or("");
     match sqlstate {
-        "40001" | "40P01" | "55P03" | "57014" | "57P01" | "57P02" | "57P03" | "HV00N" => return ErrorClass::Transient,
+        // 53300: too many connections, a moment's wait frees one; the rest of 53 is the server
+        // running short (53100 disk full, 53200 out of memory, 53400 a configured limit).
+        "40001" | "40P01" | "55P03" | "57014" | "57P01" | "57P02" | "57P03" | "HV00N" | "53300" => return ErrorClass::Transient,
         "42703" | "42P01" | "42804" | "42P18" | "HV005" | "HV00J" | "HV00R" => return ErrorClass::SchemaDrift,
         // eai's own: EAI01 = a source file is empty.
         "EAI01" => return ErrorClass::BadData,
@@ -41,7 +46,8 @@ pub fn classify(sqlstate: &str) -> ErrorClass {
         _ => {}
     }
     match class {
-        "08" | "53" => ErrorClass::Transient,
+        "08" => ErrorClass::Transient,
+        "53" => ErrorClass::Resource,
         "22" | "23" => ErrorClass::BadData,
         "28" | "58" | "3D" | "3F" | "F0" | "HV" => ErrorClass::Configuration,
         _ => ErrorClass::Internal,
@@ -59,6 +65,7 @@ pub fn ingest_hint(sqlstate: &str) -> &'static str {
         "3D000" => "The remote database does not exist. Fix the server's dbname with ALTER SERVER, then run eai.ingest again.",
         _ => match classify(sqlstate) {
             ErrorClass::Transient => "The source is unreachable or busy; this is transient. Run eai.ingest again once it is back; rows already in bronze are not duplicated.",
+            ErrorClass::Resource => "The server ran short (disk, memory or a configured limit). Free the resource or raise the limit, then run eai.ingest again; nothing of this batch was written.",
             ErrorClass::SchemaDrift => "The source's tables or columns changed. Run eai.refresh_source to re-import its definitions, then eai.ingest again.",
             ErrorClass::BadData => "The source holds values that cannot be read as declared. Fix the data at the source, then run eai.ingest again; nothing of this batch was written.",
             ErrorClass::Configuration => "The source is misconfigured (path, server option, user mapping or privilege). Fix it, then run eai.ingest again.",
@@ -72,6 +79,27 @@ const REMOTE_TYPE_CHANGED: &str = "A value of the remote table does not fit the 
 
 /// An insert into bronze refused because a source column's type no longer matches.
 const TYPE_NO_LONGER_FITS: &str = "A source column's type no longer matches its bronze column. Widen the bronze column to the source's type (ALTER TABLE bronze.… ALTER COLUMN … TYPE … USING …::text::…), or cast the column back at the source, then run eai.ingest again.";
+
+/// Classify a SQLSTATE in its context: `55000` (object not in prerequisite state) is transient when
+/// it is about a replication slot (in use by another process, or not yet free), and
+/// configuration otherwise; every other SQLSTATE as [`classify`].
+pub fn classify_in(sqlstate: &str, message: &str) -> ErrorClass {
+    if sqlstate == "55000" {
+        return if message.contains("replication slot") { ErrorClass::Transient } else { ErrorClass::Configuration };
+    }
+    classify(sqlstate)
+}
+
+/// Classify an HTTP status of an endpoint eai calls (an LLM): 408, 429 and 5xx are transient
+/// (`Retry-After` says how long to wait), 401 and 403 configuration (the key), other 4xx
+/// configuration too (the URL or the model), anything else internal.
+pub fn classify_http(status: u16) -> ErrorClass {
+    match status {
+        408 | 429 | 500..=599 => ErrorClass::Transient,
+        400..=499 => ErrorClass::Configuration,
+        _ => ErrorClass::Internal,
+    }
+}
 
 /// What eai can tell about an error met while ingesting, beyond its SQLSTATE alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +122,7 @@ pub fn diagnose_ingest(sqlstate: &str, context: &str, fdw: &str) -> Diagnosis {
     if sqlstate == "42804" {
         return Diagnosis { class: ErrorClass::SchemaDrift, hint: Some(TYPE_NO_LONGER_FITS) };
     }
-    Diagnosis { class: classify(sqlstate), hint: None }
+    Diagnosis { class: classify_in(sqlstate, context), hint: None }
 }
 
 /// Replace secrets in a message: `password=…` values and the password part of URIs.
@@ -158,6 +186,25 @@ mod tests {
         assert_eq!(classify("08001"), ErrorClass::Transient);
         assert_eq!(classify("08006"), ErrorClass::Transient);
         assert_eq!(classify("40P01"), ErrorClass::Transient);
+        assert_eq!(classify("53300"), ErrorClass::Transient, "too many connections");
+        for resource in ["53100", "53200", "53400"] {
+            assert_eq!(classify(resource), ErrorClass::Resource, "{resource}");
+        }
+        assert_eq!(classify_in("55000", "replication slot \"s\" is active for PID 42"), ErrorClass::Transient);
+        assert_eq!(classify_in("55000", "cannot drop the extension"), ErrorClass::Configuration);
+        assert_eq!(classify_in("40P01", ""), ErrorClass::Transient);
+        for (status, class) in [
+            (408, ErrorClass::Transient),
+            (429, ErrorClass::Transient),
+            (500, ErrorClass::Transient),
+            (503, ErrorClass::Transient),
+            (401, ErrorClass::Configuration),
+            (403, ErrorClass::Configuration),
+            (404, ErrorClass::Configuration),
+            (302, ErrorClass::Internal),
+        ] {
+            assert_eq!(classify_http(status), class, "HTTP {status}");
+        }
         assert_eq!(classify("42703"), ErrorClass::SchemaDrift);
         assert_eq!(classify("22P04"), ErrorClass::BadData);
         assert_eq!(classify("23505"), ErrorClass::BadData);
