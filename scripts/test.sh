@@ -60,7 +60,7 @@ if cargo fmt --all -- --check > "$LOGS/style.log" 2>&1; then record style 1 0; e
   grep -E '^Diff in' "$LOGS/style.log" | head -5; record style 0 1; fi
 # Errors are raised one way (src/errors.rs: EaiError, a real SQLSTATE and a hint), never error!().
 if grep -n 'error!(' src/*.rs | grep -v '^src/tests.rs:' > "$LOGS/errors.log"; then
-  head -5 "$LOGS/errors.log"; record style 0 1; else record style 1 0; fi
+  head -5 "$LOGS/errors.log"; record errors 0 1; else record errors 1 0; fi
 
 log "restoring the regular build of the extension"
 "$REPO/scripts/install.sh" >/dev/null 2>&1 && "$REPO/scripts/cluster.sh" start >/dev/null 2>&1
