@@ -290,6 +290,8 @@ DECLARE
     v_context text;
     v_fdw     name;
     v_file    text;
+    v_class   text;
+    v_failure record;
 BEGIN
     SELECT * INTO STRICT s FROM eai.sources WHERE source = p_source;
     SELECT * INTO STRICT st FROM eai.source_tables WHERE source = p_source AND table_name = p_table;
@@ -395,11 +397,21 @@ BEGIN
                error_detail = eai._redact(nullif(v_detail, '')),
                error_hint = v_hint,
                error_context = eai._redact(nullif(v_context, ''))
-         WHERE batch_id = v_batch;
+         WHERE batch_id = v_batch RETURNING error_class INTO v_class;
+        -- The failure, with its attempt (failed batches of this table since its last good one)
+        -- and what eai does: retry (eai.heal takes it again at next_attempt_at) or not.
+        v_failure := eai._record_failure('ingest', format('%s.%s', p_source, p_table),
+            coalesce(v_bt, to_regclass(format('bronze.%I', st.bronze_table))), NULL, v_batch, v_state, v_class, v_msg,
+            (SELECT count(*)::integer FROM eai.batches x
+              WHERE x.source = p_source AND x.table_name = p_table AND x.status = 'failed'
+                AND x.batch_id > coalesce((SELECT max(y.batch_id) FROM eai.batches y
+                                            WHERE y.source = p_source AND y.table_name = p_table AND y.status = 'succeeded'), 0)),
+            true);
         RAISE WARNING 'eai: batch % (source %, table %) failed: %', v_batch, quote_literal(p_source),
                       quote_literal(p_table), regexp_replace(eai._redact(v_msg), '^eai: ', '')
             USING HINT = v_hint,
-                  DETAIL = format('SQLSTATE %s; nothing of this batch was written; see eai.batches.', v_state);
+                  DETAIL = format('SQLSTATE %s (%s); nothing of this batch was written (eai.batches); %s (eai.failures).',
+                                  v_state, v_class, v_failure.note);
     END;
     RETURN v_batch;
 END

@@ -47,6 +47,11 @@ ALTER TABLE eai.batch_profiles ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable_source ON eai.batch_profiles FOR SELECT
     USING (coalesce(has_table_privilege(relid, 'SELECT'), false));
 
+-- A failure's message may quote values of the table it came from (an unparseable value).
+ALTER TABLE eai.failures ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable_source ON eai.failures FOR SELECT
+    USING (relid IS NULL OR coalesce(has_table_privilege(relid, 'SELECT'), false));
+
 -- The views over them read with the reader's rights, so the policies above apply.
 ALTER VIEW eai.pending_mappings SET (security_invoker = true);
 ALTER VIEW eai.metrics SET (security_invoker = true);

@@ -311,6 +311,24 @@ STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_session_role_wrapper';
 
+CREATE  FUNCTION "_retry_decision"(
+	"class" TEXT, /* & str */
+	"attempt" INT, /* i32 */
+	"u" double precision /* f64 */
+) RETURNS TABLE (
+	"action" TEXT,  /* String */
+	"retry_after_s" double precision,  /* Option < f64 > */
+	"note" TEXT  /* String */
+)
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_retry_decision_wrapper';
+
+CREATE  FUNCTION "_retry_due_ingest"() RETURNS bigint /* i64 */
+STRICT
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_retry_due_ingest_wrapper';
+
 -- sql/api.sql
 -- eai API: sources, ingest into bronze, embeddings. Loaded last (finalize) by src/lib.rs, after
 -- the Rust helpers (eai._*) exist. Dynamic SQL quotes every identifier with format('%I') and every
@@ -604,6 +622,8 @@ DECLARE
     v_context text;
     v_fdw     name;
     v_file    text;
+    v_class   text;
+    v_failure record;
 BEGIN
     SELECT * INTO STRICT s FROM eai.sources WHERE source = p_source;
     SELECT * INTO STRICT st FROM eai.source_tables WHERE source = p_source AND table_name = p_table;
@@ -709,11 +729,21 @@ BEGIN
                error_detail = eai._redact(nullif(v_detail, '')),
                error_hint = v_hint,
                error_context = eai._redact(nullif(v_context, ''))
-         WHERE batch_id = v_batch;
+         WHERE batch_id = v_batch RETURNING error_class INTO v_class;
+        -- The failure, with its attempt (failed batches of this table since its last good one)
+        -- and what eai does: retry (eai.heal takes it again at next_attempt_at) or not.
+        v_failure := eai._record_failure('ingest', format('%s.%s', p_source, p_table),
+            coalesce(v_bt, to_regclass(format('bronze.%I', st.bronze_table))), NULL, v_batch, v_state, v_class, v_msg,
+            (SELECT count(*)::integer FROM eai.batches x
+              WHERE x.source = p_source AND x.table_name = p_table AND x.status = 'failed'
+                AND x.batch_id > coalesce((SELECT max(y.batch_id) FROM eai.batches y
+                                            WHERE y.source = p_source AND y.table_name = p_table AND y.status = 'succeeded'), 0)),
+            true);
         RAISE WARNING 'eai: batch % (source %, table %) failed: %', v_batch, quote_literal(p_source),
                       quote_literal(p_table), regexp_replace(eai._redact(v_msg), '^eai: ', '')
             USING HINT = v_hint,
-                  DETAIL = format('SQLSTATE %s; nothing of this batch was written; see eai.batches.', v_state);
+                  DETAIL = format('SQLSTATE %s (%s); nothing of this batch was written (eai.batches); %s (eai.failures).',
+                                  v_state, v_class, v_failure.note);
     END;
     RETURN v_batch;
 END
@@ -1068,6 +1098,111 @@ BEGIN
 END
 $$;
 
+-- sql/failures.sql
+-- eai 0.3.0: every failure eai meets, classified, with what eai did about it (docs/healing.md).
+-- One row per failure of an ingest, a promotion, a gold refresh or an LLM call; the one writer is
+-- eai._record_failure, which asks eai-core's retry policy (eai._retry_decision) what to do.
+
+CREATE TABLE eai.failures (
+    failure_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    occurred_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    stage           text NOT NULL CHECK (stage IN ('ingest', 'promotion', 'gold_refresh', 'llm', 'embedding')),
+    target          text NOT NULL,
+    relid           oid,
+    pipeline_id     bigint,
+    batch_id        bigint,
+    class           text NOT NULL CHECK (class IN ('transient', 'resource', 'schema_drift', 'bad_data', 'configuration', 'internal')),
+    sqlstate        text,
+    message         text NOT NULL,
+    attempt         integer NOT NULL CHECK (attempt >= 1),
+    action          text NOT NULL CHECK (action IN ('retry', 'dead_letter', 'none')),
+    next_attempt_at timestamptz,
+    note            text,
+    retried_at      timestamptz,
+    recorded_by     name NOT NULL
+);
+CREATE INDEX ON eai.failures (occurred_at);
+CREATE INDEX ON eai.failures (batch_id) WHERE stage = 'ingest';
+COMMENT ON TABLE eai.failures IS 'eai: every failure of an ingest, a promotion, a gold refresh or an LLM call, with its class, what eai did (retry at next_attempt_at, dead_letter, none) and why. Written only by eai.';
+COMMENT ON COLUMN eai.failures.failure_id IS 'Identifier of the failure.';
+COMMENT ON COLUMN eai.failures.occurred_at IS 'When it failed.';
+COMMENT ON COLUMN eai.failures.stage IS 'ingest, promotion, gold_refresh, llm or embedding.';
+COMMENT ON COLUMN eai.failures.target IS 'What failed: source.table for an ingest, the pipeline for a promotion, gold.<name> for a refresh, protocol:model for an LLM call.';
+COMMENT ON COLUMN eai.failures.relid IS 'The table whose values the message may quote (bronze, gold): only roles that may read it see the row.';
+COMMENT ON COLUMN eai.failures.pipeline_id IS 'Pipeline of a promotion.';
+COMMENT ON COLUMN eai.failures.batch_id IS 'The ingest batch (eai.batches) or bronze batch that failed.';
+COMMENT ON COLUMN eai.failures.class IS 'transient, resource, schema_drift, bad_data, configuration or internal (eai-core error_taxonomy, from the SQLSTATE or the HTTP status).';
+COMMENT ON COLUMN eai.failures.sqlstate IS 'SQLSTATE of the error (NULL for an LLM answer that was not an error of the server).';
+COMMENT ON COLUMN eai.failures.message IS 'The error message, secrets removed.';
+COMMENT ON COLUMN eai.failures.attempt IS 'Which attempt of the same work this was: 1, 2, … (consecutive failures of the same target).';
+COMMENT ON COLUMN eai.failures.action IS 'retry (tried again at next_attempt_at), dead_letter (parked until a person requeues it) or none (the stage handles it: a gold table keeps its last content, an LLM pair goes to review).';
+COMMENT ON COLUMN eai.failures.next_attempt_at IS 'When eai tries again (action retry).';
+COMMENT ON COLUMN eai.failures.note IS 'How the failure is handled, in words (why it is parked, what a person can do).';
+COMMENT ON COLUMN eai.failures.retried_at IS 'When eai took the work again (an ingest retried by eai.heal).';
+COMMENT ON COLUMN eai.failures.recorded_by IS 'Role of the session that met the failure.';
+
+-- The one writer. p_retried: eai retries this work by itself (queued promotions, ingests), so the
+-- retry policy decides; otherwise the stage handles the failure (action none, p_note says how).
+CREATE FUNCTION eai._record_failure(p_stage text, p_target text, p_relid oid, p_pipeline bigint, p_batch bigint,
+                                    p_sqlstate text, p_class text, p_message text, p_attempt integer,
+                                    p_retried boolean, p_note text DEFAULT NULL)
+RETURNS eai.failures
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d record;
+    f eai.failures;
+BEGIN
+    IF p_retried THEN
+        SELECT * INTO d FROM eai._retry_decision(p_class, greatest(p_attempt, 1), random());
+        IF d.action = 'dead_letter' THEN
+            d.note := CASE p_stage
+                WHEN 'promotion' THEN format('parked as a dead letter (%s); once fixed: SELECT * FROM eai.requeue_batch(%L, %s);',
+                                             d.note, p_target, p_batch)
+                WHEN 'ingest' THEN format('not retried (%s); once fixed, the next eai.ingest of the table takes it', d.note)
+                ELSE format('not retried (%s)', d.note) END;
+        END IF;
+    ELSE
+        SELECT 'none' AS action, NULL::double precision AS retry_after_s, p_note AS note INTO d;
+    END IF;
+    INSERT INTO eai.failures (stage, target, relid, pipeline_id, batch_id, class, sqlstate, message, attempt, action,
+                              next_attempt_at, note, recorded_by)
+    VALUES (p_stage, coalesce(p_target, '?'), p_relid, p_pipeline, p_batch, p_class, p_sqlstate,
+            coalesce(eai._redact(p_message), ''), greatest(p_attempt, 1), d.action,
+            clock_timestamp() + make_interval(secs => d.retry_after_s), coalesce(d.note, p_note), eai._session_role())
+    RETURNING * INTO f;
+    RETURN f;
+END
+$$;
+COMMENT ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text) IS 'eai (internal): record a failure and what eai does about it; the only writer of eai.failures.';
+
+-- The heal job's pick (src/healing.rs): the oldest failed ingest whose retry is due, still the
+-- latest batch of its table, of a source that still exists and a role still allowed to ingest
+-- (a superuser); marked as taken, so no other session retries it too.
+CREATE FUNCTION eai._take_due_ingest() RETURNS TABLE (source text, table_name text, role oid)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE f eai.failures;
+BEGIN
+    SELECT x.* INTO f FROM eai.failures x
+      JOIN eai.batches b ON b.batch_id = x.batch_id
+      JOIN eai.source_tables st ON st.source = b.source AND st.table_name = b.table_name
+      JOIN pg_roles r ON r.rolname = x.recorded_by AND r.rolsuper
+     WHERE x.stage = 'ingest' AND x.action = 'retry' AND x.retried_at IS NULL AND x.next_attempt_at <= clock_timestamp()
+       AND b.status = 'failed'
+       AND NOT EXISTS (SELECT 1 FROM eai.batches y WHERE y.source = b.source AND y.table_name = b.table_name AND y.batch_id > b.batch_id)
+     ORDER BY x.next_attempt_at
+     LIMIT 1 FOR UPDATE OF x SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    UPDATE eai.failures x SET retried_at = clock_timestamp() WHERE x.failure_id = f.failure_id;
+    RETURN QUERY SELECT b.source, b.table_name, r.oid FROM eai.batches b, pg_roles r
+                  WHERE b.batch_id = f.batch_id AND r.rolname = f.recorded_by;
+END
+$$;
+COMMENT ON FUNCTION eai._take_due_ingest() IS 'eai (internal): the next failed ingest whose retry is due, taken (retried_at) so that it is retried once.';
+
 -- sql/pipelines.sql
 -- eai 0.3.0: pipelines bronze → silver, expectations, quarantine. Loaded by src/lib.rs after the
 -- mapping catalog and the Rust helpers (eai._normalize, eai._promotion_statement, eai._parse_rule,
@@ -1211,8 +1346,13 @@ CREATE TABLE eai.promotion_queue (
     last_attempt_at timestamptz,
     last_error      text,
     last_sqlstate   text,
+    last_class      text,
+    next_attempt_at timestamptz,
+    state           text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'dead_letter')),
+    parked_reason   text,
     PRIMARY KEY (pipeline_id, bronze_batch)
 );
+CREATE INDEX ON eai.promotion_queue (queued_at, bronze_batch) WHERE state = 'queued';
 COMMENT ON TABLE eai.promotion_queue IS 'eai: bronze batches too large to promote in the ingesting transaction (eai.sync_promotion_max_rows), waiting for eai.promote_queued().';
 COMMENT ON COLUMN eai.promotion_queue.pipeline_id IS 'Pipeline.';
 COMMENT ON COLUMN eai.promotion_queue.bronze_batch IS 'Bronze batch waiting for promotion.';
@@ -1220,8 +1360,12 @@ COMMENT ON COLUMN eai.promotion_queue.rows_queued IS 'Rows of the batch.';
 COMMENT ON COLUMN eai.promotion_queue.queued_at IS 'When it was queued.';
 COMMENT ON COLUMN eai.promotion_queue.last_attempt_at IS 'When the last failed attempt was.';
 COMMENT ON COLUMN eai.promotion_queue.last_sqlstate IS 'SQLSTATE of the last failed attempt.';
-COMMENT ON COLUMN eai.promotion_queue.attempts IS 'Failed attempts so far; a failed batch is retried after 2^attempts seconds (at most an hour) and never blocks the others.';
-COMMENT ON COLUMN eai.promotion_queue.last_error IS 'Message of the last failed attempt (e.g. a fail rule).';
+COMMENT ON COLUMN eai.promotion_queue.attempts IS 'Failed attempts so far; a failed batch is retried at next_attempt_at (eai.retry_* GUCs, by the class of its error) and never blocks the others.';
+COMMENT ON COLUMN eai.promotion_queue.last_error IS 'Message of the last failed attempt (e.g. a fail rule), secrets removed.';
+COMMENT ON COLUMN eai.promotion_queue.last_class IS 'Class of the last failed attempt''s error (transient, resource, schema_drift, bad_data, configuration, internal).';
+COMMENT ON COLUMN eai.promotion_queue.next_attempt_at IS 'When the batch is tried again (NULL: as soon as a promoter runs). Stored here, so a restart loses no retry.';
+COMMENT ON COLUMN eai.promotion_queue.state IS 'queued, or dead_letter: parked after its attempts (or at once for bad data and internal errors) until eai.requeue_batch; it blocks no other batch.';
+COMMENT ON COLUMN eai.promotion_queue.parked_reason IS 'Why a dead_letter batch is no longer retried by itself.';
 
 -- A value that does not cast gives NULL: one subtransaction per value, for the types eai has no
 -- faster check for.
@@ -1451,6 +1595,9 @@ DECLARE
 BEGIN
     FOR b IN EXECUTE format('SELECT DISTINCT _eai_batch FROM %s ORDER BY 1', p.source_relid::regclass) LOOP
         CONTINUE WHEN EXISTS (SELECT 1 FROM eai.promotions x WHERE x.pipeline_id = p.pipeline_id AND x.bronze_batch = b);
+        -- A dead letter waits for eai.requeue_batch; it does not stop the batches after it.
+        CONTINUE WHEN EXISTS (SELECT 1 FROM eai.promotion_queue q WHERE q.pipeline_id = p.pipeline_id AND q.bronze_batch = b
+                                 AND q.state = 'dead_letter');
         pr := eai._promote(p.pipeline_id, b, 'backlog', format('(SELECT * FROM %s WHERE _eai_batch = $5)', p.source_relid::regclass), b);
         IF pr.promotion_id IS NOT NULL THEN
             DELETE FROM eai.promotion_queue q WHERE q.pipeline_id = p.pipeline_id AND q.bronze_batch = b;
@@ -1598,6 +1745,7 @@ DECLARE
     q eai.promotion_queue;
     p eai.pipelines;
     pr eai.promotions;
+    f eai.failures;
     n integer := 0;
     tried text[] := '{}';
     v_state text;
@@ -1608,11 +1756,11 @@ BEGIN
     END IF;
     LOOP
         EXIT WHEN max_batches IS NOT NULL AND n >= max_batches;
-        -- The oldest batch nobody else is promoting, not tried in this call, not backing off.
+        -- The oldest queued batch nobody else is promoting, not tried in this call, due.
         SELECT * INTO q FROM eai.promotion_queue x
-         WHERE (pipeline IS NULL OR x.pipeline_id = p.pipeline_id) AND NOT (x.pipeline_id || ':' || x.bronze_batch) = ANY (tried)
-           AND (x.last_attempt_at IS NULL
-                OR x.last_attempt_at + least(interval '1 hour', interval '1 second' * 2 ^ x.attempts) <= clock_timestamp())
+         WHERE x.state = 'queued' AND (pipeline IS NULL OR x.pipeline_id = p.pipeline_id)
+           AND NOT (x.pipeline_id || ':' || x.bronze_batch) = ANY (tried)
+           AND (x.next_attempt_at IS NULL OR x.next_attempt_at <= clock_timestamp())
          ORDER BY x.queued_at, x.bronze_batch FOR UPDATE SKIP LOCKED LIMIT 1;
         EXIT WHEN NOT FOUND;
         tried := tried || (q.pipeline_id || ':' || q.bronze_batch);
@@ -1624,14 +1772,22 @@ BEGIN
                                q.bronze_batch);
             DELETE FROM eai.promotion_queue x WHERE x.pipeline_id = q.pipeline_id AND x.bronze_batch = q.bronze_batch;
         EXCEPTION WHEN others THEN
-            -- A batch that cannot be promoted (a fail rule, a dropped table…) stays queued with its
-            -- error and is retried later; the others go on.
+            -- A batch that cannot be promoted (a lock timeout, a fail rule, a dropped table…) is
+            -- recorded as a failure; by its class it is retried later (next_attempt_at) or parked
+            -- as a dead letter. The others go on.
             GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
-            UPDATE eai.promotion_queue x SET attempts = x.attempts + 1, last_attempt_at = clock_timestamp(),
-                                             last_error = v_msg, last_sqlstate = v_state
+            f := eai._record_failure('promotion', (SELECT x.name FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id),
+                                     (SELECT x.source_relid FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id),
+                                     q.pipeline_id, q.bronze_batch, v_state, eai._error_class(v_state), v_msg, q.attempts + 1, true);
+            UPDATE eai.promotion_queue x SET attempts = f.attempt, last_attempt_at = f.occurred_at,
+                                             last_error = f.message, last_sqlstate = f.sqlstate, last_class = f.class,
+                                             next_attempt_at = f.next_attempt_at,
+                                             state = CASE f.action WHEN 'dead_letter' THEN 'dead_letter' ELSE 'queued' END,
+                                             parked_reason = CASE f.action WHEN 'dead_letter' THEN f.note END
              WHERE x.pipeline_id = q.pipeline_id AND x.bronze_batch = q.bronze_batch;
-            RAISE WARNING 'eai: batch % of pipeline % could not be promoted (attempt %): %', q.bronze_batch, q.pipeline_id,
-                q.attempts + 1, v_msg;
+            RAISE WARNING 'eai: batch % of pipeline % could not be promoted (attempt %, %): %', q.bronze_batch, q.pipeline_id,
+                f.attempt, f.class, f.message
+                USING HINT = upper(left(f.note, 1)) || substr(f.note, 2), DETAIL = format('SQLSTATE %s; see eai.failures.', v_state);
             CONTINUE;
         END;
         IF pr.promotion_id IS NOT NULL THEN
@@ -1641,6 +1797,30 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION eai.promote_queued(text, integer) IS 'eai: promote the batches queued because they were larger than eai.sync_promotion_max_rows (all pipelines, or one), at most max_batches; safe to run from several sessions at once (SKIP LOCKED) and from pg_cron.';
+
+-- A person's word that a parked batch may be tried again (after fixing its data, its rule or a
+-- setting): the pipeline's dead letters, or one batch (parked or backing off), due now with its
+-- attempts counted from zero. The next promoter (the worker, eai.heal, eai.promote_queued) takes it.
+CREATE FUNCTION eai.requeue_batch(pipeline text, batch bigint DEFAULT NULL) RETURNS SETOF eai.promotion_queue
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    p eai.pipelines := eai._pipeline_or_raise(pipeline);
+    n integer;
+BEGIN
+    RETURN QUERY
+    UPDATE eai.promotion_queue x SET state = 'queued', attempts = 0, next_attempt_at = NULL, parked_reason = NULL
+     WHERE x.pipeline_id = p.pipeline_id AND (CASE WHEN batch IS NULL THEN x.state = 'dead_letter' ELSE x.bronze_batch = batch END)
+    RETURNING x.*;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 AND batch IS NOT NULL THEN
+        RAISE EXCEPTION 'eai: batch % of pipeline % is not in the queue', batch, quote_literal(pipeline) USING ERRCODE = '42704',
+            HINT = format('SELECT q.bronze_batch, q.state, q.attempts, q.last_error FROM eai.promotion_queue q JOIN eai.pipelines p USING (pipeline_id) WHERE p.name = %L;', pipeline);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION eai.requeue_batch(text, bigint) IS 'eai: put a pipeline''s dead-letter batches (or one batch) back in the promotion queue, due now, attempts from zero; returns the rows requeued.';
 
 CREATE FUNCTION eai.run_pipeline(name text) RETURNS SETOF eai.promotions
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -1822,11 +2002,12 @@ SELECT p.name, p.source_table, p.target_table, p.enabled,
        coalesce(sum(pr.rows_promoted), 0)    AS rows_promoted,
        coalesce(sum(pr.rows_quarantined), 0) AS rows_quarantined,
        (SELECT count(*) FROM eai.quarantine q WHERE q.pipeline_id = p.pipeline_id AND q.status = 'quarantined') AS in_quarantine,
-       (SELECT count(*) FROM eai.promotion_queue q WHERE q.pipeline_id = p.pipeline_id) AS batches_queued,
+       (SELECT count(*) FROM eai.promotion_queue q WHERE q.pipeline_id = p.pipeline_id AND q.state = 'queued') AS batches_queued,
+       (SELECT count(*) FROM eai.promotion_queue q WHERE q.pipeline_id = p.pipeline_id AND q.state = 'dead_letter') AS batches_dead_letter,
        max(pr.started_at)                AS last_promotion
   FROM eai.pipelines p LEFT JOIN eai.promotions pr USING (pipeline_id)
  GROUP BY p.pipeline_id;
-COMMENT ON VIEW eai.pipeline_status IS 'eai: per pipeline, what was read, promoted and quarantined, what waits in quarantine and in the queue.';
+COMMENT ON VIEW eai.pipeline_status IS 'eai: per pipeline, what was read, promoted and quarantined, what waits in quarantine and in the queue, and the batches parked as dead letters (eai.requeue_batch).';
 
 -- sql/gold.sql
 -- eai 0.3.0: gold tables (curated results over silver that BI tools read) and column lineage
@@ -1952,8 +2133,13 @@ BEGIN
             todo := todo || g.relid;
         EXCEPTION WHEN others THEN
             GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
-            UPDATE eai.gold_tables x SET last_error = v_msg, last_sqlstate = v_state, last_error_at = clock_timestamp()
+            UPDATE eai.gold_tables x SET last_error = eai._redact(v_msg), last_sqlstate = v_state, last_error_at = clock_timestamp()
              WHERE x.gold_id = g.gold_id;
+            PERFORM eai._record_failure('gold_refresh', format('gold.%I', g.name), g.relid, NULL, NULL, v_state,
+                eai._error_class(v_state), v_msg,
+                1 + (SELECT count(*)::integer FROM eai.failures f WHERE f.stage = 'gold_refresh' AND f.relid = g.relid
+                        AND f.occurred_at > coalesce(g.refreshed_at, '-infinity')),
+                false, 'the gold table keeps its last content; it is refreshed again after the next promotion into its inputs (or eai.refresh_gold)');
             RAISE WARNING 'eai: gold table gold.% could not be refreshed and keeps its last content: %', g.name, v_msg
                 USING HINT = format('SQLSTATE %s; fix the query (eai.drop_gold, eai.create_gold) or the data, then SELECT eai.refresh_gold(%L);', v_state, g.name);
         END;
@@ -2917,6 +3103,34 @@ $$;
 COMMENT ON FUNCTION eai.detect_anomalies(regclass, double precision, integer, double precision, double precision) IS
     'eai: judge every metric series of a table (eai.metrics), its metric vectors (Isolation Forest), batch drift and schema changes; record the anomalies (eai.anomalies) and group them into incidents (eai.incidents). See docs/anomalies.md.';
 
+-- sql/healing.sql
+-- eai 0.3.0: self-healing on demand (docs/healing.md). The worker runs the same work on its own
+-- schedule (src/jobs.rs: the heal and promote jobs); pg_cron users schedule eai.heal().
+
+CREATE FUNCTION eai.heal(max_actions integer DEFAULT 100)
+RETURNS TABLE (ingests_retried integer, batches_promoted integer, dead_letters bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    retried integer := 0;
+    promoted integer;
+BEGIN
+    IF max_actions IS NULL OR max_actions < 0 THEN
+        RAISE EXCEPTION 'eai: max_actions must be 0 or more, not %', coalesce(max_actions::text, 'NULL') USING ERRCODE = '22023',
+            HINT = 'SELECT * FROM eai.heal();  -- at most 100 actions';
+    END IF;
+    -- Failed ingests whose retry is due, each as the role whose ingest failed.
+    WHILE retried < max_actions AND eai._retry_due_ingest() > 0 LOOP
+        retried := retried + 1;
+    END LOOP;
+    -- Queued batches that are due (the others keep their next_attempt_at).
+    SELECT count(*) INTO promoted FROM eai.promote_queued(NULL, max_actions - retried);
+    RETURN QUERY SELECT retried, promoted, (SELECT count(*) FROM eai.promotion_queue q WHERE q.state = 'dead_letter');
+END
+$$;
+COMMENT ON FUNCTION eai.heal(integer) IS 'eai: one healing pass: retry the failed ingests and queued promotions that are due (eai.failures, eai.promotion_queue), at most max_actions; returns what it did and how many batches wait as dead letters. Schedule it with pg_cron, or let the worker run it.';
+
 -- sql/catalog_access.sql
 -- eai 0.3.0: who writes and who sees the catalog (docs/security.md).
 --
@@ -2966,6 +3180,11 @@ CREATE POLICY readable_source ON eai.quarantine FOR SELECT
 ALTER TABLE eai.batch_profiles ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable_source ON eai.batch_profiles FOR SELECT
     USING (coalesce(has_table_privilege(relid, 'SELECT'), false));
+
+-- A failure's message may quote values of the table it came from (an unparseable value).
+ALTER TABLE eai.failures ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable_source ON eai.failures FOR SELECT
+    USING (relid IS NULL OR coalesce(has_table_privilege(relid, 'SELECT'), false));
 
 -- The views over them read with the reader's rights, so the policies above apply.
 ALTER VIEW eai.pending_mappings SET (security_invoker = true);
@@ -3021,7 +3240,7 @@ GRANT SELECT ON eai.sources, eai.source_tables, eai.batches, eai.ingest_status,
                 eai.quarantine, eai.promotion_queue, eai.pipeline_status, eai.gold_tables, eai.gold_columns,
                 eai.lineage_edges, eai.quality_runs, eai.quality_scores, eai.quality_history,
                 eai.batch_profiles, eai.metrics, eai.anomalies, eai.incidents, eai.anomaly_thresholds,
-                eai.threshold_changes
+                eai.threshold_changes, eai.failures
    TO eai_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA silver, gold TO eai_reader;
 -- Tables created later in silver and gold by the role installing eai.
@@ -3079,6 +3298,11 @@ REVOKE ALL ON FUNCTION eai._insert_streamed(oid, text, text, bigint, bigint, jso
     eai._ingest_table(text, text), eai._sync_file_table(text, text), eai._discover(text),
     eai._register_unreadable_file(text, text, jsonb), eai._bronze_table_for(text, text), eai._file_table_name(text, text),
     eai._refuse_foreign_code_in_expression(regclass, text)
+  FROM PUBLIC;
+-- Healing (docs/healing.md): recording failures, retrying ingests as the role that failed,
+-- requeueing dead letters and a healing pass run promotions and ingests: superusers only.
+REVOKE ALL ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text),
+    eai._take_due_ingest(), eai._retry_due_ingest(), eai.heal(integer), eai.requeue_batch(text, bigint)
   FROM PUBLIC;
 
 -- sql/upgrade_0.3.0_changes.sql

@@ -121,8 +121,13 @@ BEGIN
             todo := todo || g.relid;
         EXCEPTION WHEN others THEN
             GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
-            UPDATE eai.gold_tables x SET last_error = v_msg, last_sqlstate = v_state, last_error_at = clock_timestamp()
+            UPDATE eai.gold_tables x SET last_error = eai._redact(v_msg), last_sqlstate = v_state, last_error_at = clock_timestamp()
              WHERE x.gold_id = g.gold_id;
+            PERFORM eai._record_failure('gold_refresh', format('gold.%I', g.name), g.relid, NULL, NULL, v_state,
+                eai._error_class(v_state), v_msg,
+                1 + (SELECT count(*)::integer FROM eai.failures f WHERE f.stage = 'gold_refresh' AND f.relid = g.relid
+                        AND f.occurred_at > coalesce(g.refreshed_at, '-infinity')),
+                false, 'the gold table keeps its last content; it is refreshed again after the next promotion into its inputs (or eai.refresh_gold)');
             RAISE WARNING 'eai: gold table gold.% could not be refreshed and keeps its last content: %', g.name, v_msg
                 USING HINT = format('SQLSTATE %s; fix the query (eai.drop_gold, eai.create_gold) or the data, then SELECT eai.refresh_gold(%L);', v_state, g.name);
         END;

@@ -140,8 +140,13 @@ CREATE TABLE eai.promotion_queue (
     last_attempt_at timestamptz,
     last_error      text,
     last_sqlstate   text,
+    last_class      text,
+    next_attempt_at timestamptz,
+    state           text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'dead_letter')),
+    parked_reason   text,
     PRIMARY KEY (pipeline_id, bronze_batch)
 );
+CREATE INDEX ON eai.promotion_queue (queued_at, bronze_batch) WHERE state = 'queued';
 COMMENT ON TABLE eai.promotion_queue IS 'eai: bronze batches too large to promote in the ingesting transaction (eai.sync_promotion_max_rows), waiting for eai.promote_queued().';
 COMMENT ON COLUMN eai.promotion_queue.pipeline_id IS 'Pipeline.';
 COMMENT ON COLUMN eai.promotion_queue.bronze_batch IS 'Bronze batch waiting for promotion.';
@@ -149,8 +154,12 @@ COMMENT ON COLUMN eai.promotion_queue.rows_queued IS 'Rows of the batch.';
 COMMENT ON COLUMN eai.promotion_queue.queued_at IS 'When it was queued.';
 COMMENT ON COLUMN eai.promotion_queue.last_attempt_at IS 'When the last failed attempt was.';
 COMMENT ON COLUMN eai.promotion_queue.last_sqlstate IS 'SQLSTATE of the last failed attempt.';
-COMMENT ON COLUMN eai.promotion_queue.attempts IS 'Failed attempts so far; a failed batch is retried after 2^attempts seconds (at most an hour) and never blocks the others.';
-COMMENT ON COLUMN eai.promotion_queue.last_error IS 'Message of the last failed attempt (e.g. a fail rule).';
+COMMENT ON COLUMN eai.promotion_queue.attempts IS 'Failed attempts so far; a failed batch is retried at next_attempt_at (eai.retry_* GUCs, by the class of its error) and never blocks the others.';
+COMMENT ON COLUMN eai.promotion_queue.last_error IS 'Message of the last failed attempt (e.g. a fail rule), secrets removed.';
+COMMENT ON COLUMN eai.promotion_queue.last_class IS 'Class of the last failed attempt''s error (transient, resource, schema_drift, bad_data, configuration, internal).';
+COMMENT ON COLUMN eai.promotion_queue.next_attempt_at IS 'When the batch is tried again (NULL: as soon as a promoter runs). Stored here, so a restart loses no retry.';
+COMMENT ON COLUMN eai.promotion_queue.state IS 'queued, or dead_letter: parked after its attempts (or at once for bad data and internal errors) until eai.requeue_batch; it blocks no other batch.';
+COMMENT ON COLUMN eai.promotion_queue.parked_reason IS 'Why a dead_letter batch is no longer retried by itself.';
 
 -- A value that does not cast gives NULL: one subtransaction per value, for the types eai has no
 -- faster check for.
@@ -380,6 +389,9 @@ DECLARE
 BEGIN
     FOR b IN EXECUTE format('SELECT DISTINCT _eai_batch FROM %s ORDER BY 1', p.source_relid::regclass) LOOP
         CONTINUE WHEN EXISTS (SELECT 1 FROM eai.promotions x WHERE x.pipeline_id = p.pipeline_id AND x.bronze_batch = b);
+        -- A dead letter waits for eai.requeue_batch; it does not stop the batches after it.
+        CONTINUE WHEN EXISTS (SELECT 1 FROM eai.promotion_queue q WHERE q.pipeline_id = p.pipeline_id AND q.bronze_batch = b
+                                 AND q.state = 'dead_letter');
         pr := eai._promote(p.pipeline_id, b, 'backlog', format('(SELECT * FROM %s WHERE _eai_batch = $5)', p.source_relid::regclass), b);
         IF pr.promotion_id IS NOT NULL THEN
             DELETE FROM eai.promotion_queue q WHERE q.pipeline_id = p.pipeline_id AND q.bronze_batch = b;
@@ -527,6 +539,7 @@ DECLARE
     q eai.promotion_queue;
     p eai.pipelines;
     pr eai.promotions;
+    f eai.failures;
     n integer := 0;
     tried text[] := '{}';
     v_state text;
@@ -537,11 +550,11 @@ BEGIN
     END IF;
     LOOP
         EXIT WHEN max_batches IS NOT NULL AND n >= max_batches;
-        -- The oldest batch nobody else is promoting, not tried in this call, not backing off.
+        -- The oldest queued batch nobody else is promoting, not tried in this call, due.
         SELECT * INTO q FROM eai.promotion_queue x
-         WHERE (pipeline IS NULL OR x.pipeline_id = p.pipeline_id) AND NOT (x.pipeline_id || ':' || x.bronze_batch) = ANY (tried)
-           AND (x.last_attempt_at IS NULL
-                OR x.last_attempt_at + least(interval '1 hour', interval '1 second' * 2 ^ x.attempts) <= clock_timestamp())
+         WHERE x.state = 'queued' AND (pipeline IS NULL OR x.pipeline_id = p.pipeline_id)
+           AND NOT (x.pipeline_id || ':' || x.bronze_batch) = ANY (tried)
+           AND (x.next_attempt_at IS NULL OR x.next_attempt_at <= clock_timestamp())
          ORDER BY x.queued_at, x.bronze_batch FOR UPDATE SKIP LOCKED LIMIT 1;
         EXIT WHEN NOT FOUND;
         tried := tried || (q.pipeline_id || ':' || q.bronze_batch);
@@ -553,14 +566,22 @@ BEGIN
                                q.bronze_batch);
             DELETE FROM eai.promotion_queue x WHERE x.pipeline_id = q.pipeline_id AND x.bronze_batch = q.bronze_batch;
         EXCEPTION WHEN others THEN
-            -- A batch that cannot be promoted (a fail rule, a dropped table…) stays queued with its
-            -- error and is retried later; the others go on.
+            -- A batch that cannot be promoted (a lock timeout, a fail rule, a dropped table…) is
+            -- recorded as a failure; by its class it is retried later (next_attempt_at) or parked
+            -- as a dead letter. The others go on.
             GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
-            UPDATE eai.promotion_queue x SET attempts = x.attempts + 1, last_attempt_at = clock_timestamp(),
-                                             last_error = v_msg, last_sqlstate = v_state
+            f := eai._record_failure('promotion', (SELECT x.name FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id),
+                                     (SELECT x.source_relid FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id),
+                                     q.pipeline_id, q.bronze_batch, v_state, eai._error_class(v_state), v_msg, q.attempts + 1, true);
+            UPDATE eai.promotion_queue x SET attempts = f.attempt, last_attempt_at = f.occurred_at,
+                                             last_error = f.message, last_sqlstate = f.sqlstate, last_class = f.class,
+                                             next_attempt_at = f.next_attempt_at,
+                                             state = CASE f.action WHEN 'dead_letter' THEN 'dead_letter' ELSE 'queued' END,
+                                             parked_reason = CASE f.action WHEN 'dead_letter' THEN f.note END
              WHERE x.pipeline_id = q.pipeline_id AND x.bronze_batch = q.bronze_batch;
-            RAISE WARNING 'eai: batch % of pipeline % could not be promoted (attempt %): %', q.bronze_batch, q.pipeline_id,
-                q.attempts + 1, v_msg;
+            RAISE WARNING 'eai: batch % of pipeline % could not be promoted (attempt %, %): %', q.bronze_batch, q.pipeline_id,
+                f.attempt, f.class, f.message
+                USING HINT = upper(left(f.note, 1)) || substr(f.note, 2), DETAIL = format('SQLSTATE %s; see eai.failures.', v_state);
             CONTINUE;
         END;
         IF pr.promotion_id IS NOT NULL THEN
@@ -570,6 +591,30 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION eai.promote_queued(text, integer) IS 'eai: promote the batches queued because they were larger than eai.sync_promotion_max_rows (all pipelines, or one), at most max_batches; safe to run from several sessions at once (SKIP LOCKED) and from pg_cron.';
+
+-- A person's word that a parked batch may be tried again (after fixing its data, its rule or a
+-- setting): the pipeline's dead letters, or one batch (parked or backing off), due now with its
+-- attempts counted from zero. The next promoter (the worker, eai.heal, eai.promote_queued) takes it.
+CREATE FUNCTION eai.requeue_batch(pipeline text, batch bigint DEFAULT NULL) RETURNS SETOF eai.promotion_queue
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    p eai.pipelines := eai._pipeline_or_raise(pipeline);
+    n integer;
+BEGIN
+    RETURN QUERY
+    UPDATE eai.promotion_queue x SET state = 'queued', attempts = 0, next_attempt_at = NULL, parked_reason = NULL
+     WHERE x.pipeline_id = p.pipeline_id AND (CASE WHEN batch IS NULL THEN x.state = 'dead_letter' ELSE x.bronze_batch = batch END)
+    RETURNING x.*;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 AND batch IS NOT NULL THEN
+        RAISE EXCEPTION 'eai: batch % of pipeline % is not in the queue', batch, quote_literal(pipeline) USING ERRCODE = '42704',
+            HINT = format('SELECT q.bronze_batch, q.state, q.attempts, q.last_error FROM eai.promotion_queue q JOIN eai.pipelines p USING (pipeline_id) WHERE p.name = %L;', pipeline);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION eai.requeue_batch(text, bigint) IS 'eai: put a pipeline''s dead-letter batches (or one batch) back in the promotion queue, due now, attempts from zero; returns the rows requeued.';
 
 CREATE FUNCTION eai.run_pipeline(name text) RETURNS SETOF eai.promotions
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -751,8 +796,9 @@ SELECT p.name, p.source_table, p.target_table, p.enabled,
        coalesce(sum(pr.rows_promoted), 0)    AS rows_promoted,
        coalesce(sum(pr.rows_quarantined), 0) AS rows_quarantined,
        (SELECT count(*) FROM eai.quarantine q WHERE q.pipeline_id = p.pipeline_id AND q.status = 'quarantined') AS in_quarantine,
-       (SELECT count(*) FROM eai.promotion_queue q WHERE q.pipeline_id = p.pipeline_id) AS batches_queued,
+       (SELECT count(*) FROM eai.promotion_queue q WHERE q.pipeline_id = p.pipeline_id AND q.state = 'queued') AS batches_queued,
+       (SELECT count(*) FROM eai.promotion_queue q WHERE q.pipeline_id = p.pipeline_id AND q.state = 'dead_letter') AS batches_dead_letter,
        max(pr.started_at)                AS last_promotion
   FROM eai.pipelines p LEFT JOIN eai.promotions pr USING (pipeline_id)
  GROUP BY p.pipeline_id;
-COMMENT ON VIEW eai.pipeline_status IS 'eai: per pipeline, what was read, promoted and quarantined, what waits in quarantine and in the queue.';
+COMMENT ON VIEW eai.pipeline_status IS 'eai: per pipeline, what was read, promoted and quarantined, what waits in quarantine and in the queue, and the batches parked as dead letters (eai.requeue_batch).';

@@ -47,7 +47,7 @@ GRANT SELECT ON eai.sources, eai.source_tables, eai.batches, eai.ingest_status,
                 eai.quarantine, eai.promotion_queue, eai.pipeline_status, eai.gold_tables, eai.gold_columns,
                 eai.lineage_edges, eai.quality_runs, eai.quality_scores, eai.quality_history,
                 eai.batch_profiles, eai.metrics, eai.anomalies, eai.incidents, eai.anomaly_thresholds,
-                eai.threshold_changes
+                eai.threshold_changes, eai.failures
    TO eai_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA silver, gold TO eai_reader;
 -- Tables created later in silver and gold by the role installing eai.
@@ -105,4 +105,9 @@ REVOKE ALL ON FUNCTION eai._insert_streamed(oid, text, text, bigint, bigint, jso
     eai._ingest_table(text, text), eai._sync_file_table(text, text), eai._discover(text),
     eai._register_unreadable_file(text, text, jsonb), eai._bronze_table_for(text, text), eai._file_table_name(text, text),
     eai._refuse_foreign_code_in_expression(regclass, text)
+  FROM PUBLIC;
+-- Healing (docs/healing.md): recording failures, retrying ingests as the role that failed,
+-- requeueing dead letters and a healing pass run promotions and ingests: superusers only.
+REVOKE ALL ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text),
+    eai._take_due_ingest(), eai._retry_due_ingest(), eai.heal(integer), eai.requeue_batch(text, bigint)
   FROM PUBLIC;

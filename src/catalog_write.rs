@@ -53,6 +53,21 @@ pub fn as_owner<R>(write: impl FnOnce(&str) -> R) -> R {
     write(&caller)
 }
 
+/// Runs `work` as `role` (an eai job taking again work that `role` started: an ingest the heal
+/// job retries), never with more rights than that role has. PostgreSQL restores the identity on
+/// abort; the guard restores it when `work` returns or unwinds.
+pub fn as_role<R>(role: pg_sys::Oid, work: impl FnOnce() -> R) -> R {
+    let mut saved_user = pg_sys::InvalidOid;
+    let mut saved_context: i32 = 0;
+    // SAFETY: plain reads and writes of the backend's current user id and security context.
+    unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
+        pg_sys::SetUserIdAndSecContext(role, saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
+    }
+    let _restore = Restore { user: saved_user, context: saved_context };
+    work()
+}
+
 struct Restore {
     user: pg_sys::Oid,
     context: i32,

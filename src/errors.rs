@@ -31,6 +31,8 @@ pub enum EaiError {
     /// An expectation rule eai cannot read (`eai.expect`'s spelling).
     #[error("{0}")]
     InvalidRule(String),
+    #[error("{0:?} is not an error class")]
+    UnknownErrorClass(String),
     #[error("pipeline {0} does not exist")]
     UnknownPipeline(i64),
     /// More rows of a batch break checks than a promotion keeps aside in memory: the promotion
@@ -91,6 +93,7 @@ impl EaiError {
             EaiError::UnsupportedPattern(_) => PgSqlErrorCode::ERRCODE_INVALID_REGULAR_EXPRESSION,
             EaiError::InvalidSql { .. } => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
             EaiError::InvalidRule(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            EaiError::UnknownErrorClass(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             EaiError::UnknownPipeline(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             EaiError::TooManyAside(_) => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             EaiError::Catalog { .. } => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -136,6 +139,7 @@ impl EaiError {
             EaiError::InvalidRule(_) => {
                 "Rules: 'not null', 'type', 'range 0..120', 'regex ^[A-Z]{2}$', 'allowed M,F', 'unique', 'foreign_key silver.t(col)', 'sql <expression>'."
             }
+            EaiError::UnknownErrorClass(_) => "The classes are transient, resource, schema_drift, bad_data, configuration and internal (docs/healing.md).",
             EaiError::UnknownPipeline(_) => "SELECT * FROM eai.pipelines;",
             EaiError::TooManyAside(_) => "The promotion falls back to the statement that keeps them on disk.",
             EaiError::Catalog { .. } => {

@@ -28,6 +28,11 @@ static LLM_RETRY_BUDGET_MS: GucSetting<i32> = GucSetting::<i32>::new(15_000);
 static ANOMALY_FALSE_POSITIVE_TARGET: GucSetting<f64> = GucSetting::<f64>::new(0.05);
 static INCIDENT_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(3600);
 static INCIDENT_LINEAGE_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
+static RETRY_INITIAL_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(1_000);
+static RETRY_LONG_INITIAL_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
+static RETRY_BACKOFF_COEFFICIENT: GucSetting<f64> = GucSetting::<f64>::new(2.0);
+static RETRY_MAX_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(3_600_000);
+static RETRY_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(10);
 
 pub fn register() {
     GucRegistry::define_string_guc(
@@ -200,6 +205,57 @@ pub fn register() {
         GucContext::Userset,
         GucFlags::UNIT_S,
     );
+    // Retries of work eai takes again by itself (queued promotions, ingests): docs/healing.md.
+    GucRegistry::define_int_guc(
+        c"eai.retry_initial_interval",
+        c"Wait before the second attempt of work that failed transiently (or by schema drift); each later wait is eai.retry_backoff_coefficient times longer.",
+        c"Waits are shortened by up to a fifth at random, so that work which failed together is not retried together.",
+        &RETRY_INITIAL_INTERVAL_MS,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"eai.retry_long_initial_interval",
+        c"Wait before the second attempt of work that failed for lack of a resource (disk, memory, a limit) or by its configuration (a password, a file, a privilege).",
+        c"",
+        &RETRY_LONG_INITIAL_INTERVAL_MS,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_float_guc(
+        c"eai.retry_backoff_coefficient",
+        c"Each wait between retries is this many times the one before.",
+        c"",
+        &RETRY_BACKOFF_COEFFICIENT,
+        1.0,
+        100.0,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"eai.retry_max_interval",
+        c"No wait between retries is longer than this.",
+        c"",
+        &RETRY_MAX_INTERVAL_MS,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"eai.retry_max_attempts",
+        c"Attempts in all (the first included) before failed work is parked as a dead letter for a person (eai.requeue_batch).",
+        c"Bad data and internal errors are never retried: they are parked at once.",
+        &RETRY_MAX_ATTEMPTS,
+        1,
+        1000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
 }
 
 fn string(setting: &GucSetting<Option<CString>>, default: &std::ffi::CStr) -> String {
@@ -273,4 +329,18 @@ pub fn anomaly_false_positive_target() -> f64 {
 /// (time window, lineage window) of incident grouping, in seconds.
 pub fn incident_windows() -> (f64, f64) {
     (INCIDENT_WINDOW_S.get().max(0) as f64, INCIDENT_LINEAGE_WINDOW_S.get().max(0) as f64)
+}
+
+/// The retry policies (eai.retry_* GUCs).
+pub fn retry_policies() -> eai_core::retry_policy::Policies {
+    use eai_core::retry_policy::{Policies, Policy};
+    use std::time::Duration;
+    let ms = |g: &GucSetting<i32>| Duration::from_millis(g.get().max(0) as u64);
+    let base = Policy {
+        initial: ms(&RETRY_INITIAL_INTERVAL_MS),
+        coefficient: RETRY_BACKOFF_COEFFICIENT.get(),
+        max_interval: ms(&RETRY_MAX_INTERVAL_MS),
+        max_attempts: RETRY_MAX_ATTEMPTS.get().max(1) as u32,
+    };
+    Policies { base, long: Policy { initial: ms(&RETRY_LONG_INITIAL_INTERVAL_MS), ..base } }
 }

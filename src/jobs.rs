@@ -1,6 +1,6 @@
 //! The worker's jobs, each a function of its own run in a transaction of its own, with its own
-//! interval (`eai_core::schedule`): promote a queued batch, measure promoted batches, record LLM
-//! calls whose statement was cancelled. Each returns how much it did; the worker runs a busy job
+//! interval (`eai_core::schedule`): promote a queued batch that is due, retry a failed ingest that
+//! is due (the heal job), measure promoted batches, record LLM calls whose statement was cancelled. Each returns how much it did; the worker runs a busy job
 //! again at once and backs off from a failing one (src/worker.rs).
 
 use std::time::Duration;
@@ -21,6 +21,7 @@ pub struct Job {
 
 pub const JOBS: &[Job] = &[
     Job { name: "promote", run: promote_one, every: guc::worker_naptime, burst: 100 },
+    Job { name: "heal", run: retry_due_ingest, every: guc::worker_naptime, burst: 10 },
     Job { name: "measure", run: measure_some, every: guc::worker_naptime, burst: 10 },
     Job { name: "record LLM calls", run: drain_llm_ledger, every: ten_naptimes, burst: 1 },
 ];
@@ -45,6 +46,14 @@ fn promote_one() -> i64 {
             .flatten()
             .unwrap_or(false);
     promoted as i64
+}
+
+/// One failed ingest whose retry is due taken again (1), or nothing due (0): `eai._retry_due_ingest`.
+fn retry_due_ingest() -> i64 {
+    if !installed("SELECT to_regprocedure('eai._retry_due_ingest()') IS NOT NULL") {
+        return 0;
+    }
+    Spi::get_one::<i64>("SELECT eai._retry_due_ingest()").ok().flatten().unwrap_or(0)
 }
 
 /// Batches of every pipeline's silver table measured (`eai.measure_batches`, a few per table).

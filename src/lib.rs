@@ -11,6 +11,7 @@ mod errors;
 mod fast_casts;
 mod gold;
 mod guc;
+mod healing;
 mod jobs;
 mod llm;
 mod llm_ledger;
@@ -32,11 +33,12 @@ extension_sql_file!("../sql/llm.sql", name = "llm", requires = ["mapping"]);
 extension_sql_file!("../sql/api.sql", name = "api", requires = ["llm", embed::_embed, embed::_embed_batch]);
 extension_sql_file!("../sql/casts.sql", name = "casts", requires = ["api"]);
 extension_sql_file!("../sql/trust.sql", name = "trust", requires = ["casts", user_sql::_check_expression, user_sql::_check_select]);
+extension_sql_file!("../sql/failures.sql", name = "failures", requires = ["trust", healing::_retry_decision, source_helpers::_redact]);
 extension_sql_file!(
     "../sql/pipelines.sql",
     name = "pipelines",
     requires = [
-        "trust",
+        "failures",
         promotion::_promotion_statement,
         promotion::_set_aside,
         promotion::_take_aside,
@@ -65,7 +67,8 @@ extension_sql_file!(
         catalog_write::_session_role
     ]
 );
-extension_sql_file!("../sql/catalog_access.sql", name = "catalog_access", requires = ["anomalies"]);
+extension_sql_file!("../sql/healing.sql", name = "healing", requires = ["anomalies", healing::_retry_due_ingest]);
+extension_sql_file!("../sql/catalog_access.sql", name = "catalog_access", requires = ["healing"]);
 // Last: privileges on everything above and on the Rust functions.
 extension_sql_file!("../sql/roles.sql", name = "roles", finalize);
 

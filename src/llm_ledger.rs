@@ -13,10 +13,18 @@ use pgrx::prelude::*;
 use crate::catalog_write;
 use crate::errors::EaiError;
 
-const INSERT_SQL: &str = "INSERT INTO eai.llm_calls (call_uuid, called_at, called_by, run_id, purpose, protocol, model, request_hash,
-                                          attempt, tokens_in, tokens_out, latency_ms, cost_usd, cache_hit, outcome, error)
- VALUES ($1::uuid, to_timestamp($2), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
- ON CONFLICT (call_uuid) DO NOTHING";
+/// The call's row and, for a failed call ($17: its class), its row of eai.failures: both or
+/// neither (a call already recorded is not recorded again).
+const INSERT_SQL: &str = "WITH call AS (
+  INSERT INTO eai.llm_calls (call_uuid, called_at, called_by, run_id, purpose, protocol, model, request_hash,
+                             attempt, tokens_in, tokens_out, latency_ms, cost_usd, cache_hit, outcome, error)
+  VALUES ($1::uuid, to_timestamp($2), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+  ON CONFLICT (call_uuid) DO NOTHING
+  RETURNING call_id, protocol, model, attempt, outcome, error)
+ SELECT eai._record_failure('llm', c.protocol || ':' || c.model, NULL, NULL, NULL, NULL, $17::text,
+                            coalesce(c.error, c.outcome), c.attempt, false,
+                            'LLM call ' || c.call_id || ' (' || c.outcome || '): the pair it was asked about goes to a person (eai.pending_mappings)')
+   FROM call c WHERE $17::text IS NOT NULL";
 
 /// Files drained per call at most, so that an LLM call never waits on a long backlog.
 const DRAIN_PER_CALL: usize = 50;
@@ -76,6 +84,7 @@ fn insert(e: &LedgerEntry) -> Result<(), pgrx::spi::Error> {
                     e.cache_hit.into(),
                     e.outcome.as_str().into(),
                     e.error.clone().into(),
+                    e.failure_class().map(|c| c.as_str()).into(),
                 ],
             )?;
             Ok(())

@@ -115,3 +115,87 @@ pub fn ingest(client: &mut Client, source: &str) -> Vec<(String, Batch)> {
         .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))))
         .collect()
 }
+
+/// A second, real PostgreSQL cluster on this machine, as a postgres_fdw source that tests stop and
+/// start (issue 14: real outages). Created once under the runtime directory (`.eai/run/source`),
+/// run as the `postgres` OS user, listening only on its own socket, on the main port + 100.
+/// Tests that stop it hold [`SOURCE_CLUSTER`].
+pub struct SourceCluster {
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+/// One test at a time stops and starts the source cluster.
+pub static SOURCE_CLUSTER: Mutex<()> = Mutex::new(());
+
+fn as_postgres(program: &Path, args: &[&str]) -> std::process::Output {
+    let root = std::process::Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    let mut cmd = if root {
+        let mut c = std::process::Command::new("sudo");
+        c.args(["-u", "postgres", "-H", "--"]).arg(program);
+        c
+    } else {
+        std::process::Command::new(program)
+    };
+    cmd.args(args).current_dir("/").output().unwrap_or_else(|e| panic!("{}: {e}", program.display()))
+}
+
+impl SourceCluster {
+    /// Creates it the first time, then starts it (if it is not running).
+    pub fn start() -> SourceCluster {
+        let run = std::fs::canonicalize(repo().join(".eai/run")).expect(".eai/run: run scripts/cluster.sh start");
+        let dir = run.join("source");
+        let port = server().1 + 100;
+        let bin = Path::new("/usr/lib/postgresql/15/bin");
+        if !dir.join("PG_VERSION").exists() {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let _ = std::process::Command::new("chown").args(["postgres:postgres", dir.to_str().unwrap()]).status();
+            let out =
+                as_postgres(&bin.join("initdb"), &["-D", dir.to_str().unwrap(), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]);
+            assert!(out.status.success(), "initdb of the source cluster: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let cluster = SourceCluster { dir, port };
+        cluster.up();
+        cluster
+    }
+
+    fn ctl(&self, args: &[&str]) -> std::process::Output {
+        let mut all = vec!["-D", self.dir.to_str().unwrap()];
+        all.extend_from_slice(args);
+        as_postgres(&Path::new("/usr/lib/postgresql/15/bin").join("pg_ctl"), &all)
+    }
+
+    /// Starts the cluster and waits until it accepts connections.
+    pub fn up(&self) {
+        if self.ctl(&["status"]).status.success() {
+            return;
+        }
+        let opts = format!("-p {} -k {} -c listen_addresses=''", self.port, self.socket_dir());
+        let log = self.dir.join("server.log");
+        let out = self.ctl(&["-l", log.to_str().unwrap(), "-o", &opts, "-w", "-t", "60", "start"]);
+        assert!(out.status.success(), "start the source cluster: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Stops it at once (fast shutdown: its sessions are terminated).
+    pub fn down(&self) {
+        let out = self.ctl(&["-m", "fast", "-w", "stop"]);
+        assert!(out.status.success(), "stop the source cluster: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Its socket lives in its own data directory (owned by the postgres OS user).
+    pub fn socket_dir(&self) -> String {
+        self.dir.to_string_lossy().into_owned()
+    }
+
+    pub fn connect(&self, dbname: &str) -> Client {
+        let mut c = postgres::Config::new();
+        c.host_path(self.socket_dir()).port(self.port).user("postgres").dbname(dbname);
+        c.connect(NoTls).unwrap_or_else(|e| panic!("connect to the source cluster's {dbname}: {e}"))
+    }
+
+    /// A connection string for eai.add_source.
+    pub fn uri(&self, dbname: &str) -> String {
+        format!("postgresql://postgres@/{dbname}?host={}&port={}", self.socket_dir(), self.port)
+    }
+}

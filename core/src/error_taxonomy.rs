@@ -30,6 +30,13 @@ impl ErrorClass {
             ErrorClass::Internal => "internal",
         }
     }
+
+    /// The class named by [`ErrorClass::as_str`]; `None` for any other text.
+    pub fn from_name(name: &str) -> Option<ErrorClass> {
+        [ErrorClass::Transient, ErrorClass::Resource, ErrorClass::SchemaDrift, ErrorClass::BadData, ErrorClass::Configuration, ErrorClass::Internal]
+            .into_iter()
+            .find(|c| c.as_str() == name)
+    }
 }
 
 /// Classify a five-character SQLSTATE.
@@ -206,6 +213,8 @@ mod tests {
             assert_eq!(classify_http(status), class, "HTTP {status}");
         }
         assert_eq!(classify("42703"), ErrorClass::SchemaDrift);
+        assert_eq!(ErrorClass::from_name("schema_drift"), Some(ErrorClass::SchemaDrift));
+        assert_eq!(ErrorClass::from_name("Transient"), None);
         assert_eq!(classify("22P04"), ErrorClass::BadData);
         assert_eq!(classify("23505"), ErrorClass::BadData);
         assert_eq!(classify("58P01"), ErrorClass::Configuration);

@@ -13,6 +13,7 @@
 //! - [`promotion`]: the bronze → silver statement: safe casts, expectations, quarantine, dedup.
 //! - [`node_tree`]: PostgreSQL's `pg_node_tree` text parsed; column lineage of a view (gold tables).
 //! - [`quality`]: the single-pass quality scan and the scores of its seven dimensions.
+//! - [`retry_policy`]: per class, retry after an exponential backoff with jitter, or park the work.
 //! - [`row_hash`]: 128-bit row identity that keeps bronze free of re-ingested duplicates.
 
 pub mod anomaly;
@@ -33,5 +34,6 @@ pub mod profile;
 pub mod promotion;
 pub mod quality;
 pub mod regex_compat;
+pub mod retry_policy;
 pub mod row_hash;
 pub mod schedule;

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error_taxonomy::ErrorClass;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     /// Unique per call attempt: the row's `call_uuid`.
@@ -43,6 +45,20 @@ impl LedgerEntry {
 
     pub fn from_json(text: &str) -> Result<LedgerEntry, serde_json::Error> {
         serde_json::from_str(text)
+    }
+
+    /// The class of a call that failed (a row of `eai.failures`), `None` for one that did not:
+    /// an unreachable endpoint (network, timeout, 408/429/5xx) or a cancelled statement is
+    /// transient, a refusal (another 4xx, no price for the role) is configuration, an answer that
+    /// is not what was asked (not the JSON, a column that is not a candidate) is bad data.
+    pub fn failure_class(&self) -> Option<ErrorClass> {
+        match self.outcome.as_str() {
+            "ok" => None,
+            "unreachable" | "cancelled" => Some(ErrorClass::Transient),
+            "refused" => Some(ErrorClass::Configuration),
+            "invalid_answer" | "hallucinated" => Some(ErrorClass::BadData),
+            _ => Some(ErrorClass::Internal),
+        }
     }
 }
 
@@ -83,6 +99,22 @@ mod tests {
         assert_eq!(LedgerEntry::from_json(&e.to_json()).unwrap(), e);
         assert!(e.file_name().ends_with(".json") && !e.file_name().contains('/'));
         assert!(LedgerEntry::from_json("{\"call_uuid\": 1}").is_err());
+    }
+
+    #[test]
+    fn failed_calls_have_a_class_and_good_ones_none() {
+        let mut e = entry();
+        assert_eq!(e.failure_class(), Some(ErrorClass::Transient));
+        for (outcome, class) in [
+            ("ok", None),
+            ("unreachable", Some(ErrorClass::Transient)),
+            ("refused", Some(ErrorClass::Configuration)),
+            ("invalid_answer", Some(ErrorClass::BadData)),
+            ("hallucinated", Some(ErrorClass::BadData)),
+        ] {
+            e.outcome = outcome.into();
+            assert_eq!(e.failure_class(), class, "{outcome}");
+        }
     }
 
     #[test]

@@ -86,7 +86,7 @@ SELECT count(*) AS promoted FROM eai.promote_queued();
 SELECT rows_queued, attempts, last_sqlstate, last_error FROM eai.promotion_queue;
 SELECT count(*) AS retried_too_early FROM eai.promote_queued();
 UPDATE eai.expectations SET enabled = false WHERE action = 'fail';
-UPDATE eai.promotion_queue SET last_attempt_at = now() - interval '1 hour';
+SELECT state, attempts, last_class FROM eai.requeue_batch('admissions');
 SELECT kind, rows_read, rows_promoted FROM eai.promote_queued();
 RESET eai.sync_promotion_max_rows;
 -- Errors.

@@ -1,0 +1,81 @@
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+\set VERBOSITY default
+SELECT current_setting('data_directory') AS datadir \gset
+\set file :datadir '/regress_heal.csv'
+begin;
+-- Self-healing (issue 14, items 2, 3, 9, 10): every failure is a row of eai.failures with its
+-- class and what eai does; retried work keeps its next attempt in its own row; bad data is never
+-- retried but parked, and blocks nothing behind it.
+-- The retry policy by class (u = 0: no jitter), with the default settings.
+SELECT v.class, v.attempt, d.action, d.retry_after_s, d.note
+  FROM (VALUES ('transient', 1), ('transient', 4), ('transient', 10), ('schema_drift', 2), ('resource', 1),
+               ('configuration', 3), ('bad_data', 1), ('internal', 1)) AS v(class, attempt),
+       eai._retry_decision(v.class, v.attempt, 0) AS d;
+SELECT count(*) FROM eai._retry_decision('flaky', 1, 0);
+-- A pipeline, then a rule whose action is fail, and every batch queued.
+COPY (VALUES ('id,v'), ('1,a'), ('2,b'), ('3,c')) TO :'file' WITH (FORMAT text);
+SELECT table_name FROM eai.add_source('heal', :'file');
+SELECT status, rows_written FROM eai.ingest('heal');
+SELECT name FROM eai.create_pipeline('heal', 'bronze.heal__regress_heal', 'silver.heal');
+SELECT rule, action FROM eai.expect('silver.heal', 'id', 'range 0..100', 'fail');
+SET eai.sync_promotion_max_rows = 0;
+SET client_min_messages = error;
+COPY (VALUES ('id,v'), ('1,a'), ('2,b'), ('3,c'), ('500,bad')) TO :'file' WITH (FORMAT text);
+SELECT status, rows_written FROM eai.ingest('heal');
+COPY (VALUES ('id,v'), ('1,a'), ('2,b'), ('3,c'), ('500,bad'), ('4,d')) TO :'file' WITH (FORMAT text);
+SELECT status, rows_written FROM eai.ingest('heal');
+SELECT state, attempts, next_attempt_at IS NULL AS due_now FROM eai.promotion_queue ORDER BY bronze_batch;
+-- One healing pass: the good batch is promoted; the one that breaks the fail rule is bad data,
+-- not retried: parked as a dead letter with why, and it did not hold back the batch after it.
+SELECT * FROM eai.heal();
+SELECT state, attempts, last_sqlstate, last_class, next_attempt_at IS NULL AS no_retry,
+       regexp_replace(parked_reason, '[0-9]+\);$', '<batch>);') AS parked_reason
+  FROM eai.promotion_queue ORDER BY bronze_batch;
+SELECT stage, target, class, sqlstate, attempt, action, next_attempt_at IS NULL AS no_retry, message
+  FROM eai.failures ORDER BY failure_id;
+SELECT batches_queued, batches_dead_letter FROM eai.pipeline_status WHERE name = 'heal';
+SELECT id, v FROM silver.heal ORDER BY id;
+-- Another pass does not touch it; run_pipeline skips it too.
+SELECT * FROM eai.heal();
+SELECT count(*) FROM eai.run_pipeline('heal');
+-- Fixed (the rule disabled): requeued by a person, promoted by the next pass, once.
+UPDATE eai.expectations SET enabled = false WHERE action = 'fail';
+SELECT bronze_batch > 0 AS batch, state, attempts FROM eai.requeue_batch('heal');
+SELECT * FROM eai.heal();
+SELECT count(*) AS left_in_queue FROM eai.promotion_queue;
+SELECT id, v, count(*) FROM silver.heal GROUP BY 1, 2 ORDER BY 1;
+SELECT eai.requeue_batch('heal', 123456789);
+SELECT eai.requeue_batch('no such pipeline');
+SELECT * FROM eai.heal(-1);
+-- A malformed file is bad data: the ingest batch fails, is recorded, and is not retried.
+COPY (VALUES ('id,v'), ('1,a'), ('2,b,extra')) TO :'file' WITH (FORMAT text);
+SELECT status, error_sqlstate, error_class FROM eai.ingest('heal');
+SELECT stage, target, class, sqlstate, attempt, action, note
+  FROM eai.failures WHERE stage = 'ingest' ORDER BY failure_id;
+SELECT * FROM eai.heal();
+-- A transient ingest failure is retried by eai.heal at its next attempt, as the role whose
+-- ingest failed (here with no wait: eai.retry_initial_interval = 0; the failure is recorded by
+-- hand, tests/tests/healing.rs stops a real source cluster). The retry reads the file as
+-- it is then: fixed, the batch succeeds.
+SET eai.retry_initial_interval = 0;
+SELECT f.action, f.next_attempt_at <= clock_timestamp() AS due
+  FROM eai._record_failure('ingest', 'heal.regress_heal', NULL, NULL,
+                           (SELECT max(batch_id) FROM eai.batches WHERE source = 'heal'), '08006', 'transient',
+                           'server closed the connection unexpectedly', 1, true) AS f;
+COPY (VALUES ('id,v'), ('1,a'), ('2,b'), ('3,c'), ('500,bad'), ('4,d'), ('5,e')) TO :'file' WITH (FORMAT text);
+SELECT * FROM eai.heal();
+SELECT status, rows_written FROM eai.batches WHERE source = 'heal' ORDER BY batch_id DESC LIMIT 1;
+SELECT retried_at IS NOT NULL AS retried FROM eai.failures WHERE sqlstate = '08006';
+SELECT * FROM eai.heal();
+RESET client_min_messages;
+-- Who may do what: healing is for superusers; a reader sees the failures of tables it may read
+-- (the messages may quote their values), here none.
+CREATE ROLE regress_heal_reader IN ROLE eai_reader;
+SET ROLE regress_heal_reader;
+SELECT * FROM eai.heal();
+SELECT * FROM eai.requeue_batch('heal');
+SELECT stage, sqlstate, relid IS NULL AS from_no_table FROM eai.failures;
+RESET ROLE;
+SELECT count(*) > 0 AS failures_seen_by_superuser FROM eai.failures;
+rollback;

@@ -1,0 +1,72 @@
+//! Self-healing glue (docs/healing.md): eai-core's retry policy as SQL asks it
+//! (`eai._record_failure`), and the heal job's retry of a failed ingest, run as the role whose
+//! ingest failed.
+
+use eai_core::error_taxonomy::ErrorClass;
+use eai_core::retry_policy::{self, Decision};
+use pgrx::prelude::*;
+
+use crate::catalog_write;
+use crate::errors::{EaiError, OrReport};
+use crate::guc;
+
+/// What to do after attempt `attempt` of work failed with an error of class `class`: retry after
+/// `retry_after_s` seconds, or park it as a dead letter; `u` is a uniform random number in [0, 1)
+/// for the jitter.
+#[pg_extern(stable, strict, parallel_safe)]
+fn _retry_decision(
+    class: &str,
+    attempt: i32,
+    u: f64,
+) -> TableIterator<'static, (name!(action, String), name!(retry_after_s, Option<f64>), name!(note, String))> {
+    let class = ErrorClass::from_name(class).ok_or_else(|| EaiError::UnknownErrorClass(class.to_string())).or_report();
+    let policies = guc::retry_policies();
+    let attempt = attempt.max(1) as u32;
+    let decision = retry_policy::decide(class, attempt, &policies, u);
+    let row = match &decision {
+        // The note is the same for every run (the wait before jitter), so logs and tests can
+        // compare it; next_attempt_at has the exact time.
+        Decision::RetryAfter(wait) => (
+            decision.action().to_string(),
+            Some(wait.as_secs_f64()),
+            format!(
+                "tried again within {} (attempt {} of at most {}, eai.retry_* settings)",
+                retry_policy::in_words(policy_interval(class, attempt, &policies)),
+                attempt + 1,
+                policies.base.max_attempts
+            ),
+        ),
+        Decision::Park(why) => (decision.action().to_string(), None, why.clone()),
+    };
+    TableIterator::once(row)
+}
+
+fn policy_interval(class: ErrorClass, attempt: u32, policies: &retry_policy::Policies) -> std::time::Duration {
+    match class {
+        ErrorClass::Resource | ErrorClass::Configuration => policies.long.interval(attempt),
+        _ => policies.base.interval(attempt),
+    }
+}
+
+/// Takes one failed ingest whose retry is due (`eai._take_due_ingest`) and ingests that table
+/// again as the role whose ingest failed; 1 when it did, 0 when none was due. The ingest records
+/// its own outcome (a new batch; a failure again is a new row of eai.failures with the next
+/// attempt's time).
+#[pg_extern]
+fn _retry_due_ingest() -> i64 {
+    // One row always (NULLs when nothing is due).
+    let due = Spi::get_three::<String, String, pg_sys::Oid>(
+        "SELECT t.source, t.table_name, t.role FROM (SELECT 1) AS one LEFT JOIN eai._take_due_ingest() AS t ON true",
+    )
+    .map_err(|e| EaiError::catalog("take a due ingest retry", e))
+    .or_report();
+    let (Some(source), Some(table), Some(role)) = due else {
+        return 0;
+    };
+    catalog_write::as_role(role, || {
+        Spi::get_one_with_args::<i64>("SELECT eai._ingest_table($1, $2)", &[source.as_str().into(), table.as_str().into()])
+            .map_err(|e| EaiError::catalog("retry an ingest", e))
+            .or_report()
+    });
+    1
+}

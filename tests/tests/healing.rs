@@ -1,0 +1,151 @@
+//! Self-healing with real failures (issue 14; docs/healing.md): a second PostgreSQL cluster as
+//! the source, stopped and started again; a lock held by another session. Each test checks that
+//! bronze and silver hold every row exactly once.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use eai_integration_tests::*;
+use postgres::Client;
+
+fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(secs), "gave up waiting {secs} s for {what}");
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// (rows, distinct rows) of a table, the name quoted by the server.
+fn rows(c: &mut Client, table: &str, key: &str) -> (i64, i64) {
+    let sql: String =
+        c.query_one("SELECT format('SELECT count(*), count(DISTINCT %I) FROM %s', $2::text, $1::text)", &[&table, &key]).unwrap().get(0);
+    let r = c.query_one(&sql, &[]).unwrap();
+    (r.get(0), r.get(1))
+}
+
+/// The source cluster is stopped (08006 at the next ingest, transient): the failure is recorded
+/// with its next attempt, and once the cluster is back the worker's heal job ingests again, as
+/// the role whose ingest failed, without anyone calling anything; nothing is lost or doubled.
+#[test]
+fn a_source_cluster_that_goes_down_is_ingested_again_by_the_worker() {
+    let _one = SOURCE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let source = SourceCluster::start();
+    let mut remote_admin = source.connect("postgres");
+    remote_admin.batch_execute("DROP DATABASE IF EXISTS heal_shop WITH (FORCE)").unwrap();
+    remote_admin.batch_execute("CREATE DATABASE heal_shop").unwrap();
+    let mut remote = source.connect("heal_shop");
+    remote
+        .batch_execute(
+            "CREATE TABLE \"Order Lines\" (id int PRIMARY KEY, \"Item; DROP TABLE x\" text);
+             INSERT INTO \"Order Lines\" SELECT g, 'item ' || g FROM generate_series(1, 30) g;",
+        )
+        .unwrap();
+    drop(remote);
+    // The worker's database.
+    let mut admin = connect("postgres");
+    let db: String = admin.query_one("SELECT current_setting('eai.worker_database')", &[]).unwrap().get(0);
+    let mut c = connect(&db);
+    c.batch_execute("SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS eai CASCADE; ALTER EXTENSION eai UPDATE").unwrap();
+    let name = format!("it_heal_{}", std::process::id());
+    c.query("SELECT * FROM eai.add_source($1, $2)", &[&name, &source.uri("heal_shop")]).unwrap();
+    assert_eq!(ingest(&mut c, &name)[0].1 .0, "succeeded");
+    let bronze: String = c.query_one("SELECT format('bronze.%I', bronze_table) FROM eai.source_tables WHERE source = $1", &[&name]).unwrap().get(0);
+    let silver = format!("silver.{name}");
+    c.query("SELECT * FROM eai.create_pipeline($1, $2::text::regclass, $3)", &[&name, &bronze, &silver]).unwrap();
+    let mut remote = source.connect("heal_shop");
+    remote.batch_execute("INSERT INTO \"Order Lines\" SELECT g, 'item ' || g FROM generate_series(31, 45) g").unwrap();
+    drop(remote);
+    source.down();
+    let down = &ingest(&mut c, &name)[0].1;
+    let failure = c
+        .query_one(
+            "SELECT f.class, f.sqlstate, f.attempt, f.action, f.next_attempt_at > f.occurred_at, f.message
+               FROM eai.failures f WHERE f.stage = 'ingest' AND f.target = $1 || '.Order Lines' ORDER BY failure_id DESC LIMIT 1",
+            &[&name],
+        )
+        .unwrap();
+    let (class, sqlstate, attempt, action, later, message): (String, String, i32, String, bool, String) =
+        (failure.get(0), failure.get(1), failure.get(2), failure.get(3), failure.get(4), failure.get(5));
+    source.up();
+    // The worker retries at next_attempt_at (1 s, 2 s, 4 s … while the cluster is still starting).
+    let latest = |c: &mut Client| -> (String, i64) {
+        let r = c.query_one("SELECT status, rows_written FROM eai.batches WHERE source = $1 ORDER BY batch_id DESC LIMIT 1", &[&name]).unwrap();
+        (r.get(0), r.get(1))
+    };
+    let mut healed = (String::new(), 0);
+    let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for("the worker to ingest the source again", 60, || {
+            healed = latest(&mut c);
+            healed.0 == "succeeded"
+        })
+    }));
+    let bronze_rows = rows(&mut c, &bronze, "id");
+    let silver_rows = rows(&mut c, &silver, "id");
+    let retried: i64 = c
+        .query_one("SELECT count(*) FROM eai.failures WHERE stage = 'ingest' AND target LIKE $1 || '.%' AND retried_at IS NOT NULL", &[&name])
+        .unwrap()
+        .get(0);
+    // Clean up before asserting: the worker's database is shared.
+    c.query("SELECT eai.drop_pipeline($1, drop_silver => true)", &[&name]).unwrap();
+    c.query("SELECT eai.drop_source($1, drop_bronze => true)", &[&name]).unwrap();
+    remote_admin = source.connect("postgres");
+    remote_admin.batch_execute("DROP DATABASE heal_shop WITH (FORCE)").unwrap();
+    assert_eq!((down.0.as_str(), down.4.as_deref()), ("failed", Some("transient")), "{down:?}");
+    assert!(sqlstate.starts_with("08"), "{sqlstate}: {message}");
+    assert_eq!((class.as_str(), attempt, action.as_str(), later), ("transient", 1, "retry", true));
+    assert!(waited.is_ok(), "not healed: latest batch {healed:?}");
+    assert_eq!(healed, ("succeeded".to_string(), 15), "the retry landed the 15 new rows");
+    assert!(retried >= 1, "the failure is marked as retried");
+    assert_eq!(bronze_rows, (45, 45), "bronze holds every row once");
+    assert_eq!(silver_rows, (45, 45), "silver holds every row once");
+}
+
+/// A queued promotion that meets a lock held by another session (lock_timeout, 55P03) is retried
+/// at its next attempt, not before, and then promotes its rows once.
+#[test]
+fn a_promotion_that_times_out_on_a_lock_is_retried_later() {
+    let (db, mut c) = fresh_db("heal_lock");
+    let dir = scratch_dir("heal_lock");
+    let rows_csv = |n: usize| (1..=n).fold(String::from("id,v\n"), |s, i| s + &format!("{i},v{i}\n"));
+    write(&dir, "t.csv", &rows_csv(5));
+    c.query("SELECT * FROM eai.add_source('lk', $1)", &[&dir.join("t.csv").to_str().unwrap()]).unwrap();
+    ingest(&mut c, "lk");
+    c.query("SELECT * FROM eai.create_pipeline('lk', 'bronze.lk__t', 'silver.lk')", &[]).unwrap();
+    c.batch_execute("SET eai.sync_promotion_max_rows = 0").unwrap();
+    write(&dir, "t.csv", &rows_csv(12));
+    ingest(&mut c, "lk");
+    let mut holder = connect(&db);
+    let mut tx = holder.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE silver.lk IN ACCESS EXCLUSIVE MODE").unwrap();
+    c.batch_execute("SET lock_timeout = '200ms'; SET eai.retry_initial_interval = '2s'; SET client_min_messages = error").unwrap();
+    let pass = |c: &mut Client| -> (i32, i32) {
+        let r = c.query_one("SELECT ingests_retried, batches_promoted FROM eai.heal()", &[]).unwrap();
+        (r.get(0), r.get(1))
+    };
+    let first = pass(&mut c);
+    let queued = c
+        .query_one(
+            "SELECT state, attempts, last_sqlstate, last_class, next_attempt_at > clock_timestamp() + interval '1 s' FROM eai.promotion_queue",
+            &[],
+        )
+        .unwrap();
+    let queued: (String, i32, String, String, bool) = (queued.get(0), queued.get(1), queued.get(2), queued.get(3), queued.get(4));
+    tx.rollback().unwrap();
+    let too_soon = pass(&mut c);
+    thread::sleep(Duration::from_millis(2200));
+    let later = pass(&mut c);
+    let silver_rows = rows(&mut c, "silver.lk", "id");
+    let failures: Vec<(String, String, i32, String)> = c
+        .query("SELECT stage, class, attempt, action FROM eai.failures ORDER BY failure_id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(first, (0, 0));
+    assert_eq!(queued, ("queued".into(), 1, "55P03".into(), "transient".into(), true));
+    assert_eq!(too_soon, (0, 0), "not retried before its next attempt");
+    assert_eq!(later, (0, 1));
+    assert_eq!(silver_rows, (12, 12), "every row once");
+    assert_eq!(failures, vec![("promotion".into(), "transient".into(), 1, "retry".into())]);
+}
