@@ -142,6 +142,27 @@ SELECT count(*) AS "as demo_reader (no SELECT on it)" FROM eai.column_profiles W
 UPDATE eai.mappings SET decided_by = 'postgres';
 RESET ROLE;
 \set ON_ERROR_STOP 1
+\echo '== Self-healing (docs/healing.md): the CRM database becomes unreachable; the failure is classified and retried'
+SELECT s.server AS crm_server, o.option_value AS crm_port FROM eai.sources s, pg_foreign_server fs, pg_options_to_table(fs.srvoptions) o
+ WHERE s.source = 'crm' AND fs.srvname = s.server AND o.option_name = 'port' \gset
+SELECT format('ALTER SERVER %I OPTIONS (SET port %L)', :'crm_server', '1') \gexec
+SET client_min_messages = error;
+SELECT table_name, status, error_sqlstate, error_class FROM eai.ingest('crm');
+RESET client_min_messages;
+SELECT stage, target, class, sqlstate, attempt, action, note FROM eai.failures ORDER BY failure_id DESC LIMIT 1;
+\echo '   ... it comes back; the worker ingests again at the next attempt, without anyone calling anything:'
+SELECT format('ALTER SERVER %I OPTIONS (SET port %L)', :'crm_server', :'crm_port') \gexec
+DO $$ BEGIN
+  FOR i IN 1..100 LOOP
+    EXIT WHEN (SELECT bool_and(status = 'succeeded') FROM (SELECT DISTINCT ON (table_name) status FROM eai.batches
+                                                           WHERE source = 'crm' ORDER BY table_name, batch_id DESC) l);
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+END $$;
+SELECT DISTINCT ON (b.table_name) b.table_name, b.status, b.rows_read, b.rows_written AS rows_new, f.retried_at IS NOT NULL AS retried_by_eai
+  FROM eai.batches b, LATERAL (SELECT x.retried_at FROM eai.failures x WHERE x.stage = 'ingest' AND x.target = 'crm.' || b.table_name
+                                ORDER BY x.failure_id DESC LIMIT 1) f
+ WHERE b.source = 'crm' ORDER BY b.table_name, b.batch_id DESC;
 \echo '== Awkward files lose no row: a file without a header gets column_1..n, a stray quote stays in its field'
 SELECT count(*) AS has_readings FROM eai.sources WHERE source = 'readings' \gset
 \if :has_readings

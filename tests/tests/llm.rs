@@ -150,6 +150,14 @@ fn garbage_and_hallucinations_go_to_review() {
     assert!(reason.unwrap().contains("nation_iso"));
     let outcomes: Vec<String> = c.query("SELECT outcome FROM eai.llm_calls ORDER BY call_id", &[]).unwrap().iter().map(|r| r.get(0)).collect();
     assert_eq!(outcomes, vec!["invalid_answer", "hallucinated"]);
+    // Each is a failure of class bad_data, handled by review (not retried).
+    let failures: Vec<(String, String, String)> = c
+        .query("SELECT stage, class, action FROM eai.failures ORDER BY failure_id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(failures, vec![("llm".into(), "bad_data".into(), "none".into()); 2]);
     let cached: i64 = c.query_one("SELECT count(*) FROM eai.llm_cache", &[]).unwrap().get(0);
     assert_eq!(cached, 0, "invalid answers are not cached");
 }
@@ -177,6 +185,18 @@ fn a_dead_endpoint_is_transient_and_the_run_finishes_without_leaking_the_key() {
     let outcomes: Vec<(i32, String)> =
         c.query("SELECT attempt, outcome FROM eai.llm_calls ORDER BY call_id", &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(outcomes, vec![(1, "unreachable".into()), (2, "unreachable".into()), (3, "unreachable".into())]);
+    // Each attempt is a transient failure in eai.failures, the key stripped there too.
+    let failures: Vec<(String, String, i32, String)> = c
+        .query("SELECT stage, class, attempt, message FROM eai.failures ORDER BY failure_id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(
+        failures.iter().map(|f| (f.0.as_str(), f.1.as_str(), f.2)).collect::<Vec<_>>(),
+        vec![("llm", "transient", 1), ("llm", "transient", 2), ("llm", "transient", 3)]
+    );
+    assert!(failures.iter().all(|f| !f.3.contains("sk-very-secret-key")), "{failures:?}");
     // Non-superusers cannot read the key.
     c.batch_execute(
         "DROP ROLE IF EXISTS eai_it_reader; CREATE ROLE eai_it_reader; GRANT USAGE ON SCHEMA eai TO eai_it_reader; SET ROLE eai_it_reader",
@@ -299,6 +319,10 @@ fn a_cancelled_call_is_in_the_ledger_once() {
         .collect();
     assert_eq!(outcomes, vec![("cancelled".into(), "postgres".into()), ("ok".into(), "postgres".into())]);
     assert_eq!(seen.lock().unwrap().len(), 2);
+    // The cancelled call is one transient failure, recorded with its ledger row, once.
+    let failures: Vec<(String, String)> =
+        c.query("SELECT stage, class FROM eai.failures", &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(failures, vec![("llm".into(), "transient".into())]);
 }
 
 #[test]
