@@ -146,11 +146,19 @@ RESET ROLE;
 SELECT s.server AS crm_server, o.option_value AS crm_port FROM eai.sources s, pg_foreign_server fs, pg_options_to_table(fs.srvoptions) o
  WHERE s.source = 'crm' AND fs.srvname = s.server AND o.option_name = 'port' \gset
 SELECT format('ALTER SERVER %I OPTIONS (SET port %L)', :'crm_server', '1') \gexec
+-- Here the circuit breaker opens after 2 failures in a row and probes after 2 s (defaults: 5, 1 min).
+SET eai.breaker_consecutive_failures = 2;
+SET eai.breaker_open_for = '2s';
 SET client_min_messages = error;
 SELECT table_name, status, error_sqlstate, error_class FROM eai.ingest('crm');
 RESET client_min_messages;
 SELECT stage, target, class, sqlstate, attempt, action, note FROM eai.failures ORDER BY failure_id DESC LIMIT 1;
-\echo '   ... it comes back; the worker ingests again at the next attempt, without anyone calling anything:'
+\echo '   ... two failures in a row: the source is paused (its circuit breaker is open); its next batch is skipped, not tried:'
+SET client_min_messages = error;
+SELECT table_name, status, error_message FROM eai.ingest('crm', 'clients');
+RESET client_min_messages;
+SELECT scope, target, state, reason FROM eai.breakers;
+\echo '   ... it comes back; after the open period the worker''s retry is the one probe, and it closes the breaker:'
 SELECT format('ALTER SERVER %I OPTIONS (SET port %L)', :'crm_server', :'crm_port') \gexec
 DO $$ BEGIN
   FOR i IN 1..100 LOOP
@@ -163,6 +171,9 @@ SELECT DISTINCT ON (b.table_name) b.table_name, b.status, b.rows_read, b.rows_wr
   FROM eai.batches b, LATERAL (SELECT x.retried_at FROM eai.failures x WHERE x.stage = 'ingest' AND x.target = 'crm.' || b.table_name
                                 ORDER BY x.failure_id DESC LIMIT 1) f
  WHERE b.source = 'crm' ORDER BY b.table_name, b.batch_id DESC;
+SELECT from_state, to_state, reason FROM eai.breaker_transitions WHERE target = 'crm' ORDER BY transition_id DESC LIMIT 3;
+RESET eai.breaker_consecutive_failures;
+RESET eai.breaker_open_for;
 \echo '== Awkward files lose no row: a file without a header gets column_1..n, a stray quote stays in its field'
 SELECT count(*) AS has_readings FROM eai.sources WHERE source = 'readings' \gset
 \if :has_readings

@@ -292,6 +292,7 @@ DECLARE
     v_file    text;
     v_class   text;
     v_failure record;
+    v_admit   record;
 BEGIN
     SELECT * INTO STRICT s FROM eai.sources WHERE source = p_source;
     SELECT * INTO STRICT st FROM eai.source_tables WHERE source = p_source AND table_name = p_table;
@@ -299,6 +300,21 @@ BEGIN
      WHERE fs.srvname = s.server;
     INSERT INTO eai.batches (source, table_name, bronze_table, status)
     VALUES (p_source, p_table, st.bronze_table, 'running') RETURNING batch_id INTO v_batch;
+    -- The source's circuit breaker (sql/breakers.sql): open, the source is not even tried; the
+    -- batch is skipped and says until when. Every other source goes on.
+    SELECT * INTO v_admit FROM eai._breaker_admit('source', p_source);
+    IF v_admit.decision = 'refuse' THEN
+        UPDATE eai.batches
+           SET status = 'skipped', finished_at = clock_timestamp(),
+               error_message = format('eai: source %s is paused: %s', quote_literal(p_source), v_admit.reason),
+               error_hint = format('SELECT * FROM eai.breakers WHERE scope = ''source'' AND target = %L; eai.reset_breaker(''source'', %L) closes it now.',
+                                   p_source, p_source)
+         WHERE batch_id = v_batch;
+        RAISE WARNING 'eai: batch % (source %, table %) skipped: the source is paused: %', v_batch, quote_literal(p_source),
+                      quote_literal(p_table), v_admit.reason
+            USING HINT = format('SELECT eai.reset_breaker(''source'', %L); closes its circuit breaker now.', p_source);
+        RETURN v_batch;
+    END IF;
     BEGIN
         IF s.kind IN ('csv_file', 'csv_folder') THEN
             IF st.dialect #>> '{unreadable,kind}' = 'file_name' THEN
@@ -368,6 +384,7 @@ BEGIN
            SET status = 'succeeded', rows_read = eai._ingest_rows_read(v_batch), rows_written = v_written,
                finished_at = clock_timestamp()
          WHERE batch_id = v_batch;
+        PERFORM eai._breaker_record('source', p_source, false);
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT,
                                 v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT,
@@ -407,6 +424,9 @@ BEGIN
                 AND x.batch_id > coalesce((SELECT max(y.batch_id) FROM eai.batches y
                                             WHERE y.source = p_source AND y.table_name = p_table AND y.status = 'succeeded'), 0)),
             true);
+        -- The source was not reached (or refused): that counts against its circuit breaker. Any
+        -- other failure (bad data, schema drift) reached it.
+        PERFORM eai._breaker_record('source', p_source, v_class IN ('transient', 'resource', 'configuration'));
         RAISE WARNING 'eai: batch % (source %, table %) failed: %', v_batch, quote_literal(p_source),
                       quote_literal(p_table), regexp_replace(eai._redact(v_msg), '^eai: ', '')
             USING HINT = v_hint,

@@ -56,7 +56,7 @@ CREATE TABLE eai.batches (
     source          text NOT NULL,
     table_name      text NOT NULL,
     bronze_table    name NOT NULL,
-    status          text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+    status          text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'skipped')),
     rows_read       bigint NOT NULL DEFAULT 0,
     rows_written    bigint NOT NULL DEFAULT 0,
     rows_skipped    bigint GENERATED ALWAYS AS (rows_read - rows_written) STORED,
@@ -77,7 +77,7 @@ COMMENT ON COLUMN eai.batches.batch_id IS 'Batch number; bronze rows carry it in
 COMMENT ON COLUMN eai.batches.source IS 'Source ingested (kept when the source is dropped).';
 COMMENT ON COLUMN eai.batches.table_name IS 'Source table ingested.';
 COMMENT ON COLUMN eai.batches.bronze_table IS 'Bronze table written.';
-COMMENT ON COLUMN eai.batches.status IS 'running, succeeded or failed.';
+COMMENT ON COLUMN eai.batches.status IS 'running, succeeded, failed, or skipped (its source was paused by its circuit breaker: nothing was read).';
 COMMENT ON COLUMN eai.batches.rows_read IS 'Rows read from the source.';
 COMMENT ON COLUMN eai.batches.rows_written IS 'Rows inserted into bronze (new rows only).';
 COMMENT ON COLUMN eai.batches.rows_skipped IS 'Rows read that were already in bronze (same content), so not written again.';

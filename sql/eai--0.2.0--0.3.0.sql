@@ -329,6 +329,26 @@ STRICT
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_retry_due_ingest_wrapper';
 
+CREATE  FUNCTION "_breaker_admit"(
+	"scope" TEXT, /* & str */
+	"target" TEXT /* & str */
+) RETURNS TABLE (
+	"decision" TEXT,  /* String */
+	"reason" TEXT  /* Option < String > */
+)
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_breaker_admit_wrapper';
+
+CREATE  FUNCTION "_breaker_record"(
+	"scope" TEXT, /* & str */
+	"target" TEXT, /* & str */
+	"failed" bool /* bool */
+) RETURNS void
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_breaker_record_wrapper';
+
 -- sql/api.sql
 -- eai API: sources, ingest into bronze, embeddings. Loaded last (finalize) by src/lib.rs, after
 -- the Rust helpers (eai._*) exist. Dynamic SQL quotes every identifier with format('%I') and every
@@ -624,6 +644,7 @@ DECLARE
     v_file    text;
     v_class   text;
     v_failure record;
+    v_admit   record;
 BEGIN
     SELECT * INTO STRICT s FROM eai.sources WHERE source = p_source;
     SELECT * INTO STRICT st FROM eai.source_tables WHERE source = p_source AND table_name = p_table;
@@ -631,6 +652,21 @@ BEGIN
      WHERE fs.srvname = s.server;
     INSERT INTO eai.batches (source, table_name, bronze_table, status)
     VALUES (p_source, p_table, st.bronze_table, 'running') RETURNING batch_id INTO v_batch;
+    -- The source's circuit breaker (sql/breakers.sql): open, the source is not even tried; the
+    -- batch is skipped and says until when. Every other source goes on.
+    SELECT * INTO v_admit FROM eai._breaker_admit('source', p_source);
+    IF v_admit.decision = 'refuse' THEN
+        UPDATE eai.batches
+           SET status = 'skipped', finished_at = clock_timestamp(),
+               error_message = format('eai: source %s is paused: %s', quote_literal(p_source), v_admit.reason),
+               error_hint = format('SELECT * FROM eai.breakers WHERE scope = ''source'' AND target = %L; eai.reset_breaker(''source'', %L) closes it now.',
+                                   p_source, p_source)
+         WHERE batch_id = v_batch;
+        RAISE WARNING 'eai: batch % (source %, table %) skipped: the source is paused: %', v_batch, quote_literal(p_source),
+                      quote_literal(p_table), v_admit.reason
+            USING HINT = format('SELECT eai.reset_breaker(''source'', %L); closes its circuit breaker now.', p_source);
+        RETURN v_batch;
+    END IF;
     BEGIN
         IF s.kind IN ('csv_file', 'csv_folder') THEN
             IF st.dialect #>> '{unreadable,kind}' = 'file_name' THEN
@@ -700,6 +736,7 @@ BEGIN
            SET status = 'succeeded', rows_read = eai._ingest_rows_read(v_batch), rows_written = v_written,
                finished_at = clock_timestamp()
          WHERE batch_id = v_batch;
+        PERFORM eai._breaker_record('source', p_source, false);
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT,
                                 v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT,
@@ -739,6 +776,9 @@ BEGIN
                 AND x.batch_id > coalesce((SELECT max(y.batch_id) FROM eai.batches y
                                             WHERE y.source = p_source AND y.table_name = p_table AND y.status = 'succeeded'), 0)),
             true);
+        -- The source was not reached (or refused): that counts against its circuit breaker. Any
+        -- other failure (bad data, schema drift) reached it.
+        PERFORM eai._breaker_record('source', p_source, v_class IN ('transient', 'resource', 'configuration'));
         RAISE WARNING 'eai: batch % (source %, table %) failed: %', v_batch, quote_literal(p_source),
                       quote_literal(p_table), regexp_replace(eai._redact(v_msg), '^eai: ', '')
             USING HINT = v_hint,
@@ -1190,7 +1230,12 @@ BEGIN
       JOIN pg_roles r ON r.rolname = x.recorded_by AND r.rolsuper
      WHERE x.stage = 'ingest' AND x.action = 'retry' AND x.retried_at IS NULL AND x.next_attempt_at <= clock_timestamp()
        AND b.status = 'failed'
-       AND NOT EXISTS (SELECT 1 FROM eai.batches y WHERE y.source = b.source AND y.table_name = b.table_name AND y.batch_id > b.batch_id)
+       AND NOT EXISTS (SELECT 1 FROM eai.batches y WHERE y.source = b.source AND y.table_name = b.table_name AND y.batch_id > b.batch_id
+                          AND y.status <> 'skipped')
+       -- Not while the source's circuit breaker refuses work (it is retried once the breaker
+       -- lets a probe through).
+       AND NOT EXISTS (SELECT 1 FROM eai.breakers br WHERE br.scope = 'source' AND br.target = b.source
+                          AND (br.state = 'half_open' OR (br.state = 'open' AND br.probe_at > clock_timestamp())))
      ORDER BY x.next_attempt_at
      LIMIT 1 FOR UPDATE OF x SKIP LOCKED;
     IF NOT FOUND THEN
@@ -1202,6 +1247,111 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION eai._take_due_ingest() IS 'eai (internal): the next failed ingest whose retry is due, taken (retried_at) so that it is retried once.';
+
+-- sql/breakers.sql
+-- eai 0.3.0: circuit breakers per source and per LLM endpoint (docs/healing.md). A target has a
+-- row once its breaker has opened; no row is a closed breaker. The decisions are eai-core's
+-- (breaker.rs, through src/breaker.rs); the one writer is eai._breaker_transition, which also logs
+-- every transition.
+
+CREATE TABLE eai.breakers (
+    scope           text NOT NULL CHECK (scope IN ('source', 'llm')),
+    target          text NOT NULL,
+    state           text NOT NULL CHECK (state IN ('closed', 'open', 'half_open')),
+    probe_at        timestamptz,
+    reason          text NOT NULL,
+    changed_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    changed_by      name NOT NULL,
+    PRIMARY KEY (scope, target)
+);
+COMMENT ON TABLE eai.breakers IS 'eai: circuit breakers per source and per LLM endpoint that have opened at least once (no row: closed). Open: the target''s work is refused until probe_at, then one probe goes through.';
+COMMENT ON COLUMN eai.breakers.scope IS 'source (eai.sources) or llm (an endpoint, by origin).';
+COMMENT ON COLUMN eai.breakers.target IS 'The source''s name, or the LLM endpoint''s origin (scheme://host:port).';
+COMMENT ON COLUMN eai.breakers.state IS 'closed (work goes on), open (refused until probe_at) or half_open (one probe under way).';
+COMMENT ON COLUMN eai.breakers.probe_at IS 'When an open breaker lets one probe through.';
+COMMENT ON COLUMN eai.breakers.reason IS 'Why it is in this state.';
+COMMENT ON COLUMN eai.breakers.changed_at IS 'When it entered this state.';
+COMMENT ON COLUMN eai.breakers.changed_by IS 'Role of the session whose work changed it (or that reset it).';
+
+CREATE TABLE eai.breaker_transitions (
+    transition_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    scope           text NOT NULL,
+    target          text NOT NULL,
+    from_state      text NOT NULL,
+    to_state        text NOT NULL,
+    reason          text NOT NULL,
+    at              timestamptz NOT NULL DEFAULT clock_timestamp(),
+    by_role         name NOT NULL
+);
+CREATE INDEX ON eai.breaker_transitions (scope, target, transition_id);
+COMMENT ON TABLE eai.breaker_transitions IS 'eai: every change of state of every circuit breaker, with why.';
+COMMENT ON COLUMN eai.breaker_transitions.transition_id IS 'Identifier of the transition.';
+COMMENT ON COLUMN eai.breaker_transitions.scope IS 'source or llm.';
+COMMENT ON COLUMN eai.breaker_transitions.target IS 'The source, or the LLM endpoint''s origin.';
+COMMENT ON COLUMN eai.breaker_transitions.from_state IS 'State before.';
+COMMENT ON COLUMN eai.breaker_transitions.to_state IS 'State after.';
+COMMENT ON COLUMN eai.breaker_transitions.reason IS 'Why (the failures that opened it, the probe''s outcome, a person''s reset).';
+COMMENT ON COLUMN eai.breaker_transitions.at IS 'When.';
+COMMENT ON COLUMN eai.breaker_transitions.by_role IS 'Role of the session whose work changed it.';
+
+-- The one writer: moves a breaker from p_from to p_to, only if it is still in p_from and no other
+-- session holds it (SKIP LOCKED: a session that cannot take it at once is refused, never made to
+-- wait), and logs the transition. True when it moved.
+CREATE FUNCTION eai._breaker_transition(p_scope text, p_target text, p_from text, p_to text, p_probe_at timestamptz, p_reason text)
+RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE b eai.breakers;
+BEGIN
+    IF p_from = 'closed' THEN
+        INSERT INTO eai.breakers (scope, target, state, reason, changed_by)
+        VALUES (p_scope, p_target, 'closed', 'never opened', eai._session_role())
+        ON CONFLICT (scope, target) DO NOTHING;
+    END IF;
+    SELECT * INTO b FROM eai.breakers x WHERE x.scope = p_scope AND x.target = p_target AND x.state = p_from
+       FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    UPDATE eai.breakers x SET state = p_to, probe_at = p_probe_at, reason = p_reason, changed_at = clock_timestamp(),
+                              changed_by = eai._session_role()
+     WHERE x.scope = p_scope AND x.target = p_target;
+    INSERT INTO eai.breaker_transitions (scope, target, from_state, to_state, reason, by_role)
+    VALUES (p_scope, p_target, p_from, p_to, p_reason, eai._session_role());
+    IF p_to = 'open' THEN
+        RAISE WARNING 'eai: the circuit breaker of % % is open: %', p_scope, quote_literal(p_target), p_reason
+            USING HINT = format('Its work is refused until %s, then one probe goes through. SELECT eai.reset_breaker(%L, %L); closes it now.',
+                                p_probe_at, p_scope, p_target);
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION eai._breaker_transition(text, text, text, text, timestamptz, text) IS 'eai (internal): the one writer of eai.breakers and eai.breaker_transitions.';
+
+-- A person closes a breaker (the source is known to be back): logged with the role.
+CREATE FUNCTION eai.reset_breaker(scope text, target text) RETURNS eai.breakers
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    b eai.breakers;
+BEGIN
+    SELECT * INTO b FROM eai.breakers x WHERE x.scope = scope AND x.target = target;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'eai: no circuit breaker of % % has opened', coalesce(scope, 'NULL'), quote_literal(coalesce(target, 'NULL'))
+            USING ERRCODE = '42704', HINT = 'SELECT scope, target, state FROM eai.breakers; lists them.';
+    END IF;
+    IF b.state <> 'closed' THEN
+        IF NOT eai._breaker_transition(scope, target, b.state, 'closed', NULL, 'reset by ' || eai._session_role()) THEN
+            RAISE EXCEPTION 'eai: the circuit breaker of % % is changing right now', scope, quote_literal(target)
+                USING ERRCODE = '55P03', HINT = 'Its probe is under way; try again in a moment.';
+        END IF;
+    END IF;
+    SELECT * INTO b FROM eai.breakers x WHERE x.scope = scope AND x.target = target;
+    RETURN b;
+END
+$$;
+COMMENT ON FUNCTION eai.reset_breaker(text, text) IS 'eai: close a circuit breaker now (its source or endpoint is known to be back); the transition is logged with your role.';
 
 -- sql/pipelines.sql
 -- eai 0.3.0: pipelines bronze → silver, expectations, quarantine. Loaded by src/lib.rs after the
@@ -3240,7 +3390,7 @@ GRANT SELECT ON eai.sources, eai.source_tables, eai.batches, eai.ingest_status,
                 eai.quarantine, eai.promotion_queue, eai.pipeline_status, eai.gold_tables, eai.gold_columns,
                 eai.lineage_edges, eai.quality_runs, eai.quality_scores, eai.quality_history,
                 eai.batch_profiles, eai.metrics, eai.anomalies, eai.incidents, eai.anomaly_thresholds,
-                eai.threshold_changes, eai.failures
+                eai.threshold_changes, eai.failures, eai.breakers, eai.breaker_transitions
    TO eai_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA silver, gold TO eai_reader;
 -- Tables created later in silver and gold by the role installing eai.
@@ -3302,7 +3452,9 @@ REVOKE ALL ON FUNCTION eai._insert_streamed(oid, text, text, bigint, bigint, jso
 -- Healing (docs/healing.md): recording failures, retrying ingests as the role that failed,
 -- requeueing dead letters and a healing pass run promotions and ingests: superusers only.
 REVOKE ALL ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text),
-    eai._take_due_ingest(), eai._retry_due_ingest(), eai.heal(integer), eai.requeue_batch(text, bigint)
+    eai._take_due_ingest(), eai._retry_due_ingest(), eai.heal(integer), eai.requeue_batch(text, bigint),
+    eai._breaker_transition(text, text, text, text, timestamptz, text), eai._breaker_admit(text, text),
+    eai._breaker_record(text, text, boolean), eai.reset_breaker(text, text)
   FROM PUBLIC;
 
 -- sql/upgrade_0.3.0_changes.sql
@@ -3319,4 +3471,11 @@ COMMENT ON COLUMN eai.llm_calls.attempt IS 'Attempt of the call: 1, then 2, … 
 COMMENT ON COLUMN eai.llm_calls.outcome IS 'ok, unreachable (transient), refused (4xx, or a model without a price for a role that is not superuser), invalid_answer (not the JSON asked for), hallucinated (a column that is not a candidate) or cancelled (the statement was cancelled or timed out during the call).';
 COMMENT ON COLUMN eai.llm_calls.called_by IS 'Role whose statement made the call (its cost is on this role''s name).';
 COMMENT ON COLUMN eai.batches.error_class IS 'transient, resource, schema_drift, bad_data, configuration or internal (eai-core error_taxonomy).';
+-- Self-healing (sql/failures.sql, sql/breakers.sql): the endpoint of each LLM call (its circuit
+-- breaker's target) and the batches a paused source skipped.
+ALTER TABLE eai.llm_calls ADD COLUMN endpoint text;
+COMMENT ON COLUMN eai.llm_calls.endpoint IS 'Origin of the endpoint called (scheme://host:port; never a path, a user or a key): its circuit breaker''s target.';
+ALTER TABLE eai.batches DROP CONSTRAINT batches_status_check,
+                        ADD CONSTRAINT batches_status_check CHECK (status IN ('running', 'succeeded', 'failed', 'skipped'));
+COMMENT ON COLUMN eai.batches.status IS 'running, succeeded, failed, or skipped (its source was paused by its circuit breaker: nothing was read).';
 

@@ -89,7 +89,12 @@ BEGIN
       JOIN pg_roles r ON r.rolname = x.recorded_by AND r.rolsuper
      WHERE x.stage = 'ingest' AND x.action = 'retry' AND x.retried_at IS NULL AND x.next_attempt_at <= clock_timestamp()
        AND b.status = 'failed'
-       AND NOT EXISTS (SELECT 1 FROM eai.batches y WHERE y.source = b.source AND y.table_name = b.table_name AND y.batch_id > b.batch_id)
+       AND NOT EXISTS (SELECT 1 FROM eai.batches y WHERE y.source = b.source AND y.table_name = b.table_name AND y.batch_id > b.batch_id
+                          AND y.status <> 'skipped')
+       -- Not while the source's circuit breaker refuses work (it is retried once the breaker
+       -- lets a probe through).
+       AND NOT EXISTS (SELECT 1 FROM eai.breakers br WHERE br.scope = 'source' AND br.target = b.source
+                          AND (br.state = 'half_open' OR (br.state = 'open' AND br.probe_at > clock_timestamp())))
      ORDER BY x.next_attempt_at
      LIMIT 1 FOR UPDATE OF x SKIP LOCKED;
     IF NOT FOUND THEN

@@ -18,6 +18,7 @@ CREATE TABLE eai.llm_calls (
     error         text,
     call_uuid     uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE,
     attempt       integer NOT NULL DEFAULT 1,
+    endpoint      text,
     CONSTRAINT llm_calls_outcome_check CHECK (outcome IN ('ok', 'unreachable', 'refused', 'invalid_answer', 'hallucinated', 'cancelled'))
 );
 CREATE INDEX ON eai.llm_calls (called_at);
@@ -38,6 +39,7 @@ COMMENT ON COLUMN eai.llm_calls.cache_hit IS 'Served from eai.llm_cache without 
 COMMENT ON COLUMN eai.llm_calls.outcome IS 'ok, unreachable (transient), refused (4xx, or a model without a price for a role that is not superuser), invalid_answer (not the JSON asked for), hallucinated (a column that is not a candidate) or cancelled (the statement was cancelled or timed out during the call).';
 COMMENT ON COLUMN eai.llm_calls.error IS 'Error message, with secrets removed.';
 COMMENT ON COLUMN eai.llm_calls.call_uuid IS 'Identifier of the call attempt: the ledger''s spool file under $PGDATA/eai_llm_ledger carries it, so a call whose transaction was rolled back (cancelled, timed out) is recorded once, afterwards.';
+COMMENT ON COLUMN eai.llm_calls.endpoint IS 'Origin of the endpoint called (scheme://host:port; never a path, a user or a key): its circuit breaker''s target.';
 COMMENT ON COLUMN eai.llm_calls.attempt IS 'Attempt of the call: 1, then 2, … after transient failures (eai.llm_max_attempts, eai.llm_retry_budget_ms, Retry-After).';
 
 CREATE TABLE eai.llm_cache (

@@ -11,3 +11,10 @@ COMMENT ON COLUMN eai.llm_calls.attempt IS 'Attempt of the call: 1, then 2, … 
 COMMENT ON COLUMN eai.llm_calls.outcome IS 'ok, unreachable (transient), refused (4xx, or a model without a price for a role that is not superuser), invalid_answer (not the JSON asked for), hallucinated (a column that is not a candidate) or cancelled (the statement was cancelled or timed out during the call).';
 COMMENT ON COLUMN eai.llm_calls.called_by IS 'Role whose statement made the call (its cost is on this role''s name).';
 COMMENT ON COLUMN eai.batches.error_class IS 'transient, resource, schema_drift, bad_data, configuration or internal (eai-core error_taxonomy).';
+-- Self-healing (sql/failures.sql, sql/breakers.sql): the endpoint of each LLM call (its circuit
+-- breaker's target) and the batches a paused source skipped.
+ALTER TABLE eai.llm_calls ADD COLUMN endpoint text;
+COMMENT ON COLUMN eai.llm_calls.endpoint IS 'Origin of the endpoint called (scheme://host:port; never a path, a user or a key): its circuit breaker''s target.';
+ALTER TABLE eai.batches DROP CONSTRAINT batches_status_check,
+                        ADD CONSTRAINT batches_status_check CHECK (status IN ('running', 'succeeded', 'failed', 'skipped'));
+COMMENT ON COLUMN eai.batches.status IS 'running, succeeded, failed, or skipped (its source was paused by its circuit breaker: nothing was read).';

@@ -33,6 +33,10 @@ static RETRY_LONG_INITIAL_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(
 static RETRY_BACKOFF_COEFFICIENT: GucSetting<f64> = GucSetting::<f64>::new(2.0);
 static RETRY_MAX_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(3_600_000);
 static RETRY_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(10);
+static BREAKER_CONSECUTIVE_FAILURES: GucSetting<i32> = GucSetting::<i32>::new(5);
+static BREAKER_FAILURE_RATE: GucSetting<f64> = GucSetting::<f64>::new(0.5);
+static BREAKER_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(20);
+static BREAKER_OPEN_FOR_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
 
 pub fn register() {
     GucRegistry::define_string_guc(
@@ -256,6 +260,47 @@ pub fn register() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    // Circuit breakers per source and per LLM endpoint: docs/healing.md.
+    GucRegistry::define_int_guc(
+        c"eai.breaker_consecutive_failures",
+        c"A source or LLM endpoint that fails this many times in a row is paused (its circuit breaker opens); 0: never by this rule.",
+        c"Failures that count: transient, resource and configuration ones (the target could not be reached or refused); bad data reached it.",
+        &BREAKER_CONSECUTIVE_FAILURES,
+        0,
+        1000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"eai.breaker_failure_rate",
+        c"A source or LLM endpoint whose last eai.breaker_window attempts failed at least this often is paused.",
+        c"",
+        &BREAKER_FAILURE_RATE,
+        0.0,
+        1.0,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"eai.breaker_window",
+        c"Attempts the failure rate of a circuit breaker is taken over (0: no rate rule).",
+        c"",
+        &BREAKER_WINDOW,
+        0,
+        1000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"eai.breaker_open_for",
+        c"How long an open circuit breaker refuses its target's work before it lets one probe through.",
+        c"",
+        &BREAKER_OPEN_FOR_MS,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
 }
 
 fn string(setting: &GucSetting<Option<CString>>, default: &std::ffi::CStr) -> String {
@@ -343,4 +388,14 @@ pub fn retry_policies() -> eai_core::retry_policy::Policies {
         max_attempts: RETRY_MAX_ATTEMPTS.get().max(1) as u32,
     };
     Policies { base, long: Policy { initial: ms(&RETRY_LONG_INITIAL_INTERVAL_MS), ..base } }
+}
+
+/// The circuit breakers' settings (eai.breaker_* GUCs).
+pub fn breaker_settings() -> eai_core::breaker::Settings {
+    eai_core::breaker::Settings {
+        consecutive_failures: BREAKER_CONSECUTIVE_FAILURES.get().max(0) as u32,
+        failure_rate: BREAKER_FAILURE_RATE.get(),
+        window: BREAKER_WINDOW.get().max(0) as usize,
+        open_for: std::time::Duration::from_millis(BREAKER_OPEN_FOR_MS.get().max(0) as u64),
+    }
 }

@@ -5,6 +5,7 @@
 use pgrx::prelude::*;
 
 mod anomaly;
+mod breaker;
 mod catalog_write;
 mod embed;
 mod errors;
@@ -34,11 +35,14 @@ extension_sql_file!("../sql/api.sql", name = "api", requires = ["llm", embed::_e
 extension_sql_file!("../sql/casts.sql", name = "casts", requires = ["api"]);
 extension_sql_file!("../sql/trust.sql", name = "trust", requires = ["casts", user_sql::_check_expression, user_sql::_check_select]);
 extension_sql_file!("../sql/failures.sql", name = "failures", requires = ["trust", healing::_retry_decision, source_helpers::_redact]);
+extension_sql_file!("../sql/breakers.sql", name = "breakers", requires = ["failures", catalog_write::_session_role]);
 extension_sql_file!(
     "../sql/pipelines.sql",
     name = "pipelines",
     requires = [
-        "failures",
+        "breakers",
+        breaker::_breaker_admit,
+        breaker::_breaker_record,
         promotion::_promotion_statement,
         promotion::_set_aside,
         promotion::_take_aside,

@@ -10,11 +10,15 @@ use eai_core::llm_ledger::{uuid_v4, LedgerEntry};
 use eai_core::llm_retry::{self, NextAttempt};
 use pgrx::prelude::*;
 
+use crate::breaker::{self, Scope};
 use crate::errors::EaiError;
 use crate::{catalog_write, guc, llm_ledger};
+use eai_core::breaker::Admission;
 
 pub struct Config {
     url: String,
+    /// The endpoint's origin (scheme://host:port): the ledger's `endpoint`, its circuit breaker.
+    endpoint: String,
     model: String,
     key: Option<String>,
     protocol: Protocol,
@@ -41,7 +45,8 @@ pub fn config() -> Option<Config> {
         }))
         .build()
         .unwrap_or_else(|e| EaiError::System(format!("could not set up the HTTP client: {e}")).report());
-    Some(Config { protocol: Protocol::choose(&guc::llm_provider(), &url), url, model: guc::llm_model(), key: guc::llm_api_key(), client })
+    let endpoint = reqwest::Url::parse(&url).map(|u| u.origin().ascii_serialization()).unwrap_or_else(|_| "invalid URL".into());
+    Some(Config { protocol: Protocol::choose(&guc::llm_provider(), &url), url, endpoint, model: guc::llm_model(), key: guc::llm_api_key(), client })
 }
 
 /// Run the blocking HTTP exchange on a thread of its own and wait for it, checking for
@@ -167,6 +172,7 @@ impl Config {
             run_id: Some(run_id),
             purpose: "map_schema".into(),
             protocol: self.protocol.as_str().into(),
+            endpoint: self.endpoint.clone(),
             model: self.model.clone(),
             request_hash: key.clone(),
             attempt,
@@ -202,6 +208,32 @@ impl Config {
             finish(entry(1, started), &refused);
             return refused;
         }
+        // The endpoint's circuit breaker: open, it is not called (the pair goes to review);
+        // at the end of its open period, this call is its one probe, with one attempt.
+        let max_attempts = match breaker::admit(Scope::Llm, &self.endpoint) {
+            Admission::Refuse(why) => return Err(LlmError::Transient(format!("the LLM endpoint {} was not called: {why}", self.endpoint))),
+            Admission::Probe => 1,
+            Admission::Allow => guc::llm_max_attempts(),
+        };
+        let result = self.call(q, run_id, &key, &candidates, max_attempts, started, &entry, &finish);
+        breaker::record(Scope::Llm, &self.endpoint, matches!(result, Err(LlmError::Transient(_))));
+        result
+    }
+
+    /// The attempts of one call (at most `max_attempts`), each one ledger row.
+    #[allow(clippy::too_many_arguments)]
+    fn call(
+        &self,
+        q: &Question,
+        _run_id: i64,
+        key: &str,
+        candidates: &[String],
+        max_attempts: u32,
+        started: Instant,
+        entry: &dyn Fn(i32, Instant) -> LedgerEntry,
+        finish: &dyn Fn(LedgerEntry, &Result<Answer, LlmError>),
+    ) -> Result<Answer, LlmError> {
+        let user = llm::user_prompt(q);
         let body = llm::request_body(self.protocol, &self.model, llm::SYSTEM_PROMPT, &user);
         let mut attempt: i32 = 1;
         loop {
@@ -215,7 +247,7 @@ impl Config {
                 });
             };
             let (reply, asked) = self.post(&body, &cancelled);
-            let answer = reply.clone().and_then(|r| llm::parse_answer(&r.content, &candidates));
+            let answer = reply.clone().and_then(|r| llm::parse_answer(&r.content, candidates));
             let (tokens_in, tokens_out) = reply.as_ref().map(|r| (r.tokens_in, r.tokens_out)).unwrap_or((0, 0));
             let cost = llm::cost_usd(self.protocol, &self.model, tokens_in, tokens_out);
             finish(LedgerEntry { tokens_in, tokens_out, cost_usd: cost, ..entry(attempt, attempt_started) }, &answer);
@@ -226,7 +258,7 @@ impl Config {
                             "INSERT INTO eai.llm_cache (request_hash, protocol, model, response, tokens_in, tokens_out)
                              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_hash) DO NOTHING",
                             &[
-                                key.as_str().into(),
+                                key.into(),
                                 self.protocol.as_str().into(),
                                 self.model.as_str().into(),
                                 r.content.as_str().into(),
@@ -239,7 +271,7 @@ impl Config {
                     return answer;
                 }
                 (_, Err(LlmError::Transient(message))) => {
-                    match llm_retry::next_attempt(attempt as u32, guc::llm_max_attempts(), started.elapsed(), guc::llm_retry_budget(), asked) {
+                    match llm_retry::next_attempt(attempt as u32, max_attempts, started.elapsed(), guc::llm_retry_budget(), asked) {
                         NextAttempt::After(wait) => {
                             interruptible_sleep(wait);
                             attempt += 1;

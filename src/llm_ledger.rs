@@ -17,11 +17,11 @@ use crate::errors::EaiError;
 /// neither (a call already recorded is not recorded again).
 const INSERT_SQL: &str = "WITH call AS (
   INSERT INTO eai.llm_calls (call_uuid, called_at, called_by, run_id, purpose, protocol, model, request_hash,
-                             attempt, tokens_in, tokens_out, latency_ms, cost_usd, cache_hit, outcome, error)
-  VALUES ($1::uuid, to_timestamp($2), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                             attempt, tokens_in, tokens_out, latency_ms, cost_usd, cache_hit, outcome, error, endpoint)
+  VALUES ($1::uuid, to_timestamp($2), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, nullif($18, ''))
   ON CONFLICT (call_uuid) DO NOTHING
-  RETURNING call_id, protocol, model, attempt, outcome, error)
- SELECT eai._record_failure('llm', c.protocol || ':' || c.model, NULL, NULL, NULL, NULL, $17::text,
+  RETURNING call_id, protocol, model, attempt, outcome, error, endpoint)
+ SELECT eai._record_failure('llm', coalesce(c.endpoint || ' ', '') || c.protocol || ':' || c.model, NULL, NULL, NULL, NULL, $17::text,
                             coalesce(c.error, c.outcome), c.attempt, false,
                             'LLM call ' || c.call_id || ' (' || c.outcome || '): the pair it was asked about goes to a person (eai.pending_mappings)')
    FROM call c WHERE $17::text IS NOT NULL";
@@ -85,6 +85,7 @@ fn insert(e: &LedgerEntry) -> Result<(), pgrx::spi::Error> {
                     e.outcome.as_str().into(),
                     e.error.clone().into(),
                     e.failure_class().map(|c| c.as_str()).into(),
+                    e.endpoint.as_str().into(),
                 ],
             )?;
             Ok(())

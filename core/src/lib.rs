@@ -2,6 +2,7 @@
 //! and test with plain `cargo test`. The extension crate (`eai`) is a thin layer on top.
 //!
 //! One concern per module:
+//! - [`breaker`]: circuit breakers per source and LLM endpoint: closed, open, half-open with one probe.
 //! - [`ident`]: names eai derives for staging schemas, servers and bronze tables (63-byte safe).
 //! - [`csv_sniff`]: delimiter, quote, header, column names and encoding of a CSV file; files it cannot read.
 //! - [`csv_scan`]: a whole CSV file read strictly, as COPY will: stray quotes found, with their line.
@@ -17,6 +18,7 @@
 //! - [`row_hash`]: 128-bit row identity that keeps bronze free of re-ingested duplicates.
 
 pub mod anomaly;
+pub mod breaker;
 pub mod conninfo;
 pub mod csv_scan;
 pub mod csv_sniff;

@@ -21,6 +21,9 @@ pub struct LedgerEntry {
     pub run_id: Option<i64>,
     pub purpose: String,
     pub protocol: String,
+    /// The endpoint's origin (scheme://host:port); empty in files of older versions.
+    #[serde(default)]
+    pub endpoint: String,
     pub model: String,
     pub request_hash: String,
     pub attempt: i32,
@@ -80,6 +83,7 @@ mod tests {
             run_id: Some(4),
             purpose: "map_schema".into(),
             protocol: "openai".into(),
+            endpoint: "http://127.0.0.1:9".into(),
             model: "gpt-4o-mini".into(),
             request_hash: "ab".repeat(32),
             attempt: 2,

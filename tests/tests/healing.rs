@@ -149,3 +149,92 @@ fn a_promotion_that_times_out_on_a_lock_is_retried_later() {
     assert_eq!(silver_rows, (12, 12), "every row once");
     assert_eq!(failures, vec![("promotion".into(), "transient".into(), 1, "retry".into())]);
 }
+
+/// The circuit breaker of a source (issue 14, item 4): a source that fails three times in a row
+/// is paused (its next batch is skipped, not tried) while another source goes on; after the open
+/// period one probe goes through: its success closes the breaker, its failure opens it again.
+/// Every transition is logged; a person can close it with eai.reset_breaker.
+#[test]
+fn a_source_that_keeps_failing_is_paused_alone_and_probed_later() {
+    let _one = SOURCE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let source = SourceCluster::start();
+    let mut remote_admin = source.connect("postgres");
+    remote_admin.batch_execute("DROP DATABASE IF EXISTS heal_brk WITH (FORCE)").unwrap();
+    remote_admin.batch_execute("CREATE DATABASE heal_brk").unwrap();
+    source
+        .connect("heal_brk")
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g")
+        .unwrap();
+    let (_db, mut c) = fresh_db("heal_breaker");
+    c.query("SELECT * FROM eai.add_source('far', $1)", &[&source.uri("heal_brk")]).unwrap();
+    let dir = scratch_dir("heal_breaker");
+    write(&dir, "near.csv", "id,v\n1,a\n");
+    c.query("SELECT * FROM eai.add_source('near', $1)", &[&dir.join("near.csv").to_str().unwrap()]).unwrap();
+    c.batch_execute("SET eai.breaker_consecutive_failures = 3; SET eai.breaker_open_for = '2s'; SET client_min_messages = error").unwrap();
+    assert_eq!(ingest(&mut c, "far")[0].1 .0, "succeeded");
+    let status = |c: &mut Client, s: &str| -> String { ingest(c, s)[0].1 .0.clone() };
+    let breaker = |c: &mut Client| -> Option<String> {
+        c.query_opt("SELECT state FROM eai.breakers WHERE scope = 'source' AND target = 'far'", &[]).unwrap().map(|r| r.get(0))
+    };
+    source.down();
+    let while_down: Vec<String> = (0..4).map(|_| status(&mut c, "far")).collect();
+    let state_when_down = breaker(&mut c);
+    let skipped: (String, String) = c
+        .query_one("SELECT status, error_message FROM eai.batches WHERE source = 'far' ORDER BY batch_id DESC LIMIT 1", &[])
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    let other = status(&mut c, "near");
+    // Back up, after the open period: the probe succeeds and closes the breaker.
+    source.up();
+    source.connect("heal_brk").batch_execute("INSERT INTO t VALUES (11, 'v11')").unwrap();
+    thread::sleep(Duration::from_millis(2100));
+    let probe = ingest(&mut c, "far")[0].1.clone();
+    let state_after_probe = breaker(&mut c);
+    // Down again: open again; the probe after the open period fails and opens it once more.
+    source.down();
+    for _ in 0..3 {
+        status(&mut c, "far");
+    }
+    thread::sleep(Duration::from_millis(2100));
+    let failed_probe = status(&mut c, "far");
+    let state_after_failed_probe = breaker(&mut c);
+    source.up();
+    let reset: String = c.query_one("SELECT state FROM eai.reset_breaker('source', 'far')", &[]).unwrap().get(0);
+    let after_reset = status(&mut c, "far");
+    let transitions: Vec<(String, String, String)> = c
+        .query("SELECT from_state, to_state, reason FROM eai.breaker_transitions WHERE target = 'far' ORDER BY transition_id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let bronze = rows(&mut c, "bronze.far__t", "id");
+    let refused = c.query("SELECT eai.reset_breaker('source', 'nowhere')", &[]).unwrap_err();
+    remote_admin = source.connect("postgres");
+    remote_admin.batch_execute("DROP DATABASE heal_brk WITH (FORCE)").unwrap();
+    assert_eq!(while_down, ["failed", "failed", "failed", "skipped"], "paused after three failures in a row");
+    assert_eq!(state_when_down.as_deref(), Some("open"));
+    assert!(skipped.1.contains("paused") && skipped.1.contains("circuit breaker is open"), "{skipped:?}");
+    assert_eq!(other, "succeeded", "another source goes on");
+    assert_eq!((probe.0.as_str(), probe.2), ("succeeded", 1), "the probe landed the new row");
+    assert_eq!(state_after_probe.as_deref(), Some("closed"));
+    assert_eq!(failed_probe, "failed");
+    assert_eq!(state_after_failed_probe.as_deref(), Some("open"));
+    assert_eq!((reset.as_str(), after_reset.as_str()), ("closed", "succeeded"));
+    let moves: Vec<(&str, &str)> = transitions.iter().map(|t| (t.0.as_str(), t.1.as_str())).collect();
+    assert_eq!(
+        moves,
+        [
+            ("closed", "open"),
+            ("open", "half_open"),
+            ("half_open", "closed"),
+            ("closed", "open"),
+            ("open", "half_open"),
+            ("half_open", "open"),
+            ("open", "closed")
+        ]
+    );
+    assert!(transitions[0].2.contains("3 failures in a row"), "{transitions:?}");
+    assert!(transitions[6].2.contains("reset by postgres"), "{transitions:?}");
+    assert_eq!(bronze, (11, 11), "every row once");
+    assert_eq!(refused.code().map(|c| c.code()), Some("42704"));
+}

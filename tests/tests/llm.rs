@@ -291,6 +291,43 @@ fn retry_after_is_honoured_within_the_retry_budget_and_not_beyond() {
     assert_eq!(seen.lock().unwrap().len(), 1, "not asked again");
 }
 
+/// The circuit breaker of an LLM endpoint (issue 14, item 4): an endpoint that keeps answering
+/// 503 opens its breaker; the next run does not call it at all (the pair goes to review, saying
+/// why); after the open period one probe, with one attempt, goes through.
+#[test]
+fn an_endpoint_that_keeps_failing_is_not_called_until_its_probe() {
+    let (port, seen) = serve_nth(|_| (503, "{}".into(), String::new()));
+    let (_db, mut c) = fresh_db("llm_breaker");
+    setup(&mut c);
+    c.batch_execute(&format!(
+        "SET eai.llm_url = 'http://127.0.0.1:{port}/v1'; SET eai.llm_retry_budget_ms = 5000; SET eai.breaker_consecutive_failures = 3;
+         SET eai.breaker_open_for = '2s'; SET client_min_messages = error"
+    ))
+    .unwrap();
+    let (status, _, _, _) = country_decision(&mut c);
+    assert_eq!(status, "pending");
+    assert_eq!(seen.lock().unwrap().len(), 3, "three attempts");
+    let state: (String, String) =
+        c.query_one("SELECT state, target FROM eai.breakers WHERE scope = 'llm'", &[]).map(|r| (r.get(0), r.get(1))).unwrap();
+    assert_eq!(state, ("open".into(), format!("http://127.0.0.1:{port}")));
+    let (status, _, reason, _) = country_decision(&mut c);
+    assert_eq!(status, "pending");
+    assert!(reason.as_deref().unwrap_or("").contains("not called") && reason.as_deref().unwrap_or("").contains("circuit breaker"), "{reason:?}");
+    assert_eq!(seen.lock().unwrap().len(), 3, "not called while open");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    country_decision(&mut c);
+    assert_eq!(seen.lock().unwrap().len(), 4, "one probe, one attempt");
+    let moves: Vec<(String, String)> = c
+        .query("SELECT from_state, to_state FROM eai.breaker_transitions ORDER BY transition_id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(moves, vec![("closed".into(), "open".into()), ("open".into(), "half_open".into()), ("half_open".into(), "open".into())]);
+    let endpoints: Vec<Option<String>> = c.query("SELECT DISTINCT endpoint FROM eai.llm_calls", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(endpoints, vec![Some(format!("http://127.0.0.1:{port}"))], "the ledger names the endpoint's origin, nothing more");
+}
+
 #[test]
 fn a_cancelled_call_is_in_the_ledger_once() {
     let (port, seen) = serve_nth(|_| {
