@@ -385,6 +385,8 @@ BEGIN
                finished_at = clock_timestamp()
          WHERE batch_id = v_batch;
         PERFORM eai._breaker_record('source', p_source, false);
+        PERFORM eai._resolve_escalations(ARRAY['not_retried', 'configuration'], format('%s.%s', p_source, p_table), NULL,
+                                         'resolved', format('batch %s succeeded', v_batch));
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT,
                                 v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT,
@@ -423,7 +425,7 @@ BEGIN
               WHERE x.source = p_source AND x.table_name = p_table AND x.status = 'failed'
                 AND x.batch_id > coalesce((SELECT max(y.batch_id) FROM eai.batches y
                                             WHERE y.source = p_source AND y.table_name = p_table AND y.status = 'succeeded'), 0)),
-            true);
+            true, NULL, v_hint, format('SELECT * FROM eai.ingest(%L, %L);', p_source, p_table));
         -- The source was not reached (or refused): that counts against its circuit breaker. Any
         -- other failure (bad data, schema drift) reached it.
         PERFORM eai._breaker_record('source', p_source, v_class IN ('transient', 'resource', 'configuration'));

@@ -67,6 +67,17 @@ BEGIN
      WHERE x.scope = p_scope AND x.target = p_target;
     INSERT INTO eai.breaker_transitions (scope, target, from_state, to_state, reason, by_role)
     VALUES (p_scope, p_target, p_from, p_to, p_reason, eai._session_role());
+    IF p_to = 'open' AND p_from <> 'half_open' THEN
+        PERFORM eai._escalate(e.kind, e.severity, p_scope, p_target,
+                    format('%s %s is paused: its circuit breaker is open', CASE p_scope WHEN 'source' THEN 'source' ELSE 'the LLM endpoint' END, p_target),
+                    p_reason, format('SELECT * FROM eai.failures WHERE target LIKE %L ORDER BY failure_id DESC LIMIT 10; shows its failures.',
+                                     p_target || CASE p_scope WHEN 'source' THEN '.%' ELSE ' %' END),
+                    format('its work is refused until %s; then one probe goes through, and the breaker closes if it succeeds', p_probe_at),
+                    format('SELECT eai.reset_breaker(%L, %L);  -- once it is known to be back', p_scope, p_target), NULL, NULL, NULL, NULL)
+          FROM eai._escalation_for(p_scope, 'breaker', 'open', 1) e;
+    ELSIF p_to = 'closed' THEN
+        PERFORM eai._resolve_escalations(ARRAY['breaker_open'], p_target, NULL, 'resolved', 'the circuit breaker closed: ' || p_reason);
+    END IF;
     IF p_to = 'open' THEN
         RAISE WARNING 'eai: the circuit breaker of % % is open: %', p_scope, quote_literal(p_target), p_reason
             USING HINT = format('Its work is refused until %s, then one probe goes through. SELECT eai.reset_breaker(%L, %L); closes it now.',

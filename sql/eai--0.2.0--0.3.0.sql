@@ -349,6 +349,19 @@ STRICT VOLATILE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_breaker_record_wrapper';
 
+CREATE  FUNCTION "_escalation_for"(
+	"stage" TEXT, /* & str */
+	"class" TEXT, /* & str */
+	"action" TEXT, /* & str */
+	"attempt" INT /* i32 */
+) RETURNS TABLE (
+	"kind" TEXT,  /* String */
+	"severity" TEXT  /* String */
+)
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_escalation_for_wrapper';
+
 -- sql/api.sql
 -- eai API: sources, ingest into bronze, embeddings. Loaded last (finalize) by src/lib.rs, after
 -- the Rust helpers (eai._*) exist. Dynamic SQL quotes every identifier with format('%I') and every
@@ -737,6 +750,8 @@ BEGIN
                finished_at = clock_timestamp()
          WHERE batch_id = v_batch;
         PERFORM eai._breaker_record('source', p_source, false);
+        PERFORM eai._resolve_escalations(ARRAY['not_retried', 'configuration'], format('%s.%s', p_source, p_table), NULL,
+                                         'resolved', format('batch %s succeeded', v_batch));
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT,
                                 v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT,
@@ -775,7 +790,7 @@ BEGIN
               WHERE x.source = p_source AND x.table_name = p_table AND x.status = 'failed'
                 AND x.batch_id > coalesce((SELECT max(y.batch_id) FROM eai.batches y
                                             WHERE y.source = p_source AND y.table_name = p_table AND y.status = 'succeeded'), 0)),
-            true);
+            true, NULL, v_hint, format('SELECT * FROM eai.ingest(%L, %L);', p_source, p_table));
         -- The source was not reached (or refused): that counts against its circuit breaker. Any
         -- other failure (bad data, schema drift) reached it.
         PERFORM eai._breaker_record('source', p_source, v_class IN ('transient', 'resource', 'configuration'));
@@ -1183,15 +1198,19 @@ COMMENT ON COLUMN eai.failures.recorded_by IS 'Role of the session that met the 
 
 -- The one writer. p_retried: eai retries this work by itself (queued promotions, ingests), so the
 -- retry policy decides; otherwise the stage handles the failure (action none, p_note says how).
+-- A failure a person must see (eai._escalation_for) raises an escalation with p_hint (the
+-- error's own hint) and p_to_run (what to run once the cause is fixed).
 CREATE FUNCTION eai._record_failure(p_stage text, p_target text, p_relid oid, p_pipeline bigint, p_batch bigint,
                                     p_sqlstate text, p_class text, p_message text, p_attempt integer,
-                                    p_retried boolean, p_note text DEFAULT NULL)
+                                    p_retried boolean, p_note text DEFAULT NULL, p_hint text DEFAULT NULL,
+                                    p_to_run text DEFAULT NULL)
 RETURNS eai.failures
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     d record;
     f eai.failures;
+    esc record;
 BEGIN
     IF p_retried THEN
         SELECT * INTO d FROM eai._retry_decision(p_class, greatest(p_attempt, 1), random());
@@ -1211,10 +1230,23 @@ BEGIN
             coalesce(eai._redact(p_message), ''), greatest(p_attempt, 1), d.action,
             clock_timestamp() + make_interval(secs => d.retry_after_s), coalesce(d.note, p_note), eai._session_role())
     RETURNING * INTO f;
+    FOR esc IN SELECT * FROM eai._escalation_for(p_stage, p_class, f.action, f.attempt) LOOP
+        PERFORM eai._escalate(esc.kind, esc.severity, p_stage, f.target,
+            CASE esc.kind
+                WHEN 'dead_letter' THEN format('batch %s of pipeline %s is parked as a dead letter', p_batch, f.target)
+                WHEN 'not_retried' THEN format('the ingest of %s failed and is not retried by eai', f.target)
+                WHEN 'configuration' THEN format('the %s of %s fails on a setting only a person can fix', replace(p_stage, '_', ' '), f.target)
+                WHEN 'gold_refresh' THEN format('%s keeps its last content: its refresh failed', f.target)
+                ELSE format('%s of %s failed', p_stage, f.target) END,
+            format('%s (%s, SQLSTATE %s)', f.message, f.class, coalesce(f.sqlstate, 'none')),
+            p_hint, format('attempt %s: %s', f.attempt, f.note), p_to_run, f.failure_id, p_pipeline,
+            -- A parked batch is work of its own; an ingest's escalation is the table's, whatever the batch.
+            CASE WHEN p_stage = 'promotion' THEN p_batch END, p_relid);
+    END LOOP;
     RETURN f;
 END
 $$;
-COMMENT ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text) IS 'eai (internal): record a failure and what eai does about it; the only writer of eai.failures.';
+COMMENT ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text, text, text) IS 'eai (internal): record a failure and what eai does about it; the only writer of eai.failures.';
 
 -- The heal job's pick (src/healing.rs): the oldest failed ingest whose retry is due, still the
 -- latest batch of its table, of a source that still exists and a role still allowed to ingest
@@ -1247,6 +1279,149 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION eai._take_due_ingest() IS 'eai (internal): the next failed ingest whose retry is due, taken (retried_at) so that it is retried once.';
+
+-- sql/escalations.sql
+-- eai 0.3.0: escalations, what eai hands to a person (docs/healing.md): what failed, why, the hint,
+-- what eai already tried and what to run. eai raises them (eai._escalate: a dead letter, an
+-- ingest not retried, a configuration failure, a gold refresh that failed, a paused source) and
+-- closes them once the work succeeds again (eai._resolve_escalations); a person dismisses one
+-- with eai.dismiss_escalation. An escalation joins the open incident of its table; high ones are
+-- announced with NOTIFY eai_incident.
+
+CREATE TABLE eai.escalations (
+    escalation_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    raised_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+    updated_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    kind            text NOT NULL CHECK (kind IN ('dead_letter', 'not_retried', 'configuration', 'gold_refresh', 'breaker_open')),
+    severity        text NOT NULL CHECK (severity IN ('low', 'medium', 'high')),
+    stage           text NOT NULL,
+    target          text NOT NULL,
+    what            text NOT NULL,
+    why             text NOT NULL,
+    hint            text,
+    tried           text,
+    to_run          text,
+    occurrences     integer NOT NULL DEFAULT 1,
+    failure_id      bigint,
+    pipeline_id     bigint,
+    batch_id        bigint,
+    relid           oid,
+    incident_id     bigint,
+    status          text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved', 'dismissed')),
+    closed_at       timestamptz,
+    closed_by       name,
+    resolution      text,
+    notified_at     timestamptz
+);
+CREATE UNIQUE INDEX escalations_one_open ON eai.escalations (kind, target, coalesce(batch_id, 0)) WHERE status = 'open';
+COMMENT ON TABLE eai.escalations IS 'eai: what needs a person: what failed, why, the hint, what eai already tried and what to run. Closed by eai when the work succeeds again, or dismissed (eai.dismiss_escalation).';
+COMMENT ON COLUMN eai.escalations.escalation_id IS 'Identifier (eai.dismiss_escalation takes it).';
+COMMENT ON COLUMN eai.escalations.raised_at IS 'When it was raised.';
+COMMENT ON COLUMN eai.escalations.updated_at IS 'When it last happened again.';
+COMMENT ON COLUMN eai.escalations.kind IS 'dead_letter (a batch parked), not_retried (an ingest eai does not retry), configuration (a setting a person must fix; eai keeps retrying slowly), gold_refresh (a gold table keeps its last content), breaker_open (a source is paused).';
+COMMENT ON COLUMN eai.escalations.severity IS 'low, medium or high (high ones are sent with NOTIFY eai_incident).';
+COMMENT ON COLUMN eai.escalations.stage IS 'ingest, promotion, gold_refresh or source.';
+COMMENT ON COLUMN eai.escalations.target IS 'What failed: source.table, the pipeline, gold.<name>, the source.';
+COMMENT ON COLUMN eai.escalations.what IS 'What happened, in words.';
+COMMENT ON COLUMN eai.escalations.why IS 'The error (secrets removed), with its class and SQLSTATE.';
+COMMENT ON COLUMN eai.escalations.hint IS 'What to look at.';
+COMMENT ON COLUMN eai.escalations.tried IS 'What eai already did about it.';
+COMMENT ON COLUMN eai.escalations.to_run IS 'What to run once the cause is fixed.';
+COMMENT ON COLUMN eai.escalations.occurrences IS 'How many times it happened while open.';
+COMMENT ON COLUMN eai.escalations.failure_id IS 'The latest failure (eai.failures) behind it.';
+COMMENT ON COLUMN eai.escalations.pipeline_id IS 'Pipeline, for a promotion.';
+COMMENT ON COLUMN eai.escalations.batch_id IS 'The batch, for a dead letter or an ingest.';
+COMMENT ON COLUMN eai.escalations.relid IS 'The table whose values the text may quote: only roles that may read it see the row.';
+COMMENT ON COLUMN eai.escalations.incident_id IS 'The open incident of the same table it joined (eai.incidents), if any.';
+COMMENT ON COLUMN eai.escalations.status IS 'open, resolved (the work succeeded again) or dismissed (by a person).';
+COMMENT ON COLUMN eai.escalations.closed_at IS 'When it was resolved or dismissed.';
+COMMENT ON COLUMN eai.escalations.closed_by IS 'Role that resolved or dismissed it.';
+COMMENT ON COLUMN eai.escalations.resolution IS 'How it ended, in words.';
+COMMENT ON COLUMN eai.escalations.notified_at IS 'When NOTIFY eai_incident announced it (high only; once).';
+
+-- Raise (or, while one is open for the same kind, target and batch, count again) an escalation.
+CREATE FUNCTION eai._escalate(p_kind text, p_severity text, p_stage text, p_target text, p_what text, p_why text,
+                              p_hint text, p_tried text, p_to_run text, p_failure bigint, p_pipeline bigint,
+                              p_batch bigint, p_relid oid)
+RETURNS eai.escalations
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e eai.escalations;
+    v_tables text[];
+BEGIN
+    UPDATE eai.escalations x SET occurrences = x.occurrences + 1, updated_at = clock_timestamp(), why = p_why,
+                                 tried = coalesce(p_tried, x.tried), failure_id = coalesce(p_failure, x.failure_id)
+     WHERE x.status = 'open' AND x.kind = p_kind AND x.target = p_target AND coalesce(x.batch_id, 0) = coalesce(p_batch, 0)
+    RETURNING * INTO e;
+    IF FOUND THEN
+        RETURN e;
+    END IF;
+    -- The open incident of its table (the bronze table, or the pipeline's silver table).
+    v_tables := array_remove(ARRAY[(SELECT p_relid::regclass::text WHERE to_regclass(p_relid::regclass::text) IS NOT NULL),
+                                   (SELECT p.target_relid::regclass::text FROM eai.pipelines p
+                                     WHERE p.pipeline_id = p_pipeline AND to_regclass(p.target_table) IS NOT NULL)], NULL);
+    INSERT INTO eai.escalations (kind, severity, stage, target, what, why, hint, tried, to_run, failure_id, pipeline_id,
+                                 batch_id, relid, incident_id)
+    VALUES (p_kind, p_severity, p_stage, p_target, p_what, coalesce(p_why, ''), p_hint, p_tried, p_to_run, p_failure, p_pipeline,
+            p_batch, p_relid,
+            (SELECT i.incident_id FROM eai.incidents i
+              WHERE i.tables && v_tables
+                AND i.updated_at >= clock_timestamp() - current_setting('eai.incident_window')::interval
+              ORDER BY i.updated_at DESC LIMIT 1))
+    RETURNING * INTO e;
+    IF e.severity = 'high' THEN
+        PERFORM pg_notify('eai_incident', json_build_object(
+            'escalation_id', e.escalation_id, 'kind', e.kind, 'severity', e.severity, 'target', left(e.target, 200),
+            'what', left(e.what, 500), 'incident_id', e.incident_id)::text);
+        UPDATE eai.escalations x SET notified_at = clock_timestamp() WHERE x.escalation_id = e.escalation_id RETURNING * INTO e;
+    END IF;
+    RETURN e;
+END
+$$;
+COMMENT ON FUNCTION eai._escalate(text, text, text, text, text, text, text, text, text, bigint, bigint, bigint, oid) IS 'eai (internal): raise an escalation, or count it again while open; the writer of new escalations.';
+
+-- Close the open escalations of some work that succeeded again (or that a person dismissed).
+CREATE FUNCTION eai._resolve_escalations(p_kinds text[], p_target text, p_batch bigint, p_status text, p_resolution text)
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE n integer;
+BEGIN
+    UPDATE eai.escalations x SET status = p_status, closed_at = clock_timestamp(), closed_by = eai._session_role(),
+                                 resolution = p_resolution, updated_at = clock_timestamp()
+     WHERE x.status = 'open' AND x.kind = ANY (p_kinds) AND x.target = p_target
+       AND (p_batch IS NULL OR x.batch_id = p_batch);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION eai._resolve_escalations(text[], text, bigint, text, text) IS 'eai (internal): close the open escalations of work that succeeded again; the writer of their ends.';
+
+-- A person's word that an escalation needs nothing more (logged with the role). Engineers may
+-- dismiss; readers see.
+CREATE FUNCTION eai.dismiss_escalation(id bigint, reason text DEFAULT NULL) RETURNS eai.escalations
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE e eai.escalations;
+BEGIN
+    SELECT * INTO e FROM eai.escalations x WHERE x.escalation_id = id;
+    IF NOT FOUND OR (e.relid IS NOT NULL AND NOT coalesce(has_table_privilege(eai._session_role(), e.relid, 'SELECT'), false)) THEN
+        RAISE EXCEPTION 'eai: escalation % does not exist', id USING ERRCODE = '42704',
+            HINT = 'SELECT escalation_id, kind, target, what FROM eai.escalations WHERE status = ''open''; lists the open ones.';
+    END IF;
+    IF e.status <> 'open' THEN
+        RAISE EXCEPTION 'eai: escalation % is already %', id, e.status USING ERRCODE = '55000',
+            HINT = format('It was closed by %s: %s', e.closed_by, e.resolution);
+    END IF;
+    UPDATE eai.escalations x SET status = 'dismissed', closed_at = clock_timestamp(), closed_by = eai._session_role(),
+                                 resolution = coalesce('dismissed: ' || nullif(reason, ''), 'dismissed'), updated_at = clock_timestamp()
+     WHERE x.escalation_id = id RETURNING * INTO e;
+    RETURN e;
+END
+$$;
+COMMENT ON FUNCTION eai.dismiss_escalation(bigint, text) IS 'eai: close an open escalation that needs nothing more, with why; recorded with your role.';
 
 -- sql/breakers.sql
 -- eai 0.3.0: circuit breakers per source and per LLM endpoint (docs/healing.md). A target has a
@@ -1318,6 +1493,17 @@ BEGIN
      WHERE x.scope = p_scope AND x.target = p_target;
     INSERT INTO eai.breaker_transitions (scope, target, from_state, to_state, reason, by_role)
     VALUES (p_scope, p_target, p_from, p_to, p_reason, eai._session_role());
+    IF p_to = 'open' AND p_from <> 'half_open' THEN
+        PERFORM eai._escalate(e.kind, e.severity, p_scope, p_target,
+                    format('%s %s is paused: its circuit breaker is open', CASE p_scope WHEN 'source' THEN 'source' ELSE 'the LLM endpoint' END, p_target),
+                    p_reason, format('SELECT * FROM eai.failures WHERE target LIKE %L ORDER BY failure_id DESC LIMIT 10; shows its failures.',
+                                     p_target || CASE p_scope WHEN 'source' THEN '.%' ELSE ' %' END),
+                    format('its work is refused until %s; then one probe goes through, and the breaker closes if it succeeds', p_probe_at),
+                    format('SELECT eai.reset_breaker(%L, %L);  -- once it is known to be back', p_scope, p_target), NULL, NULL, NULL, NULL)
+          FROM eai._escalation_for(p_scope, 'breaker', 'open', 1) e;
+    ELSIF p_to = 'closed' THEN
+        PERFORM eai._resolve_escalations(ARRAY['breaker_open'], p_target, NULL, 'resolved', 'the circuit breaker closed: ' || p_reason);
+    END IF;
     IF p_to = 'open' THEN
         RAISE WARNING 'eai: the circuit breaker of % % is open: %', p_scope, quote_literal(p_target), p_reason
             USING HINT = format('Its work is refused until %s, then one probe goes through. SELECT eai.reset_breaker(%L, %L); closes it now.',
@@ -1896,6 +2082,8 @@ DECLARE
     p eai.pipelines;
     pr eai.promotions;
     f eai.failures;
+    v_hint text;
+    v_name text;
     n integer := 0;
     tried text[] := '{}';
     v_state text;
@@ -1921,14 +2109,18 @@ BEGIN
                                       (SELECT x.source_relid::regclass FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id)),
                                q.bronze_batch);
             DELETE FROM eai.promotion_queue x WHERE x.pipeline_id = q.pipeline_id AND x.bronze_batch = q.bronze_batch;
+            PERFORM eai._resolve_escalations(ARRAY['dead_letter', 'configuration'],
+                                             (SELECT x.name FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id), q.bronze_batch,
+                                             'resolved', format('promoted (promotion %s)', pr.promotion_id));
         EXCEPTION WHEN others THEN
             -- A batch that cannot be promoted (a lock timeout, a fail rule, a dropped table…) is
             -- recorded as a failure; by its class it is retried later (next_attempt_at) or parked
             -- as a dead letter. The others go on.
-            GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
-            f := eai._record_failure('promotion', (SELECT x.name FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id),
-                                     (SELECT x.source_relid FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id),
-                                     q.pipeline_id, q.bronze_batch, v_state, eai._error_class(v_state), v_msg, q.attempts + 1, true);
+            GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT, v_hint = PG_EXCEPTION_HINT;
+            v_name := (SELECT x.name FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id);
+            f := eai._record_failure('promotion', v_name, (SELECT x.source_relid FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id),
+                                     q.pipeline_id, q.bronze_batch, v_state, eai._error_class(v_state), v_msg, q.attempts + 1, true,
+                                     NULL, nullif(v_hint, ''), format('SELECT * FROM eai.requeue_batch(%L, %s);', v_name, q.bronze_batch));
             UPDATE eai.promotion_queue x SET attempts = f.attempt, last_attempt_at = f.occurred_at,
                                              last_error = f.message, last_sqlstate = f.sqlstate, last_class = f.class,
                                              next_attempt_at = f.next_attempt_at,
@@ -2252,6 +2444,8 @@ BEGIN
     UPDATE eai.gold_tables x SET refreshed_at = clock_timestamp(), refresh_ms = 1000 * extract(epoch FROM clock_timestamp() - t0),
                                  rows = n, refreshes = x.refreshes + 1, last_error = NULL, last_sqlstate = NULL
      WHERE x.gold_id = g.gold_id RETURNING * INTO g;
+    PERFORM eai._resolve_escalations(ARRAY['gold_refresh'], format('gold.%I', g.name), NULL, 'resolved',
+                                     format('refreshed: %s rows', n));
     RETURN g;
 END
 $$;
@@ -2289,7 +2483,8 @@ BEGIN
                 eai._error_class(v_state), v_msg,
                 1 + (SELECT count(*)::integer FROM eai.failures f WHERE f.stage = 'gold_refresh' AND f.relid = g.relid
                         AND f.occurred_at > coalesce(g.refreshed_at, '-infinity')),
-                false, 'the gold table keeps its last content; it is refreshed again after the next promotion into its inputs (or eai.refresh_gold)');
+                false, 'the gold table keeps its last content; it is refreshed again after the next promotion into its inputs (or eai.refresh_gold)',
+                'Fix the query (eai.drop_gold, eai.create_gold) or the data.', format('SELECT * FROM eai.refresh_gold(%L);', g.name));
             RAISE WARNING 'eai: gold table gold.% could not be refreshed and keeps its last content: %', g.name, v_msg
                 USING HINT = format('SQLSTATE %s; fix the query (eai.drop_gold, eai.create_gold) or the data, then SELECT eai.refresh_gold(%L);', v_state, g.name);
         END;
@@ -3281,6 +3476,65 @@ END
 $$;
 COMMENT ON FUNCTION eai.heal(integer) IS 'eai: one healing pass: retry the failed ingests and queued promotions that are due (eai.failures, eai.promotion_queue), at most max_actions; returns what it did and how many batches wait as dead letters. Schedule it with pg_cron, or let the worker run it.';
 
+-- How well healing works (item 11): per stage, class and action, over a window. A failure is
+-- recovered once the same work succeeded later (the table ingested, the batch promoted, the gold
+-- table refreshed, the endpoint answered); it needed a person when an escalation for its work
+-- was raised before that (or is still open).
+CREATE FUNCTION eai.healing_stats(since interval)
+RETURNS TABLE (stage text, class text, action text, failures bigint, healed_automatically bigint, needed_a_person bigint,
+               not_yet_recovered bigint, success_rate double precision, share_needing_a_person double precision,
+               median_recovery interval, worst_recovery interval)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH f AS (
+        SELECT f.*,
+               CASE f.stage
+                   WHEN 'ingest' THEN (SELECT min(b2.finished_at) FROM eai.batches b
+                                         JOIN eai.batches b2 ON b2.source = b.source AND b2.table_name = b.table_name
+                                                            AND b2.batch_id > b.batch_id AND b2.status = 'succeeded'
+                                        WHERE b.batch_id = f.batch_id)
+                   WHEN 'promotion' THEN (SELECT p.started_at + coalesce(p.duration_ms, 0) * interval '1 millisecond'
+                                            FROM eai.promotions p WHERE p.pipeline_id = f.pipeline_id AND p.bronze_batch = f.batch_id)
+                   WHEN 'gold_refresh' THEN (SELECT g.refreshed_at FROM eai.gold_tables g WHERE g.relid = f.relid AND g.refreshed_at > f.occurred_at)
+                   WHEN 'llm' THEN (SELECT min(c.called_at) FROM eai.llm_calls c
+                                     WHERE c.endpoint = split_part(f.target, ' ', 1) AND c.outcome = 'ok' AND c.called_at > f.occurred_at)
+               END AS recovered_at
+          FROM eai.failures f WHERE f.occurred_at >= clock_timestamp() - since
+    ), o AS (
+        SELECT f.*,
+               f.action = 'dead_letter' OR EXISTS (
+                   SELECT 1 FROM eai.escalations e
+                    WHERE e.target = f.target AND (e.batch_id IS NULL OR e.batch_id = f.batch_id)
+                      AND e.raised_at <= coalesce(f.recovered_at, 'infinity')
+                      AND coalesce(e.closed_at, 'infinity') >= f.occurred_at) AS person
+          FROM f
+    )
+    SELECT o.stage, o.class, o.action, count(*),
+           count(*) FILTER (WHERE o.recovered_at IS NOT NULL AND NOT o.person),
+           count(*) FILTER (WHERE o.person),
+           count(*) FILTER (WHERE o.recovered_at IS NULL),
+           round((count(*) FILTER (WHERE o.recovered_at IS NOT NULL AND NOT o.person))::numeric / count(*), 3)::float8,
+           round((count(*) FILTER (WHERE o.person))::numeric / count(*), 3)::float8,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY o.recovered_at - o.occurred_at) FILTER (WHERE o.recovered_at IS NOT NULL),
+           max(o.recovered_at - o.occurred_at)
+      FROM o GROUP BY o.stage, o.class, o.action ORDER BY o.stage, o.class, o.action
+$$;
+COMMENT ON FUNCTION eai.healing_stats(interval) IS 'eai: how well healing works over the window: per stage, class and action, the failures, how many eai healed alone, how many needed a person, the success rate and the time to recover.';
+
+CREATE VIEW eai.healing_stats WITH (security_invoker = true) AS SELECT * FROM eai.healing_stats(interval '7 days');
+COMMENT ON VIEW eai.healing_stats IS 'eai: eai.healing_stats(interval ''7 days''): per stage, class and action over the last week, the failures, healed alone, needing a person, success rate, time to recover.';
+COMMENT ON COLUMN eai.healing_stats.stage IS 'ingest, promotion, gold_refresh or llm.';
+COMMENT ON COLUMN eai.healing_stats.class IS 'Class of the failures.';
+COMMENT ON COLUMN eai.healing_stats.action IS 'What eai did: retry, dead_letter or none.';
+COMMENT ON COLUMN eai.healing_stats.failures IS 'Failures in the window.';
+COMMENT ON COLUMN eai.healing_stats.healed_automatically IS 'Failures whose work succeeded later with no escalation on the way.';
+COMMENT ON COLUMN eai.healing_stats.needed_a_person IS 'Failures whose work was parked or escalated before it succeeded (or still is).';
+COMMENT ON COLUMN eai.healing_stats.not_yet_recovered IS 'Failures whose work has not succeeded since.';
+COMMENT ON COLUMN eai.healing_stats.success_rate IS 'healed_automatically / failures.';
+COMMENT ON COLUMN eai.healing_stats.share_needing_a_person IS 'needed_a_person / failures.';
+COMMENT ON COLUMN eai.healing_stats.median_recovery IS 'Median time from the failure to the work''s success.';
+COMMENT ON COLUMN eai.healing_stats.worst_recovery IS 'Longest time from the failure to the work''s success.';
+
 -- sql/catalog_access.sql
 -- eai 0.3.0: who writes and who sees the catalog (docs/security.md).
 --
@@ -3334,6 +3588,10 @@ CREATE POLICY readable_source ON eai.batch_profiles FOR SELECT
 -- A failure's message may quote values of the table it came from (an unparseable value).
 ALTER TABLE eai.failures ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable_source ON eai.failures FOR SELECT
+    USING (relid IS NULL OR coalesce(has_table_privilege(relid, 'SELECT'), false));
+
+ALTER TABLE eai.escalations ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable_source ON eai.escalations FOR SELECT
     USING (relid IS NULL OR coalesce(has_table_privilege(relid, 'SELECT'), false));
 
 -- The views over them read with the reader's rights, so the policies above apply.
@@ -3390,7 +3648,8 @@ GRANT SELECT ON eai.sources, eai.source_tables, eai.batches, eai.ingest_status,
                 eai.quarantine, eai.promotion_queue, eai.pipeline_status, eai.gold_tables, eai.gold_columns,
                 eai.lineage_edges, eai.quality_runs, eai.quality_scores, eai.quality_history,
                 eai.batch_profiles, eai.metrics, eai.anomalies, eai.incidents, eai.anomaly_thresholds,
-                eai.threshold_changes, eai.failures, eai.breakers, eai.breaker_transitions
+                eai.threshold_changes, eai.failures, eai.breakers, eai.breaker_transitions, eai.escalations,
+                eai.healing_stats
    TO eai_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA silver, gold TO eai_reader;
 -- Tables created later in silver and gold by the role installing eai.
@@ -3451,11 +3710,15 @@ REVOKE ALL ON FUNCTION eai._insert_streamed(oid, text, text, bigint, bigint, jso
   FROM PUBLIC;
 -- Healing (docs/healing.md): recording failures, retrying ingests as the role that failed,
 -- requeueing dead letters and a healing pass run promotions and ingests: superusers only.
-REVOKE ALL ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text),
+REVOKE ALL ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text, text, text),
+    eai._escalate(text, text, text, text, text, text, text, text, text, bigint, bigint, bigint, oid),
+    eai._resolve_escalations(text[], text, bigint, text, text), eai.dismiss_escalation(bigint, text),
     eai._take_due_ingest(), eai._retry_due_ingest(), eai.heal(integer), eai.requeue_batch(text, bigint),
     eai._breaker_transition(text, text, text, text, timestamptz, text), eai._breaker_admit(text, text),
     eai._breaker_record(text, text, boolean), eai.reset_breaker(text, text)
   FROM PUBLIC;
+-- Engineers dismiss escalations (recorded with their role); readers see them.
+GRANT EXECUTE ON FUNCTION eai.dismiss_escalation(bigint, text) TO eai_engineer;
 
 -- sql/upgrade_0.3.0_changes.sql
 -- Changes 0.3.0 makes to objects of earlier versions' files (sql/api.sql): only in the upgrade

@@ -42,15 +42,19 @@ COMMENT ON COLUMN eai.failures.recorded_by IS 'Role of the session that met the 
 
 -- The one writer. p_retried: eai retries this work by itself (queued promotions, ingests), so the
 -- retry policy decides; otherwise the stage handles the failure (action none, p_note says how).
+-- A failure a person must see (eai._escalation_for) raises an escalation with p_hint (the
+-- error's own hint) and p_to_run (what to run once the cause is fixed).
 CREATE FUNCTION eai._record_failure(p_stage text, p_target text, p_relid oid, p_pipeline bigint, p_batch bigint,
                                     p_sqlstate text, p_class text, p_message text, p_attempt integer,
-                                    p_retried boolean, p_note text DEFAULT NULL)
+                                    p_retried boolean, p_note text DEFAULT NULL, p_hint text DEFAULT NULL,
+                                    p_to_run text DEFAULT NULL)
 RETURNS eai.failures
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     d record;
     f eai.failures;
+    esc record;
 BEGIN
     IF p_retried THEN
         SELECT * INTO d FROM eai._retry_decision(p_class, greatest(p_attempt, 1), random());
@@ -70,10 +74,23 @@ BEGIN
             coalesce(eai._redact(p_message), ''), greatest(p_attempt, 1), d.action,
             clock_timestamp() + make_interval(secs => d.retry_after_s), coalesce(d.note, p_note), eai._session_role())
     RETURNING * INTO f;
+    FOR esc IN SELECT * FROM eai._escalation_for(p_stage, p_class, f.action, f.attempt) LOOP
+        PERFORM eai._escalate(esc.kind, esc.severity, p_stage, f.target,
+            CASE esc.kind
+                WHEN 'dead_letter' THEN format('batch %s of pipeline %s is parked as a dead letter', p_batch, f.target)
+                WHEN 'not_retried' THEN format('the ingest of %s failed and is not retried by eai', f.target)
+                WHEN 'configuration' THEN format('the %s of %s fails on a setting only a person can fix', replace(p_stage, '_', ' '), f.target)
+                WHEN 'gold_refresh' THEN format('%s keeps its last content: its refresh failed', f.target)
+                ELSE format('%s of %s failed', p_stage, f.target) END,
+            format('%s (%s, SQLSTATE %s)', f.message, f.class, coalesce(f.sqlstate, 'none')),
+            p_hint, format('attempt %s: %s', f.attempt, f.note), p_to_run, f.failure_id, p_pipeline,
+            -- A parked batch is work of its own; an ingest's escalation is the table's, whatever the batch.
+            CASE WHEN p_stage = 'promotion' THEN p_batch END, p_relid);
+    END LOOP;
     RETURN f;
 END
 $$;
-COMMENT ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text) IS 'eai (internal): record a failure and what eai does about it; the only writer of eai.failures.';
+COMMENT ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text, text, text) IS 'eai (internal): record a failure and what eai does about it; the only writer of eai.failures.';
 
 -- The heal job's pick (src/healing.rs): the oldest failed ingest whose retry is due, still the
 -- latest batch of its table, of a source that still exists and a role still allowed to ingest

@@ -90,6 +90,8 @@ BEGIN
     UPDATE eai.gold_tables x SET refreshed_at = clock_timestamp(), refresh_ms = 1000 * extract(epoch FROM clock_timestamp() - t0),
                                  rows = n, refreshes = x.refreshes + 1, last_error = NULL, last_sqlstate = NULL
      WHERE x.gold_id = g.gold_id RETURNING * INTO g;
+    PERFORM eai._resolve_escalations(ARRAY['gold_refresh'], format('gold.%I', g.name), NULL, 'resolved',
+                                     format('refreshed: %s rows', n));
     RETURN g;
 END
 $$;
@@ -127,7 +129,8 @@ BEGIN
                 eai._error_class(v_state), v_msg,
                 1 + (SELECT count(*)::integer FROM eai.failures f WHERE f.stage = 'gold_refresh' AND f.relid = g.relid
                         AND f.occurred_at > coalesce(g.refreshed_at, '-infinity')),
-                false, 'the gold table keeps its last content; it is refreshed again after the next promotion into its inputs (or eai.refresh_gold)');
+                false, 'the gold table keeps its last content; it is refreshed again after the next promotion into its inputs (or eai.refresh_gold)',
+                'Fix the query (eai.drop_gold, eai.create_gold) or the data.', format('SELECT * FROM eai.refresh_gold(%L);', g.name));
             RAISE WARNING 'eai: gold table gold.% could not be refreshed and keeps its last content: %', g.name, v_msg
                 USING HINT = format('SQLSTATE %s; fix the query (eai.drop_gold, eai.create_gold) or the data, then SELECT eai.refresh_gold(%L);', v_state, g.name);
         END;

@@ -24,3 +24,62 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION eai.heal(integer) IS 'eai: one healing pass: retry the failed ingests and queued promotions that are due (eai.failures, eai.promotion_queue), at most max_actions; returns what it did and how many batches wait as dead letters. Schedule it with pg_cron, or let the worker run it.';
+
+-- How well healing works (item 11): per stage, class and action, over a window. A failure is
+-- recovered once the same work succeeded later (the table ingested, the batch promoted, the gold
+-- table refreshed, the endpoint answered); it needed a person when an escalation for its work
+-- was raised before that (or is still open).
+CREATE FUNCTION eai.healing_stats(since interval)
+RETURNS TABLE (stage text, class text, action text, failures bigint, healed_automatically bigint, needed_a_person bigint,
+               not_yet_recovered bigint, success_rate double precision, share_needing_a_person double precision,
+               median_recovery interval, worst_recovery interval)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH f AS (
+        SELECT f.*,
+               CASE f.stage
+                   WHEN 'ingest' THEN (SELECT min(b2.finished_at) FROM eai.batches b
+                                         JOIN eai.batches b2 ON b2.source = b.source AND b2.table_name = b.table_name
+                                                            AND b2.batch_id > b.batch_id AND b2.status = 'succeeded'
+                                        WHERE b.batch_id = f.batch_id)
+                   WHEN 'promotion' THEN (SELECT p.started_at + coalesce(p.duration_ms, 0) * interval '1 millisecond'
+                                            FROM eai.promotions p WHERE p.pipeline_id = f.pipeline_id AND p.bronze_batch = f.batch_id)
+                   WHEN 'gold_refresh' THEN (SELECT g.refreshed_at FROM eai.gold_tables g WHERE g.relid = f.relid AND g.refreshed_at > f.occurred_at)
+                   WHEN 'llm' THEN (SELECT min(c.called_at) FROM eai.llm_calls c
+                                     WHERE c.endpoint = split_part(f.target, ' ', 1) AND c.outcome = 'ok' AND c.called_at > f.occurred_at)
+               END AS recovered_at
+          FROM eai.failures f WHERE f.occurred_at >= clock_timestamp() - since
+    ), o AS (
+        SELECT f.*,
+               f.action = 'dead_letter' OR EXISTS (
+                   SELECT 1 FROM eai.escalations e
+                    WHERE e.target = f.target AND (e.batch_id IS NULL OR e.batch_id = f.batch_id)
+                      AND e.raised_at <= coalesce(f.recovered_at, 'infinity')
+                      AND coalesce(e.closed_at, 'infinity') >= f.occurred_at) AS person
+          FROM f
+    )
+    SELECT o.stage, o.class, o.action, count(*),
+           count(*) FILTER (WHERE o.recovered_at IS NOT NULL AND NOT o.person),
+           count(*) FILTER (WHERE o.person),
+           count(*) FILTER (WHERE o.recovered_at IS NULL),
+           round((count(*) FILTER (WHERE o.recovered_at IS NOT NULL AND NOT o.person))::numeric / count(*), 3)::float8,
+           round((count(*) FILTER (WHERE o.person))::numeric / count(*), 3)::float8,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY o.recovered_at - o.occurred_at) FILTER (WHERE o.recovered_at IS NOT NULL),
+           max(o.recovered_at - o.occurred_at)
+      FROM o GROUP BY o.stage, o.class, o.action ORDER BY o.stage, o.class, o.action
+$$;
+COMMENT ON FUNCTION eai.healing_stats(interval) IS 'eai: how well healing works over the window: per stage, class and action, the failures, how many eai healed alone, how many needed a person, the success rate and the time to recover.';
+
+CREATE VIEW eai.healing_stats WITH (security_invoker = true) AS SELECT * FROM eai.healing_stats(interval '7 days');
+COMMENT ON VIEW eai.healing_stats IS 'eai: eai.healing_stats(interval ''7 days''): per stage, class and action over the last week, the failures, healed alone, needing a person, success rate, time to recover.';
+COMMENT ON COLUMN eai.healing_stats.stage IS 'ingest, promotion, gold_refresh or llm.';
+COMMENT ON COLUMN eai.healing_stats.class IS 'Class of the failures.';
+COMMENT ON COLUMN eai.healing_stats.action IS 'What eai did: retry, dead_letter or none.';
+COMMENT ON COLUMN eai.healing_stats.failures IS 'Failures in the window.';
+COMMENT ON COLUMN eai.healing_stats.healed_automatically IS 'Failures whose work succeeded later with no escalation on the way.';
+COMMENT ON COLUMN eai.healing_stats.needed_a_person IS 'Failures whose work was parked or escalated before it succeeded (or still is).';
+COMMENT ON COLUMN eai.healing_stats.not_yet_recovered IS 'Failures whose work has not succeeded since.';
+COMMENT ON COLUMN eai.healing_stats.success_rate IS 'healed_automatically / failures.';
+COMMENT ON COLUMN eai.healing_stats.share_needing_a_person IS 'needed_a_person / failures.';
+COMMENT ON COLUMN eai.healing_stats.median_recovery IS 'Median time from the failure to the work''s success.';
+COMMENT ON COLUMN eai.healing_stats.worst_recovery IS 'Longest time from the failure to the work''s success.';

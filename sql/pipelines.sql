@@ -540,6 +540,8 @@ DECLARE
     p eai.pipelines;
     pr eai.promotions;
     f eai.failures;
+    v_hint text;
+    v_name text;
     n integer := 0;
     tried text[] := '{}';
     v_state text;
@@ -565,14 +567,18 @@ BEGIN
                                       (SELECT x.source_relid::regclass FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id)),
                                q.bronze_batch);
             DELETE FROM eai.promotion_queue x WHERE x.pipeline_id = q.pipeline_id AND x.bronze_batch = q.bronze_batch;
+            PERFORM eai._resolve_escalations(ARRAY['dead_letter', 'configuration'],
+                                             (SELECT x.name FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id), q.bronze_batch,
+                                             'resolved', format('promoted (promotion %s)', pr.promotion_id));
         EXCEPTION WHEN others THEN
             -- A batch that cannot be promoted (a lock timeout, a fail rule, a dropped table…) is
             -- recorded as a failure; by its class it is retried later (next_attempt_at) or parked
             -- as a dead letter. The others go on.
-            GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
-            f := eai._record_failure('promotion', (SELECT x.name FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id),
-                                     (SELECT x.source_relid FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id),
-                                     q.pipeline_id, q.bronze_batch, v_state, eai._error_class(v_state), v_msg, q.attempts + 1, true);
+            GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT, v_hint = PG_EXCEPTION_HINT;
+            v_name := (SELECT x.name FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id);
+            f := eai._record_failure('promotion', v_name, (SELECT x.source_relid FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id),
+                                     q.pipeline_id, q.bronze_batch, v_state, eai._error_class(v_state), v_msg, q.attempts + 1, true,
+                                     NULL, nullif(v_hint, ''), format('SELECT * FROM eai.requeue_batch(%L, %s);', v_name, q.bronze_batch));
             UPDATE eai.promotion_queue x SET attempts = f.attempt, last_attempt_at = f.occurred_at,
                                              last_error = f.message, last_sqlstate = f.sqlstate, last_class = f.class,
                                              next_attempt_at = f.next_attempt_at,

@@ -47,7 +47,8 @@ GRANT SELECT ON eai.sources, eai.source_tables, eai.batches, eai.ingest_status,
                 eai.quarantine, eai.promotion_queue, eai.pipeline_status, eai.gold_tables, eai.gold_columns,
                 eai.lineage_edges, eai.quality_runs, eai.quality_scores, eai.quality_history,
                 eai.batch_profiles, eai.metrics, eai.anomalies, eai.incidents, eai.anomaly_thresholds,
-                eai.threshold_changes, eai.failures, eai.breakers, eai.breaker_transitions
+                eai.threshold_changes, eai.failures, eai.breakers, eai.breaker_transitions, eai.escalations,
+                eai.healing_stats
    TO eai_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA silver, gold TO eai_reader;
 -- Tables created later in silver and gold by the role installing eai.
@@ -108,8 +109,12 @@ REVOKE ALL ON FUNCTION eai._insert_streamed(oid, text, text, bigint, bigint, jso
   FROM PUBLIC;
 -- Healing (docs/healing.md): recording failures, retrying ingests as the role that failed,
 -- requeueing dead letters and a healing pass run promotions and ingests: superusers only.
-REVOKE ALL ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text),
+REVOKE ALL ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text, text, text),
+    eai._escalate(text, text, text, text, text, text, text, text, text, bigint, bigint, bigint, oid),
+    eai._resolve_escalations(text[], text, bigint, text, text), eai.dismiss_escalation(bigint, text),
     eai._take_due_ingest(), eai._retry_due_ingest(), eai.heal(integer), eai.requeue_batch(text, bigint),
     eai._breaker_transition(text, text, text, text, timestamptz, text), eai._breaker_admit(text, text),
     eai._breaker_record(text, text, boolean), eai.reset_breaker(text, text)
   FROM PUBLIC;
+-- Engineers dismiss escalations (recorded with their role); readers see them.
+GRANT EXECUTE ON FUNCTION eai.dismiss_escalation(bigint, text) TO eai_engineer;

@@ -3,6 +3,7 @@
 //! ingest failed.
 
 use eai_core::error_taxonomy::ErrorClass;
+use eai_core::escalation::{self, Event};
 use eai_core::retry_policy::{self, Decision};
 use pgrx::prelude::*;
 
@@ -69,4 +70,17 @@ fn _retry_due_ingest() -> i64 {
             .or_report()
     });
     1
+}
+
+/// The escalation a failure (or, with class `breaker`, a breaker of scope `stage` opening)
+/// raises: (kind, severity), or no row (eai_core::escalation).
+#[pg_extern(immutable, strict, parallel_safe)]
+fn _escalation_for(stage: &str, class: &str, action: &str, attempt: i32) -> TableIterator<'static, (name!(kind, String), name!(severity, String))> {
+    let event = if class == "breaker" {
+        Event::BreakerOpened { scope: stage }
+    } else {
+        let class = ErrorClass::from_name(class).ok_or_else(|| EaiError::UnknownErrorClass(class.to_string())).or_report();
+        Event::Failure { stage, class, action, attempt }
+    };
+    TableIterator::new(escalation::escalation(event).map(|(k, s)| (k.to_string(), s.as_str().to_string())))
 }

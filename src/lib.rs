@@ -35,7 +35,8 @@ extension_sql_file!("../sql/api.sql", name = "api", requires = ["llm", embed::_e
 extension_sql_file!("../sql/casts.sql", name = "casts", requires = ["api"]);
 extension_sql_file!("../sql/trust.sql", name = "trust", requires = ["casts", user_sql::_check_expression, user_sql::_check_select]);
 extension_sql_file!("../sql/failures.sql", name = "failures", requires = ["trust", healing::_retry_decision, source_helpers::_redact]);
-extension_sql_file!("../sql/breakers.sql", name = "breakers", requires = ["failures", catalog_write::_session_role]);
+extension_sql_file!("../sql/escalations.sql", name = "escalations", requires = ["failures", catalog_write::_session_role, healing::_escalation_for]);
+extension_sql_file!("../sql/breakers.sql", name = "breakers", requires = ["escalations"]);
 extension_sql_file!(
     "../sql/pipelines.sql",
     name = "pipelines",

@@ -8,6 +8,7 @@
 //! - [`csv_scan`]: a whole CSV file read strictly, as COPY will: stray quotes found, with their line.
 //! - [`conninfo`]: libpq connection strings and URIs → postgres_fdw server / user-mapping options.
 //! - [`error_taxonomy`]: SQLSTATE → error class and a hint for the user; secret redaction.
+//! - [`escalation`]: which failures a person must see, of which kind and severity.
 //! - [`expectations`]: rules silver data must hold (`eai.expect`), suggestions from profiles.
 //! - [`embedding`]: in-process sentence embeddings with ONNX Runtime (mean pooling + L2).
 //! - [`llm`]: LLM disambiguation protocol: prompts, OpenAI/Ollama bodies and replies, validation, prices.
@@ -24,6 +25,7 @@ pub mod csv_scan;
 pub mod csv_sniff;
 pub mod embedding;
 pub mod error_taxonomy;
+pub mod escalation;
 pub mod expectations;
 pub mod ident;
 pub mod llm;

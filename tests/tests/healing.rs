@@ -148,6 +148,16 @@ fn a_promotion_that_times_out_on_a_lock_is_retried_later() {
     assert_eq!(later, (0, 1));
     assert_eq!(silver_rows, (12, 12), "every row once");
     assert_eq!(failures, vec![("promotion".into(), "transient".into(), 1, "retry".into())]);
+    let stats = c
+        .query_one(
+            "SELECT stage, class, failures, healed_automatically, needed_a_person, success_rate, median_recovery > interval '1 second'
+               FROM eai.healing_stats",
+            &[],
+        )
+        .unwrap();
+    let stats: (String, String, i64, i64, i64, f64, bool) =
+        (stats.get(0), stats.get(1), stats.get(2), stats.get(3), stats.get(4), stats.get(5), stats.get(6));
+    assert_eq!(stats, ("promotion".into(), "transient".into(), 1, 1, 0, 1.0, true), "healed without a person, after its wait");
 }
 
 /// The circuit breaker of a source (issue 14, item 4): a source that fails three times in a row
@@ -207,6 +217,12 @@ fn a_source_that_keeps_failing_is_paused_alone_and_probed_later() {
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
+    let escalations: Vec<(String, String, String)> = c
+        .query("SELECT kind, severity, status FROM eai.escalations WHERE kind = 'breaker_open' ORDER BY escalation_id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
     let bronze = rows(&mut c, "bronze.far__t", "id");
     let refused = c.query("SELECT eai.reset_breaker('source', 'nowhere')", &[]).unwrap_err();
     remote_admin = source.connect("postgres");
@@ -236,5 +252,7 @@ fn a_source_that_keeps_failing_is_paused_alone_and_probed_later() {
     assert!(transitions[0].2.contains("3 failures in a row"), "{transitions:?}");
     assert!(transitions[6].2.contains("reset by postgres"), "{transitions:?}");
     assert_eq!(bronze, (11, 11), "every row once");
+    // Each opening from closed told a person (high); each closing resolved it.
+    assert_eq!(escalations, vec![("breaker_open".into(), "high".into(), "resolved".into()); 2], "{escalations:?}");
     assert_eq!(refused.code().map(|c| c.code()), Some("42704"));
 }
