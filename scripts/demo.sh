@@ -172,6 +172,10 @@ SELECT DISTINCT ON (b.table_name) b.table_name, b.status, b.rows_read, b.rows_wr
                                 ORDER BY x.failure_id DESC LIMIT 1) f
  WHERE b.source = 'crm' ORDER BY b.table_name, b.batch_id DESC;
 SELECT from_state, to_state, reason FROM eai.breaker_transitions WHERE target = 'crm' ORDER BY transition_id DESC LIMIT 3;
+\echo '   ... the paused source was an escalation for a person (high: NOTIFY eai_incident), closed by eai when the breaker closed;'
+\echo '       eai.healing_stats says how much eai healed alone:'
+SELECT kind, severity, target, what, status, resolution FROM eai.escalations WHERE target = 'crm' ORDER BY escalation_id DESC LIMIT 1;
+SELECT stage, class, action, failures, healed_automatically, needed_a_person, success_rate FROM eai.healing_stats WHERE stage = 'ingest';
 RESET eai.breaker_consecutive_failures;
 RESET eai.breaker_open_for;
 \echo '== Awkward files lose no row: a file without a header gets column_1..n, a stray quote stays in its field'
