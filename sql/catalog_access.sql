@@ -56,6 +56,10 @@ ALTER TABLE eai.escalations ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable_source ON eai.escalations FOR SELECT
     USING (relid IS NULL OR coalesce(has_table_privilege(relid, 'SELECT'), false));
 
+ALTER TABLE eai.remediations ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable_source ON eai.remediations FOR SELECT
+    USING (relid IS NULL OR coalesce(has_table_privilege(relid, 'SELECT'), false));
+
 -- The views over them read with the reader's rights, so the policies above apply.
 ALTER VIEW eai.pending_mappings SET (security_invoker = true);
 ALTER VIEW eai.metrics SET (security_invoker = true);

@@ -362,6 +362,37 @@ IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_escalation_for_wrapper';
 
+CREATE  FUNCTION "_default_drift_contract"(
+	"change" TEXT /* & str */
+) RETURNS TABLE (
+	"policy" TEXT,  /* String */
+	"apply" TEXT  /* String */
+)
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_default_drift_contract_wrapper';
+
+CREATE  FUNCTION "_heal_drift"(
+	"pipeline" bigint /* i64 */
+) RETURNS bigint /* i64 */
+STRICT
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_heal_drift_wrapper';
+
+CREATE  FUNCTION "_approve_remediation"(
+	"id" bigint /* i64 */
+) RETURNS void
+STRICT
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_approve_remediation_wrapper';
+
+CREATE  FUNCTION "_revert_remediation"(
+	"id" bigint /* i64 */
+) RETURNS void
+STRICT
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_revert_remediation_wrapper';
+
 -- sql/api.sql
 -- eai API: sources, ingest into bronze, embeddings. Loaded last (finalize) by src/lib.rs, after
 -- the Rust helpers (eai._*) exist. Dynamic SQL quotes every identifier with format('%I') and every
@@ -1292,7 +1323,8 @@ CREATE TABLE eai.escalations (
     escalation_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     raised_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
     updated_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
-    kind            text NOT NULL CHECK (kind IN ('dead_letter', 'not_retried', 'configuration', 'gold_refresh', 'breaker_open')),
+    kind            text NOT NULL CHECK (kind IN ('dead_letter', 'not_retried', 'configuration', 'gold_refresh', 'breaker_open',
+                                                  'schema_drift', 'remediation_failed')),
     severity        text NOT NULL CHECK (severity IN ('low', 'medium', 'high')),
     stage           text NOT NULL,
     target          text NOT NULL,
@@ -1306,6 +1338,7 @@ CREATE TABLE eai.escalations (
     pipeline_id     bigint,
     batch_id        bigint,
     relid           oid,
+    remediation_id  bigint,
     incident_id     bigint,
     status          text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved', 'dismissed')),
     closed_at       timestamptz,
@@ -1313,12 +1346,12 @@ CREATE TABLE eai.escalations (
     resolution      text,
     notified_at     timestamptz
 );
-CREATE UNIQUE INDEX escalations_one_open ON eai.escalations (kind, target, coalesce(batch_id, 0)) WHERE status = 'open';
+CREATE UNIQUE INDEX escalations_one_open ON eai.escalations (kind, target, coalesce(batch_id, 0), coalesce(remediation_id, 0)) WHERE status = 'open';
 COMMENT ON TABLE eai.escalations IS 'eai: what needs a person: what failed, why, the hint, what eai already tried and what to run. Closed by eai when the work succeeds again, or dismissed (eai.dismiss_escalation).';
 COMMENT ON COLUMN eai.escalations.escalation_id IS 'Identifier (eai.dismiss_escalation takes it).';
 COMMENT ON COLUMN eai.escalations.raised_at IS 'When it was raised.';
 COMMENT ON COLUMN eai.escalations.updated_at IS 'When it last happened again.';
-COMMENT ON COLUMN eai.escalations.kind IS 'dead_letter (a batch parked), not_retried (an ingest eai does not retry), configuration (a setting a person must fix; eai keeps retrying slowly), gold_refresh (a gold table keeps its last content), breaker_open (a source is paused).';
+COMMENT ON COLUMN eai.escalations.kind IS 'dead_letter (a batch parked), not_retried (an ingest eai does not retry), configuration (a setting a person must fix; eai keeps retrying slowly), gold_refresh (a gold table keeps its last content), breaker_open (a source is paused), schema_drift (a schema change to approve or to know of), remediation_failed (a heal the canary reverted).';
 COMMENT ON COLUMN eai.escalations.severity IS 'low, medium or high (high ones are sent with NOTIFY eai_incident).';
 COMMENT ON COLUMN eai.escalations.stage IS 'ingest, promotion, gold_refresh or source.';
 COMMENT ON COLUMN eai.escalations.target IS 'What failed: source.table, the pipeline, gold.<name>, the source.';
@@ -1332,6 +1365,7 @@ COMMENT ON COLUMN eai.escalations.failure_id IS 'The latest failure (eai.failure
 COMMENT ON COLUMN eai.escalations.pipeline_id IS 'Pipeline, for a promotion.';
 COMMENT ON COLUMN eai.escalations.batch_id IS 'The batch, for a dead letter or an ingest.';
 COMMENT ON COLUMN eai.escalations.relid IS 'The table whose values the text may quote: only roles that may read it see the row.';
+COMMENT ON COLUMN eai.escalations.remediation_id IS 'The remediation it is about (a proposal to approve, a heal the canary reverted).';
 COMMENT ON COLUMN eai.escalations.incident_id IS 'The open incident of the same table it joined (eai.incidents), if any.';
 COMMENT ON COLUMN eai.escalations.status IS 'open, resolved (the work succeeded again) or dismissed (by a person).';
 COMMENT ON COLUMN eai.escalations.closed_at IS 'When it was resolved or dismissed.';
@@ -1342,7 +1376,7 @@ COMMENT ON COLUMN eai.escalations.notified_at IS 'When NOTIFY eai_incident annou
 -- Raise (or, while one is open for the same kind, target and batch, count again) an escalation.
 CREATE FUNCTION eai._escalate(p_kind text, p_severity text, p_stage text, p_target text, p_what text, p_why text,
                               p_hint text, p_tried text, p_to_run text, p_failure bigint, p_pipeline bigint,
-                              p_batch bigint, p_relid oid)
+                              p_batch bigint, p_relid oid, p_remediation bigint DEFAULT NULL)
 RETURNS eai.escalations
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1353,6 +1387,7 @@ BEGIN
     UPDATE eai.escalations x SET occurrences = x.occurrences + 1, updated_at = clock_timestamp(), why = p_why,
                                  tried = coalesce(p_tried, x.tried), failure_id = coalesce(p_failure, x.failure_id)
      WHERE x.status = 'open' AND x.kind = p_kind AND x.target = p_target AND coalesce(x.batch_id, 0) = coalesce(p_batch, 0)
+       AND coalesce(x.remediation_id, 0) = coalesce(p_remediation, 0)
     RETURNING * INTO e;
     IF FOUND THEN
         RETURN e;
@@ -1362,9 +1397,9 @@ BEGIN
                                    (SELECT p.target_relid::regclass::text FROM eai.pipelines p
                                      WHERE p.pipeline_id = p_pipeline AND to_regclass(p.target_table) IS NOT NULL)], NULL);
     INSERT INTO eai.escalations (kind, severity, stage, target, what, why, hint, tried, to_run, failure_id, pipeline_id,
-                                 batch_id, relid, incident_id)
+                                 batch_id, relid, remediation_id, incident_id)
     VALUES (p_kind, p_severity, p_stage, p_target, p_what, coalesce(p_why, ''), p_hint, p_tried, p_to_run, p_failure, p_pipeline,
-            p_batch, p_relid,
+            p_batch, p_relid, p_remediation,
             (SELECT i.incident_id FROM eai.incidents i
               WHERE i.tables && v_tables
                 AND i.updated_at >= clock_timestamp() - current_setting('eai.incident_window')::interval
@@ -1379,10 +1414,11 @@ BEGIN
     RETURN e;
 END
 $$;
-COMMENT ON FUNCTION eai._escalate(text, text, text, text, text, text, text, text, text, bigint, bigint, bigint, oid) IS 'eai (internal): raise an escalation, or count it again while open; the writer of new escalations.';
+COMMENT ON FUNCTION eai._escalate(text, text, text, text, text, text, text, text, text, bigint, bigint, bigint, oid, bigint) IS 'eai (internal): raise an escalation, or count it again while open; the writer of new escalations.';
 
 -- Close the open escalations of some work that succeeded again (or that a person dismissed).
-CREATE FUNCTION eai._resolve_escalations(p_kinds text[], p_target text, p_batch bigint, p_status text, p_resolution text)
+CREATE FUNCTION eai._resolve_escalations(p_kinds text[], p_target text, p_batch bigint, p_status text, p_resolution text,
+                                         p_remediation bigint DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1391,12 +1427,12 @@ BEGIN
     UPDATE eai.escalations x SET status = p_status, closed_at = clock_timestamp(), closed_by = eai._session_role(),
                                  resolution = p_resolution, updated_at = clock_timestamp()
      WHERE x.status = 'open' AND x.kind = ANY (p_kinds) AND x.target = p_target
-       AND (p_batch IS NULL OR x.batch_id = p_batch);
+       AND (p_batch IS NULL OR x.batch_id = p_batch) AND (p_remediation IS NULL OR x.remediation_id = p_remediation);
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END
 $$;
-COMMENT ON FUNCTION eai._resolve_escalations(text[], text, bigint, text, text) IS 'eai (internal): close the open escalations of work that succeeded again; the writer of their ends.';
+COMMENT ON FUNCTION eai._resolve_escalations(text[], text, bigint, text, text, bigint) IS 'eai (internal): close the open escalations of work that succeeded again; the writer of their ends.';
 
 -- A person's word that an escalation needs nothing more (logged with the role). Engineers may
 -- dismiss; readers see.
@@ -3448,33 +3484,293 @@ $$;
 COMMENT ON FUNCTION eai.detect_anomalies(regclass, double precision, integer, double precision, double precision) IS
     'eai: judge every metric series of a table (eai.metrics), its metric vectors (Isolation Forest), batch drift and schema changes; record the anomalies (eai.anomalies) and group them into incidents (eai.incidents). See docs/anomalies.md.';
 
+-- sql/remediations.sql
+-- eai 0.3.0: schema drift healed under a contract, every action reversible and explained
+-- (docs/healing.md). The decisions are eai-core's (schema_drift.rs) through src/drift.rs; these
+-- are the tables and their small writers.
+
+CREATE TABLE eai.drift_contracts (
+    pipeline_id     bigint NOT NULL REFERENCES eai.pipelines ON DELETE CASCADE,
+    change          text NOT NULL CHECK (change IN ('new_column', 'renamed_column', 'removed_column', 'widened_type', 'narrowed_type')),
+    policy          text NOT NULL CHECK (policy IN ('evolve', 'freeze', 'discard_row', 'discard_value')),
+    apply           text NOT NULL CHECK (apply IN ('auto', 'approve', 'never')),
+    set_by          name NOT NULL,
+    set_at          timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (pipeline_id, change)
+);
+COMMENT ON TABLE eai.drift_contracts IS 'eai: a pipeline''s contract for schema changes at its source, where it differs from the default (eai.drift_contract shows the contract in force).';
+COMMENT ON COLUMN eai.drift_contracts.pipeline_id IS 'Pipeline.';
+COMMENT ON COLUMN eai.drift_contracts.change IS 'new_column, renamed_column, removed_column, widened_type or narrowed_type.';
+COMMENT ON COLUMN eai.drift_contracts.policy IS 'evolve (silver follows), freeze (silver stays; new values stay in _eai_extra), discard_row, discard_value.';
+COMMENT ON COLUMN eai.drift_contracts.apply IS 'auto (eai applies it, within the safeguards), approve (eai proposes, a person approves) or never (recorded only).';
+COMMENT ON COLUMN eai.drift_contracts.set_by IS 'Role that set it.';
+COMMENT ON COLUMN eai.drift_contracts.set_at IS 'When.';
+
+CREATE FUNCTION eai.set_drift_contract(pipeline text, change text, policy text, apply text DEFAULT 'auto')
+RETURNS eai.drift_contracts
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    p eai.pipelines := eai._pipeline_or_raise(pipeline);
+    c eai.drift_contracts;
+BEGIN
+    IF change IS NULL OR change NOT IN ('new_column', 'renamed_column', 'removed_column', 'widened_type', 'narrowed_type') THEN
+        RAISE EXCEPTION 'eai: % is not a kind of schema change', coalesce(quote_literal(change), 'NULL') USING ERRCODE = '22023',
+            HINT = 'Kinds: new_column, renamed_column, removed_column, widened_type, narrowed_type.';
+    END IF;
+    IF policy IS NULL OR policy NOT IN ('evolve', 'freeze', 'discard_row', 'discard_value') THEN
+        RAISE EXCEPTION 'eai: % is not a drift policy', coalesce(quote_literal(policy), 'NULL') USING ERRCODE = '22023',
+            HINT = 'Policies: evolve, freeze, discard_row, discard_value.';
+    END IF;
+    IF apply IS NULL OR apply NOT IN ('auto', 'approve', 'never') THEN
+        RAISE EXCEPTION 'eai: % is not a way to apply a change', coalesce(quote_literal(apply), 'NULL') USING ERRCODE = '22023',
+            HINT = 'auto, approve or never.';
+    END IF;
+    INSERT INTO eai.drift_contracts AS x (pipeline_id, change, policy, apply, set_by)
+    VALUES (p.pipeline_id, change, policy, apply, eai._session_role())
+    ON CONFLICT ON CONSTRAINT drift_contracts_pkey DO UPDATE SET policy = excluded.policy, apply = excluded.apply,
+                                                     set_by = excluded.set_by, set_at = clock_timestamp()
+    RETURNING * INTO c;
+    RETURN c;
+END
+$$;
+COMMENT ON FUNCTION eai.set_drift_contract(text, text, text, text) IS 'eai: set what a pipeline does with one kind of schema change at its source (policy evolve, freeze, discard_row or discard_value; apply auto, approve or never).';
+
+CREATE VIEW eai.drift_contract AS
+SELECT p.name AS pipeline, k.change, coalesce(c.policy, d.policy) AS policy, coalesce(c.apply, d.apply) AS apply,
+       c.pipeline_id IS NULL AS is_default, c.set_by, c.set_at
+  FROM eai.pipelines p
+ CROSS JOIN unnest(ARRAY['new_column', 'renamed_column', 'removed_column', 'widened_type', 'narrowed_type']) AS k(change)
+ CROSS JOIN LATERAL eai._default_drift_contract(k.change) d
+  LEFT JOIN eai.drift_contracts c ON c.pipeline_id = p.pipeline_id AND c.change = k.change;
+COMMENT ON VIEW eai.drift_contract IS 'eai: the contract in force per pipeline and kind of schema change (the default where none was set).';
+COMMENT ON COLUMN eai.drift_contract.pipeline IS 'Pipeline.';
+COMMENT ON COLUMN eai.drift_contract.change IS 'Kind of change.';
+COMMENT ON COLUMN eai.drift_contract.policy IS 'evolve, freeze, discard_row or discard_value.';
+COMMENT ON COLUMN eai.drift_contract.apply IS 'auto, approve or never.';
+COMMENT ON COLUMN eai.drift_contract.is_default IS 'Whether it is eai''s default (no eai.set_drift_contract for it).';
+COMMENT ON COLUMN eai.drift_contract.set_by IS 'Role that set it.';
+COMMENT ON COLUMN eai.drift_contract.set_at IS 'When.';
+
+CREATE TABLE eai.remediations (
+    remediation_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    pipeline_id     bigint NOT NULL,
+    pipeline        text NOT NULL,
+    change          text NOT NULL,
+    action          text NOT NULL CHECK (action IN ('map_column', 'remap_column', 'add_column', 'flag_removed_column', 'widen_column', 'keep_type')),
+    columns         jsonb NOT NULL,
+    evidence        jsonb NOT NULL DEFAULT '{}',
+    before          jsonb,
+    after           jsonb,
+    undo            text,
+    status          text NOT NULL CHECK (status IN ('proposed', 'applied', 'recorded', 'reverted', 'rejected', 'failed')),
+    decided_by      text,
+    reason          text NOT NULL,
+    applied_at      timestamptz,
+    after_promotion bigint,
+    canary          text CHECK (canary IN ('pending', 'passed', 'failed')),
+    canary_detail   text,
+    reverted_at     timestamptz,
+    reverted_by     text,
+    escalation_id   bigint,
+    relid           oid
+);
+CREATE INDEX ON eai.remediations (pipeline_id, remediation_id);
+COMMENT ON TABLE eai.remediations IS 'eai: every action eai took or proposed on a schema change: what changed, the action, the evidence, the state before and after, the undo, who approved it, and its outcome (the canary). eai.revert_remediation restores the state before.';
+COMMENT ON COLUMN eai.remediations.remediation_id IS 'Identifier (eai.approve_remediation, eai.revert_remediation take it).';
+COMMENT ON COLUMN eai.remediations.created_at IS 'When the change was found.';
+COMMENT ON COLUMN eai.remediations.pipeline_id IS 'Pipeline.';
+COMMENT ON COLUMN eai.remediations.pipeline IS 'Pipeline name.';
+COMMENT ON COLUMN eai.remediations.change IS 'new_column, renamed_column, removed_column, widened_type or narrowed_type.';
+COMMENT ON COLUMN eai.remediations.action IS 'map_column (a new bronze column feeds an unmapped silver column), remap_column (a renamed column feeds the silver column the old name fed), add_column (a new silver column), flag_removed_column, widen_column (bronze and silver follow a wider type), keep_type (a narrower type: silver keeps its own).';
+COMMENT ON COLUMN eai.remediations.columns IS 'The columns involved: bronze (new name), old_bronze (old name), silver, from_type, to_type.';
+COMMENT ON COLUMN eai.remediations.evidence IS 'Why eai thinks so: the signals (name embedding, letters, values, distribution, type) and the confidence.';
+COMMENT ON COLUMN eai.remediations.before IS 'The state before: which bronze column fed the silver column, its mapping version, the column types.';
+COMMENT ON COLUMN eai.remediations.after IS 'The state after, once applied (and the rows filled from bronze).';
+COMMENT ON COLUMN eai.remediations.undo IS 'What eai.revert_remediation does, in words.';
+COMMENT ON COLUMN eai.remediations.status IS 'proposed (waits for eai.approve_remediation), applied, recorded (nothing to change, or the contract says not to), reverted, rejected, failed.';
+COMMENT ON COLUMN eai.remediations.decided_by IS 'Who approved it: eai (auto, with the confidence) or a role.';
+COMMENT ON COLUMN eai.remediations.reason IS 'Why it was applied, proposed or only recorded.';
+COMMENT ON COLUMN eai.remediations.applied_at IS 'When it was applied.';
+COMMENT ON COLUMN eai.remediations.after_promotion IS 'The pipeline''s last promotion when it was applied: the canary judges the first one after it.';
+COMMENT ON COLUMN eai.remediations.canary IS 'pending, passed or failed (then reverted by itself and escalated).';
+COMMENT ON COLUMN eai.remediations.canary_detail IS 'What the canary measured: the share of quarantined rows and the quality score, before and after.';
+COMMENT ON COLUMN eai.remediations.reverted_at IS 'When it was reverted.';
+COMMENT ON COLUMN eai.remediations.reverted_by IS 'Who reverted it: a role, or eai (canary).';
+COMMENT ON COLUMN eai.remediations.escalation_id IS 'The escalation raised for it (a proposal, a removed key, a failed canary).';
+COMMENT ON COLUMN eai.remediations.relid IS 'The bronze table whose values the evidence may quote: only roles that may read it see the row.';
+
+-- The writer of remediations: a new one (p_id NULL) or a change of an existing one (the keys of
+-- p_set: status, after, decided_by, reason, applied_at, after_promotion, canary, canary_detail,
+-- reverted_at, reverted_by, escalation_id, before, undo).
+CREATE FUNCTION eai._remediation_write(p_id bigint, p_new eai.remediations, p_set jsonb DEFAULT '{}')
+RETURNS eai.remediations
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE r eai.remediations;
+BEGIN
+    IF p_id IS NULL THEN
+        INSERT INTO eai.remediations (pipeline_id, pipeline, change, action, columns, evidence, before, after, undo, status,
+                                      decided_by, reason, relid)
+        VALUES (p_new.pipeline_id, p_new.pipeline, p_new.change, p_new.action, p_new.columns, coalesce(p_new.evidence, '{}'),
+                p_new.before, p_new.after, p_new.undo, p_new.status, p_new.decided_by, p_new.reason, p_new.relid)
+        RETURNING * INTO r;
+        RETURN r;
+    END IF;
+    UPDATE eai.remediations x SET
+        status          = coalesce(p_set ->> 'status', x.status),
+        after           = CASE WHEN p_set ? 'after' THEN p_set -> 'after' ELSE x.after END,
+        before          = CASE WHEN p_set ? 'before' THEN p_set -> 'before' ELSE x.before END,
+        undo            = CASE WHEN p_set ? 'undo' THEN p_set ->> 'undo' ELSE x.undo END,
+        decided_by      = CASE WHEN p_set ? 'decided_by' THEN p_set ->> 'decided_by' ELSE x.decided_by END,
+        reason          = coalesce(p_set ->> 'reason', x.reason),
+        applied_at      = CASE WHEN p_set ? 'applied' THEN clock_timestamp() ELSE x.applied_at END,
+        after_promotion = CASE WHEN p_set ? 'after_promotion' THEN (p_set ->> 'after_promotion')::bigint ELSE x.after_promotion END,
+        canary          = CASE WHEN p_set ? 'canary' THEN p_set ->> 'canary' ELSE x.canary END,
+        canary_detail   = CASE WHEN p_set ? 'canary_detail' THEN p_set ->> 'canary_detail' ELSE x.canary_detail END,
+        reverted_at     = CASE WHEN p_set ? 'reverted_by' THEN clock_timestamp() ELSE x.reverted_at END,
+        reverted_by     = CASE WHEN p_set ? 'reverted_by' THEN p_set ->> 'reverted_by' ELSE x.reverted_by END,
+        escalation_id   = CASE WHEN p_set ? 'escalation_id' THEN (p_set ->> 'escalation_id')::bigint ELSE x.escalation_id END
+     WHERE x.remediation_id = p_id RETURNING * INTO r;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION eai._remediation_write(bigint, eai.remediations, jsonb) IS 'eai (internal): the one writer of eai.remediations.';
+
+-- Which bronze column feeds a silver column: a new mapping version of the pipeline (every
+-- column's decision carried over, this one decided by p_decided_by), then the silver rows whose
+-- bronze row has a value in p_rows_with are rewritten: the silver column from p_to (cast safely;
+-- NULL when p_to is NULL), and p_rows_with's value moved out of (or back into) _eai_extra. Rows
+-- are found through _eai_row (the bronze row hash), so nothing is promoted twice.
+CREATE FUNCTION eai._set_column_source(p_pipeline bigint, p_silver text, p_to text, p_rows_with text, p_decided_by text, p_reason text)
+RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p eai.pipelines;
+    v_run eai.mapping_runs;
+    v_type text;
+    v_before jsonb;
+    n bigint;
+BEGIN
+    SELECT * INTO STRICT p FROM eai.pipelines x WHERE x.pipeline_id = p_pipeline;
+    SELECT jsonb_build_object('source_column', pc.source_column, 'mapping_id', pc.mapping_id, 'run_id', p.run_id)
+      INTO STRICT v_before FROM eai.pipeline_columns pc WHERE pc.pipeline_id = p_pipeline AND pc.target_column = p_silver;
+    SELECT format_type(a.atttypid, a.atttypmod) INTO STRICT v_type FROM pg_attribute a
+     WHERE a.attrelid = p.target_relid AND a.attname = p_silver AND NOT a.attisdropped;
+    INSERT INTO eai.mapping_runs (source_relid, source_table, target_relid, target_table, version, one_to_many)
+    VALUES (p.source_relid, p.source_table, p.target_relid, p.target_table,
+            coalesce((SELECT max(r.version) FROM eai.mapping_runs r WHERE r.source_table = p.source_table AND r.target_table = p.target_table), 0) + 1,
+            false) RETURNING * INTO v_run;
+    INSERT INTO eai.mappings (run_id, source_column, target_column, proposed_target, score, confidence, band, status,
+                              signals, candidates, reason, decided_by, decided_at)
+    SELECT v_run.run_id, coalesce(CASE WHEN pc.target_column = p_silver THEN p_to ELSE pc.source_column END, ''),
+           pc.target_column, pc.target_column, coalesce(m.score, 1), coalesce(m.confidence, 1), coalesce(m.band, 'auto_approved'),
+           'approved', coalesce(m.signals, '{}'), coalesce(m.candidates, '[]'),
+           CASE WHEN pc.target_column = p_silver THEN p_reason ELSE coalesce(m.reason, 'carried over') END,
+           CASE WHEN pc.target_column = p_silver THEN p_decided_by ELSE coalesce(m.decided_by, 'eai:carried over') END, now()
+      FROM eai.pipeline_columns pc LEFT JOIN eai.mappings m ON m.mapping_id = pc.mapping_id
+     WHERE pc.pipeline_id = p_pipeline
+       AND coalesce(CASE WHEN pc.target_column = p_silver THEN p_to ELSE pc.source_column END, '') <> '';
+    UPDATE eai.pipeline_columns pc
+       SET source_column = CASE WHEN pc.target_column = p_silver THEN p_to ELSE pc.source_column END,
+           mapping_id = (SELECT m.mapping_id FROM eai.mappings m WHERE m.run_id = v_run.run_id AND m.target_column = pc.target_column)
+     WHERE pc.pipeline_id = p_pipeline;
+    UPDATE eai.pipelines x SET run_id = v_run.run_id WHERE x.pipeline_id = p_pipeline;
+    -- safe: identifiers quoted with %I, the type is format_type's, the values are bronze's.
+    EXECUTE format(
+        'UPDATE %1$s AS s SET %2$I = %3$s, '
+        '_eai_extra = CASE WHEN %4$L::text IS DISTINCT FROM %5$L::text THEN coalesce(s._eai_extra, ''{}'') || jsonb_build_object(%6$L, b.%6$I::text) '
+        '                  ELSE nullif(coalesce(s._eai_extra, ''{}'') - %6$L, ''{}'') END '
+        'FROM %7$s AS b WHERE b._eai_row_hash = s._eai_row AND b.%6$I IS NOT NULL',
+        p.target_relid::regclass, p_silver,
+        CASE WHEN p_to IS NULL THEN 'NULL' ELSE format('eai._try_cast(b.%I::text, %L::regtype)::%s', p_to, v_type, v_type) END,
+        p_to, p_rows_with, p_rows_with, p.source_relid::regclass);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN jsonb_build_object('before', v_before, 'run_id', v_run.run_id, 'rows_rewritten', n, 'source_column', p_to);
+END
+$$;
+COMMENT ON FUNCTION eai._set_column_source(bigint, text, text, text, text, text) IS 'eai (internal): make a bronze column (or none) feed a silver column, as a new mapping version, and rewrite the silver rows it concerns from bronze.';
+
+-- A silver column a new source column feeds (eai.approve_remediation of an add_column).
+CREATE FUNCTION eai._add_silver_column(p_pipeline bigint, p_column text, p_type text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE p eai.pipelines;
+BEGIN
+    SELECT * INTO STRICT p FROM eai.pipelines x WHERE x.pipeline_id = p_pipeline;
+    IF to_regtype(p_type) IS NULL THEN
+        RAISE EXCEPTION 'eai: % is not a type', quote_literal(p_type) USING ERRCODE = '42704';
+    END IF;
+    -- safe: the column quoted with %I, the type checked above and written as PostgreSQL names it.
+    EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s', p.target_relid::regclass, p_column, format_type(to_regtype(p_type), NULL));
+    INSERT INTO eai.pipeline_columns (pipeline_id, target_column, source_column, target_type)
+    VALUES (p_pipeline, p_column, NULL, format_type(to_regtype(p_type), NULL));
+END
+$$;
+COMMENT ON FUNCTION eai._add_silver_column(bigint, text, text) IS 'eai (internal): add a silver column to a pipeline (an approved add_column remediation).';
+
+CREATE FUNCTION eai._drop_silver_column(p_pipeline bigint, p_column text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE p eai.pipelines;
+BEGIN
+    SELECT * INTO STRICT p FROM eai.pipelines x WHERE x.pipeline_id = p_pipeline;
+    DELETE FROM eai.pipeline_columns pc WHERE pc.pipeline_id = p_pipeline AND pc.target_column = p_column;
+    EXECUTE format('ALTER TABLE %s DROP COLUMN IF EXISTS %I', p.target_relid::regclass, p_column);
+END
+$$;
+COMMENT ON FUNCTION eai._drop_silver_column(bigint, text) IS 'eai (internal): drop a silver column eai added (a reverted add_column remediation); its values are back in _eai_extra.';
+
+-- A column's type widened (or, on revert, narrowed back: fails with the value that does not fit).
+CREATE FUNCTION eai._alter_column_type(p_rel regclass, p_column text, p_type text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF to_regtype(p_type) IS NULL OR p_type !~ '^[a-z ]+(\([0-9, ]+\))?$' THEN
+        RAISE EXCEPTION 'eai: % is not a type eai changes columns to', quote_literal(p_type) USING ERRCODE = '42704';
+    END IF;
+    -- safe: the column quoted with %I; the type is a plain name with a numeric modifier, checked above.
+    EXECUTE format('ALTER TABLE %s ALTER COLUMN %I TYPE %s USING %I::%s', p_rel, p_column, p_type, p_column, p_type);
+    UPDATE eai.pipeline_columns pc SET target_type = p_type
+      FROM eai.pipelines p WHERE p.pipeline_id = pc.pipeline_id AND p.target_relid = p_rel AND pc.target_column = p_column;
+END
+$$;
+COMMENT ON FUNCTION eai._alter_column_type(regclass, text, text) IS 'eai (internal): change a bronze or silver column''s type (a widen_column remediation, or its revert).';
+
 -- sql/healing.sql
 -- eai 0.3.0: self-healing on demand (docs/healing.md). The worker runs the same work on its own
 -- schedule (src/jobs.rs: the heal and promote jobs); pg_cron users schedule eai.heal().
 
 CREATE FUNCTION eai.heal(max_actions integer DEFAULT 100)
-RETURNS TABLE (ingests_retried integer, batches_promoted integer, dead_letters bigint)
+RETURNS TABLE (schema_changes integer, ingests_retried integer, batches_promoted integer, dead_letters bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
     retried integer := 0;
     promoted integer;
+    changes integer;
 BEGIN
     IF max_actions IS NULL OR max_actions < 0 THEN
         RAISE EXCEPTION 'eai: max_actions must be 0 or more, not %', coalesce(max_actions::text, 'NULL') USING ERRCODE = '22023',
             HINT = 'SELECT * FROM eai.heal();  -- at most 100 actions';
     END IF;
+    -- Schema changes at the sources, under each pipeline's contract (and the canaries of earlier
+    -- heals): first, so that a widened type is followed before its ingest is retried.
+    SELECT coalesce(sum(eai._heal_drift(p.pipeline_id)), 0) INTO changes FROM eai.pipelines p WHERE p.enabled;
     -- Failed ingests whose retry is due, each as the role whose ingest failed.
     WHILE retried < max_actions AND eai._retry_due_ingest() > 0 LOOP
         retried := retried + 1;
     END LOOP;
     -- Queued batches that are due (the others keep their next_attempt_at).
     SELECT count(*) INTO promoted FROM eai.promote_queued(NULL, max_actions - retried);
-    RETURN QUERY SELECT retried, promoted, (SELECT count(*) FROM eai.promotion_queue q WHERE q.state = 'dead_letter');
+    RETURN QUERY SELECT changes, retried, promoted, (SELECT count(*) FROM eai.promotion_queue q WHERE q.state = 'dead_letter');
 END
 $$;
-COMMENT ON FUNCTION eai.heal(integer) IS 'eai: one healing pass: retry the failed ingests and queued promotions that are due (eai.failures, eai.promotion_queue), at most max_actions; returns what it did and how many batches wait as dead letters. Schedule it with pg_cron, or let the worker run it.';
+COMMENT ON FUNCTION eai.heal(integer) IS 'eai: one healing pass: schema changes at the sources acted on under each pipeline''s contract (eai.remediations), then the failed ingests and queued promotions that are due (eai.failures, eai.promotion_queue), at most max_actions; returns what it did and how many batches wait as dead letters. Schedule it with pg_cron, or let the worker run it.';
 
 -- How well healing works (item 11): per stage, class and action, over a window. A failure is
 -- recovered once the same work succeeded later (the table ingested, the batch promoted, the gold
@@ -3535,6 +3831,34 @@ COMMENT ON COLUMN eai.healing_stats.share_needing_a_person IS 'needed_a_person /
 COMMENT ON COLUMN eai.healing_stats.median_recovery IS 'Median time from the failure to the work''s success.';
 COMMENT ON COLUMN eai.healing_stats.worst_recovery IS 'Longest time from the failure to the work''s success.';
 
+-- Approving and reverting remediations: engineers and superusers (the check is in src/drift.rs);
+-- the change is made with the extension owner's rights and recorded in the caller's name.
+CREATE FUNCTION eai.approve_remediation(id bigint) RETURNS eai.remediations
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE r eai.remediations;
+BEGIN
+    PERFORM eai._approve_remediation(id);
+    SELECT * INTO r FROM eai.remediations x WHERE x.remediation_id = id;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION eai.approve_remediation(bigint) IS 'eai: apply a proposed remediation (a rename to follow, a new column to map or add, a type to widen) in your name; the canary judges the next batch.';
+
+CREATE FUNCTION eai.revert_remediation(id bigint) RETURNS eai.remediations
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE r eai.remediations;
+BEGIN
+    PERFORM eai._revert_remediation(id);
+    SELECT * INTO r FROM eai.remediations x WHERE x.remediation_id = id;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION eai.revert_remediation(bigint) IS 'eai: restore the state before an applied remediation (the column''s source and mapping version, the rows it filled, the column type); recorded in your name.';
+
 -- sql/catalog_access.sql
 -- eai 0.3.0: who writes and who sees the catalog (docs/security.md).
 --
@@ -3594,6 +3918,10 @@ ALTER TABLE eai.escalations ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable_source ON eai.escalations FOR SELECT
     USING (relid IS NULL OR coalesce(has_table_privilege(relid, 'SELECT'), false));
 
+ALTER TABLE eai.remediations ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable_source ON eai.remediations FOR SELECT
+    USING (relid IS NULL OR coalesce(has_table_privilege(relid, 'SELECT'), false));
+
 -- The views over them read with the reader's rights, so the policies above apply.
 ALTER VIEW eai.pending_mappings SET (security_invoker = true);
 ALTER VIEW eai.metrics SET (security_invoker = true);
@@ -3649,7 +3977,7 @@ GRANT SELECT ON eai.sources, eai.source_tables, eai.batches, eai.ingest_status,
                 eai.lineage_edges, eai.quality_runs, eai.quality_scores, eai.quality_history,
                 eai.batch_profiles, eai.metrics, eai.anomalies, eai.incidents, eai.anomaly_thresholds,
                 eai.threshold_changes, eai.failures, eai.breakers, eai.breaker_transitions, eai.escalations,
-                eai.healing_stats
+                eai.healing_stats, eai.remediations, eai.drift_contracts, eai.drift_contract
    TO eai_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA silver, gold TO eai_reader;
 -- Tables created later in silver and gold by the role installing eai.
@@ -3711,14 +4039,19 @@ REVOKE ALL ON FUNCTION eai._insert_streamed(oid, text, text, bigint, bigint, jso
 -- Healing (docs/healing.md): recording failures, retrying ingests as the role that failed,
 -- requeueing dead letters and a healing pass run promotions and ingests: superusers only.
 REVOKE ALL ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text, text, text),
-    eai._escalate(text, text, text, text, text, text, text, text, text, bigint, bigint, bigint, oid),
-    eai._resolve_escalations(text[], text, bigint, text, text), eai.dismiss_escalation(bigint, text),
+    eai._escalate(text, text, text, text, text, text, text, text, text, bigint, bigint, bigint, oid, bigint),
+    eai._resolve_escalations(text[], text, bigint, text, text, bigint), eai.dismiss_escalation(bigint, text),
     eai._take_due_ingest(), eai._retry_due_ingest(), eai.heal(integer), eai.requeue_batch(text, bigint),
     eai._breaker_transition(text, text, text, text, timestamptz, text), eai._breaker_admit(text, text),
-    eai._breaker_record(text, text, boolean), eai.reset_breaker(text, text)
+    eai._breaker_record(text, text, boolean), eai.reset_breaker(text, text),
+    eai._heal_drift(bigint), eai._approve_remediation(bigint), eai._revert_remediation(bigint),
+    eai._remediation_write(bigint, eai.remediations, jsonb), eai._set_column_source(bigint, text, text, text, text, text),
+    eai._add_silver_column(bigint, text, text), eai._drop_silver_column(bigint, text), eai._alter_column_type(regclass, text, text),
+    eai.set_drift_contract(text, text, text, text), eai.approve_remediation(bigint), eai.revert_remediation(bigint)
   FROM PUBLIC;
 -- Engineers dismiss escalations (recorded with their role); readers see them.
-GRANT EXECUTE ON FUNCTION eai.dismiss_escalation(bigint, text) TO eai_engineer;
+GRANT EXECUTE ON FUNCTION eai.dismiss_escalation(bigint, text), eai.approve_remediation(bigint), eai.revert_remediation(bigint)
+  TO eai_engineer;
 
 -- sql/upgrade_0.3.0_changes.sql
 -- Changes 0.3.0 makes to objects of earlier versions' files (sql/api.sql): only in the upgrade

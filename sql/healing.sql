@@ -2,28 +2,32 @@
 -- schedule (src/jobs.rs: the heal and promote jobs); pg_cron users schedule eai.heal().
 
 CREATE FUNCTION eai.heal(max_actions integer DEFAULT 100)
-RETURNS TABLE (ingests_retried integer, batches_promoted integer, dead_letters bigint)
+RETURNS TABLE (schema_changes integer, ingests_retried integer, batches_promoted integer, dead_letters bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
     retried integer := 0;
     promoted integer;
+    changes integer;
 BEGIN
     IF max_actions IS NULL OR max_actions < 0 THEN
         RAISE EXCEPTION 'eai: max_actions must be 0 or more, not %', coalesce(max_actions::text, 'NULL') USING ERRCODE = '22023',
             HINT = 'SELECT * FROM eai.heal();  -- at most 100 actions';
     END IF;
+    -- Schema changes at the sources, under each pipeline's contract (and the canaries of earlier
+    -- heals): first, so that a widened type is followed before its ingest is retried.
+    SELECT coalesce(sum(eai._heal_drift(p.pipeline_id)), 0) INTO changes FROM eai.pipelines p WHERE p.enabled;
     -- Failed ingests whose retry is due, each as the role whose ingest failed.
     WHILE retried < max_actions AND eai._retry_due_ingest() > 0 LOOP
         retried := retried + 1;
     END LOOP;
     -- Queued batches that are due (the others keep their next_attempt_at).
     SELECT count(*) INTO promoted FROM eai.promote_queued(NULL, max_actions - retried);
-    RETURN QUERY SELECT retried, promoted, (SELECT count(*) FROM eai.promotion_queue q WHERE q.state = 'dead_letter');
+    RETURN QUERY SELECT changes, retried, promoted, (SELECT count(*) FROM eai.promotion_queue q WHERE q.state = 'dead_letter');
 END
 $$;
-COMMENT ON FUNCTION eai.heal(integer) IS 'eai: one healing pass: retry the failed ingests and queued promotions that are due (eai.failures, eai.promotion_queue), at most max_actions; returns what it did and how many batches wait as dead letters. Schedule it with pg_cron, or let the worker run it.';
+COMMENT ON FUNCTION eai.heal(integer) IS 'eai: one healing pass: schema changes at the sources acted on under each pipeline''s contract (eai.remediations), then the failed ingests and queued promotions that are due (eai.failures, eai.promotion_queue), at most max_actions; returns what it did and how many batches wait as dead letters. Schedule it with pg_cron, or let the worker run it.';
 
 -- How well healing works (item 11): per stage, class and action, over a window. A failure is
 -- recovered once the same work succeeded later (the table ingested, the batch promoted, the gold
@@ -83,3 +87,31 @@ COMMENT ON COLUMN eai.healing_stats.success_rate IS 'healed_automatically / fail
 COMMENT ON COLUMN eai.healing_stats.share_needing_a_person IS 'needed_a_person / failures.';
 COMMENT ON COLUMN eai.healing_stats.median_recovery IS 'Median time from the failure to the work''s success.';
 COMMENT ON COLUMN eai.healing_stats.worst_recovery IS 'Longest time from the failure to the work''s success.';
+
+-- Approving and reverting remediations: engineers and superusers (the check is in src/drift.rs);
+-- the change is made with the extension owner's rights and recorded in the caller's name.
+CREATE FUNCTION eai.approve_remediation(id bigint) RETURNS eai.remediations
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE r eai.remediations;
+BEGIN
+    PERFORM eai._approve_remediation(id);
+    SELECT * INTO r FROM eai.remediations x WHERE x.remediation_id = id;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION eai.approve_remediation(bigint) IS 'eai: apply a proposed remediation (a rename to follow, a new column to map or add, a type to widen) in your name; the canary judges the next batch.';
+
+CREATE FUNCTION eai.revert_remediation(id bigint) RETURNS eai.remediations
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE r eai.remediations;
+BEGIN
+    PERFORM eai._revert_remediation(id);
+    SELECT * INTO r FROM eai.remediations x WHERE x.remediation_id = id;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION eai.revert_remediation(bigint) IS 'eai: restore the state before an applied remediation (the column''s source and mapping version, the rows it filled, the column type); recorded in your name.';

@@ -48,7 +48,7 @@ GRANT SELECT ON eai.sources, eai.source_tables, eai.batches, eai.ingest_status,
                 eai.lineage_edges, eai.quality_runs, eai.quality_scores, eai.quality_history,
                 eai.batch_profiles, eai.metrics, eai.anomalies, eai.incidents, eai.anomaly_thresholds,
                 eai.threshold_changes, eai.failures, eai.breakers, eai.breaker_transitions, eai.escalations,
-                eai.healing_stats
+                eai.healing_stats, eai.remediations, eai.drift_contracts, eai.drift_contract
    TO eai_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA silver, gold TO eai_reader;
 -- Tables created later in silver and gold by the role installing eai.
@@ -110,11 +110,16 @@ REVOKE ALL ON FUNCTION eai._insert_streamed(oid, text, text, bigint, bigint, jso
 -- Healing (docs/healing.md): recording failures, retrying ingests as the role that failed,
 -- requeueing dead letters and a healing pass run promotions and ingests: superusers only.
 REVOKE ALL ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text, text, text),
-    eai._escalate(text, text, text, text, text, text, text, text, text, bigint, bigint, bigint, oid),
-    eai._resolve_escalations(text[], text, bigint, text, text), eai.dismiss_escalation(bigint, text),
+    eai._escalate(text, text, text, text, text, text, text, text, text, bigint, bigint, bigint, oid, bigint),
+    eai._resolve_escalations(text[], text, bigint, text, text, bigint), eai.dismiss_escalation(bigint, text),
     eai._take_due_ingest(), eai._retry_due_ingest(), eai.heal(integer), eai.requeue_batch(text, bigint),
     eai._breaker_transition(text, text, text, text, timestamptz, text), eai._breaker_admit(text, text),
-    eai._breaker_record(text, text, boolean), eai.reset_breaker(text, text)
+    eai._breaker_record(text, text, boolean), eai.reset_breaker(text, text),
+    eai._heal_drift(bigint), eai._approve_remediation(bigint), eai._revert_remediation(bigint),
+    eai._remediation_write(bigint, eai.remediations, jsonb), eai._set_column_source(bigint, text, text, text, text, text),
+    eai._add_silver_column(bigint, text, text), eai._drop_silver_column(bigint, text), eai._alter_column_type(regclass, text, text),
+    eai.set_drift_contract(text, text, text, text), eai.approve_remediation(bigint), eai.revert_remediation(bigint)
   FROM PUBLIC;
 -- Engineers dismiss escalations (recorded with their role); readers see them.
-GRANT EXECUTE ON FUNCTION eai.dismiss_escalation(bigint, text) TO eai_engineer;
+GRANT EXECUTE ON FUNCTION eai.dismiss_escalation(bigint, text), eai.approve_remediation(bigint), eai.revert_remediation(bigint)
+  TO eai_engineer;

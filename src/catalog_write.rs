@@ -20,9 +20,13 @@ pub fn current_role() -> String {
 
 /// The role of the session (after `SET ROLE`), unchanged inside SECURITY DEFINER functions: the
 /// role that SQL writers record (`eai._session_role()`).
+pub fn session_role() -> String {
+    role_name(unsafe { pg_sys::GetOuterUserId() })
+}
+
 #[pg_extern(stable, parallel_safe)]
 fn _session_role() -> String {
-    role_name(unsafe { pg_sys::GetOuterUserId() })
+    session_role()
 }
 
 fn role_name(oid: pg_sys::Oid) -> String {

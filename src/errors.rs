@@ -31,6 +31,14 @@ pub enum EaiError {
     /// An expectation rule eai cannot read (`eai.expect`'s spelling).
     #[error("{0}")]
     InvalidRule(String),
+    /// The role may not do this.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// What the call names is not in a state that allows it.
+    #[error("{0}")]
+    InvalidState(String),
+    #[error("{0}")]
+    NotFound(String),
     #[error("{0:?} is not an error class")]
     UnknownErrorClass(String),
     #[error("pipeline {0} does not exist")]
@@ -94,6 +102,9 @@ impl EaiError {
             EaiError::InvalidSql { .. } => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
             EaiError::InvalidRule(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             EaiError::UnknownErrorClass(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            EaiError::NotAllowed(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            EaiError::InvalidState(_) => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            EaiError::NotFound(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             EaiError::UnknownPipeline(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             EaiError::TooManyAside(_) => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             EaiError::Catalog { .. } => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -138,6 +149,10 @@ impl EaiError {
             }
             EaiError::InvalidRule(_) => {
                 "Rules: 'not null', 'type', 'range 0..120', 'regex ^[A-Z]{2}$', 'allowed M,F', 'unique', 'foreign_key silver.t(col)', 'sql <expression>'."
+            }
+            EaiError::NotAllowed(_) => "GRANT eai_engineer TO <role>; (docs/security.md).",
+            EaiError::InvalidState(_) | EaiError::NotFound(_) => {
+                "SELECT remediation_id, status, action, reason FROM eai.remediations ORDER BY remediation_id DESC; shows them (docs/healing.md)."
             }
             EaiError::UnknownErrorClass(_) => "The classes are transient, resource, schema_drift, bad_data, configuration and internal (docs/healing.md).",
             EaiError::UnknownPipeline(_) => "SELECT * FROM eai.pipelines;",

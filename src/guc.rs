@@ -37,6 +37,9 @@ static BREAKER_CONSECUTIVE_FAILURES: GucSetting<i32> = GucSetting::<i32>::new(5)
 static BREAKER_FAILURE_RATE: GucSetting<f64> = GucSetting::<f64>::new(0.5);
 static BREAKER_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(20);
 static BREAKER_OPEN_FOR_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
+static HEAL_MIN_SUCCESS_RATE: GucSetting<f64> = GucSetting::<f64>::new(0.8);
+static HEAL_MAX_ACTIONS_PER_HOUR: GucSetting<i32> = GucSetting::<i32>::new(10);
+static CANARY_MAX_DROP: GucSetting<f64> = GucSetting::<f64>::new(0.2);
 
 pub fn register() {
     GucRegistry::define_string_guc(
@@ -301,6 +304,37 @@ pub fn register() {
         GucContext::Suset,
         GucFlags::UNIT_MS,
     );
+    // Schema heals: safeguards and the canary (docs/healing.md).
+    GucRegistry::define_float_guc(
+        c"eai.heal_min_success_rate",
+        c"A kind of schema heal is applied by itself only while this share of its last 10 outcomes succeeded; below it, eai proposes instead.",
+        c"",
+        &HEAL_MIN_SUCCESS_RATE,
+        0.0,
+        1.0,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"eai.heal_max_actions_per_hour",
+        c"Schema heals eai applies by itself per pipeline per hour at most; beyond, it proposes.",
+        c"",
+        &HEAL_MAX_ACTIONS_PER_HOUR,
+        0,
+        10_000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"eai.canary_max_drop",
+        c"A schema heal is reverted by itself when the first batch after it quarantines this much more (a share of its rows), or silver's validity and completeness fall by this much.",
+        c"",
+        &CANARY_MAX_DROP,
+        0.0,
+        1.0,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
 }
 
 fn string(setting: &GucSetting<Option<CString>>, default: &std::ffi::CStr) -> String {
@@ -398,4 +432,16 @@ pub fn breaker_settings() -> eai_core::breaker::Settings {
         window: BREAKER_WINDOW.get().max(0) as usize,
         open_for: std::time::Duration::from_millis(BREAKER_OPEN_FOR_MS.get().max(0) as u64),
     }
+}
+
+pub fn heal_min_success_rate() -> f64 {
+    HEAL_MIN_SUCCESS_RATE.get().clamp(0.0, 1.0)
+}
+
+pub fn heal_max_actions_per_hour() -> usize {
+    HEAL_MAX_ACTIONS_PER_HOUR.get().max(0) as usize
+}
+
+pub fn canary_max_drop() -> f64 {
+    CANARY_MAX_DROP.get().clamp(0.0, 1.0)
 }

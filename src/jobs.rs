@@ -22,6 +22,7 @@ pub struct Job {
 pub const JOBS: &[Job] = &[
     Job { name: "promote", run: promote_one, every: guc::worker_naptime, burst: 100 },
     Job { name: "heal", run: retry_due_ingest, every: guc::worker_naptime, burst: 10 },
+    Job { name: "heal schema", run: heal_schema, every: ten_naptimes, burst: 1 },
     Job { name: "measure", run: measure_some, every: guc::worker_naptime, burst: 10 },
     Job { name: "record LLM calls", run: drain_llm_ledger, every: ten_naptimes, burst: 1 },
 ];
@@ -54,6 +55,14 @@ fn retry_due_ingest() -> i64 {
         return 0;
     }
     Spi::get_one::<i64>("SELECT eai._retry_due_ingest()").ok().flatten().unwrap_or(0)
+}
+
+/// Schema changes of every pipeline's source acted on, and canaries judged (`eai._heal_drift`).
+fn heal_schema() -> i64 {
+    if !installed("SELECT to_regprocedure('eai._heal_drift(bigint)') IS NOT NULL") {
+        return 0;
+    }
+    Spi::get_one::<i64>("SELECT coalesce(sum(eai._heal_drift(pipeline_id)), 0)::bigint FROM eai.pipelines WHERE enabled").ok().flatten().unwrap_or(0)
 }
 
 /// Batches of every pipeline's silver table measured (`eai.measure_batches`, a few per table).

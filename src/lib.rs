@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 mod anomaly;
 mod breaker;
 mod catalog_write;
+mod drift;
 mod embed;
 mod errors;
 mod fast_casts;
@@ -72,7 +73,12 @@ extension_sql_file!(
         catalog_write::_session_role
     ]
 );
-extension_sql_file!("../sql/healing.sql", name = "healing", requires = ["anomalies", healing::_retry_due_ingest]);
+extension_sql_file!("../sql/remediations.sql", name = "remediations", requires = ["anomalies", drift::_default_drift_contract]);
+extension_sql_file!(
+    "../sql/healing.sql",
+    name = "healing",
+    requires = ["remediations", healing::_retry_due_ingest, drift::_heal_drift, drift::_approve_remediation, drift::_revert_remediation]
+);
 extension_sql_file!("../sql/catalog_access.sql", name = "catalog_access", requires = ["healing"]);
 // Last: privileges on everything above and on the Rust functions.
 extension_sql_file!("../sql/roles.sql", name = "roles", finalize);

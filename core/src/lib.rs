@@ -10,6 +10,7 @@
 //! - [`error_taxonomy`]: SQLSTATE → error class and a hint for the user; secret redaction.
 //! - [`escalation`]: which failures a person must see, of which kind and severity.
 //! - [`expectations`]: rules silver data must hold (`eai.expect`), suggestions from profiles.
+//! - [`schema_drift`]: schema drift under a contract: type widening, rename confidence, verdicts, safeguards, canary.
 //! - [`embedding`]: in-process sentence embeddings with ONNX Runtime (mean pooling + L2).
 //! - [`llm`]: LLM disambiguation protocol: prompts, OpenAI/Ollama bodies and replies, validation, prices.
 //! - [`promotion`]: the bronze → silver statement: safe casts, expectations, quarantine, dedup.
@@ -41,3 +42,4 @@ pub mod regex_compat;
 pub mod retry_policy;
 pub mod row_hash;
 pub mod schedule;
+pub mod schema_drift;

@@ -1,0 +1,304 @@
+//! Schema drift healed under a contract (issue 14, items 5–7; docs/healing.md), caused for real:
+//! a CSV export whose header changes, a remote table whose column type changes (the second
+//! cluster). Each test checks that silver holds every record once.
+
+use eai_integration_tests::*;
+use postgres::Client;
+
+fn csv(header: &str, rows: impl Iterator<Item = String>) -> String {
+    let mut s = format!("{header}\n");
+    for r in rows {
+        s.push_str(&r);
+        s.push('\n');
+    }
+    s
+}
+
+const CITIES: [&str; 5] = ["Paris", "Lyon", "Nantes", "Lille", "Nice"];
+
+fn customers(from: usize, to: usize) -> impl Iterator<Item = String> {
+    (from..=to).map(|i| format!("{i},user{i}@example.com,{}", CITIES[i % 5]))
+}
+
+/// (rows, distinct ids, rows whose column is set) of silver.
+fn silver(c: &mut Client, table: &str, column: &str) -> (i64, i64, i64) {
+    let sql: String = c
+        .query_one("SELECT format('SELECT count(*), count(DISTINCT id), count(%I) FROM %s', $2::text, $1::text)", &[&table, &column])
+        .unwrap()
+        .get(0);
+    let r = c.query_one(&sql, &[]).unwrap();
+    (r.get(0), r.get(1), r.get(2))
+}
+
+fn heal(c: &mut Client) -> i32 {
+    c.query_one("SELECT schema_changes FROM eai.heal()", &[]).unwrap().get(0)
+}
+
+fn setup(name: &str, header: &str, rows: impl Iterator<Item = String>) -> (Client, std::path::PathBuf) {
+    let (_db, mut c) = fresh_db(name);
+    let dir = scratch_dir(name);
+    write(&dir, "customers.csv", &csv(header, rows));
+    c.query("SELECT * FROM eai.add_source('shop', $1)", &[&dir.join("customers.csv").to_str().unwrap()]).unwrap();
+    ingest(&mut c, "shop");
+    c.query("SELECT * FROM eai.create_pipeline('cust', 'bronze.shop__customers', 'silver.cust', dedup_key => '{id}')", &[]).unwrap();
+    c.batch_execute("SET client_min_messages = error").unwrap();
+    (c, dir)
+}
+
+/// A column renamed at the source (email -> email_address) is recognised, mapped to the same
+/// silver column without a person (a new mapping version), and the records that came without
+/// it are filled from bronze; the canary passes on the next batch; reverting restores it all.
+#[test]
+fn a_renamed_column_feeds_the_same_silver_column_and_can_be_reverted() {
+    let (mut c, dir) = setup("drift_rename", "id,email,city", customers(1, 20));
+    write(&dir, "customers.csv", &csv("id,email_address,city", customers(1, 30)));
+    ingest(&mut c, "shop");
+    assert_eq!(silver(&mut c, "silver.cust", "email"), (30, 30, 0), "before the heal, the new name fed nothing");
+    assert_eq!(heal(&mut c), 1);
+    let r = c
+        .query_one(
+            "SELECT remediation_id, change, action, status, decided_by, columns ->> 'old_bronze', columns ->> 'bronze', columns ->> 'silver',
+                    (evidence ->> 'confidence')::float8, canary FROM eai.remediations",
+            &[],
+        )
+        .unwrap();
+    let id: i64 = r.get(0);
+    let (change, action, status, by): (String, String, String, String) = (r.get(1), r.get(2), r.get(3), r.get(4));
+    let (old, new, target, confidence, canary): (String, String, String, f64, String) = (r.get(5), r.get(6), r.get(7), r.get(8), r.get(9));
+    assert_eq!((change.as_str(), action.as_str(), status.as_str()), ("renamed_column", "remap_column", "applied"));
+    assert!(by.starts_with("eai (auto: confidence"), "{by}");
+    assert_eq!((old.as_str(), new.as_str(), target.as_str(), canary.as_str()), ("email", "email_address", "email", "pending"));
+    assert!(confidence > 0.85, "{confidence}");
+    assert_eq!(silver(&mut c, "silver.cust", "email"), (30, 30, 30), "history kept, every record filled");
+    let fed: String = c.query_one("SELECT source_column FROM eai.pipeline_columns WHERE target_column = 'email'", &[]).unwrap().get(0);
+    assert_eq!(fed, "email_address");
+    let extra: i64 = c.query_one("SELECT count(*) FROM silver.cust WHERE _eai_extra ? 'email_address'", &[]).unwrap().get(0);
+    assert_eq!(extra, 0);
+    // The next batch: promoted through the new mapping; the canary judges it and passes.
+    write(&dir, "customers.csv", &csv("id,email_address,city", customers(1, 31)));
+    ingest(&mut c, "shop");
+    heal(&mut c);
+    let canary: (String, String) = c.query_one("SELECT canary, canary_detail FROM eai.remediations", &[]).map(|r| (r.get(0), r.get(1))).unwrap();
+    assert_eq!(canary.0, "passed", "{canary:?}");
+    assert_eq!(silver(&mut c, "silver.cust", "email"), (31, 31, 31));
+    // Reverted by a person: the old name feeds it again; what the new name brought is back in _eai_extra.
+    let reverted: (String, String) =
+        c.query_one("SELECT status, reverted_by FROM eai.revert_remediation($1)", &[&id]).map(|r| (r.get(0), r.get(1))).unwrap();
+    assert_eq!(reverted, ("reverted".into(), "postgres".into()));
+    assert_eq!(silver(&mut c, "silver.cust", "email"), (31, 31, 0));
+    let extra: i64 = c.query_one("SELECT count(*) FROM silver.cust WHERE _eai_extra ? 'email_address'", &[]).unwrap().get(0);
+    assert_eq!(extra, 31);
+    let fed: String = c.query_one("SELECT source_column FROM eai.pipeline_columns WHERE target_column = 'email'", &[]).unwrap().get(0);
+    assert_eq!(fed, "email");
+    let again = c.query("SELECT * FROM eai.revert_remediation($1)", &[&id]).unwrap_err();
+    assert_eq!(again.code().map(|c| c.code()), Some("55000"));
+}
+
+/// A new column with no silver column to feed is a proposal (an escalation says what to run);
+/// approved, silver gains the column, filled from bronze; reverted, the column goes and its values
+/// are back in _eai_extra. A removed column is flagged; a removed key escalates.
+#[test]
+fn a_new_column_is_proposed_approved_and_reverted_and_a_removed_key_escalates() {
+    let (mut c, dir) = setup("drift_new", "id,email,city", customers(1, 10));
+    write(&dir, "customers.csv", &csv("id,email,city,phone", customers(1, 12).map(|r| format!("{r},+33 6 00 00 00 {:02}", r.len()))));
+    ingest(&mut c, "shop");
+    assert_eq!(heal(&mut c), 1);
+    let (id, action, status, silver_col): (i64, String, String, String) = c
+        .query_one("SELECT remediation_id, action, status, columns ->> 'silver' FROM eai.remediations", &[])
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .unwrap();
+    assert_eq!((action.as_str(), status.as_str(), silver_col.as_str()), ("add_column", "proposed", "phone"));
+    let esc: (String, String) =
+        c.query_one("SELECT kind, to_run FROM eai.escalations WHERE status = 'open'", &[]).map(|r| (r.get(0), r.get(1))).unwrap();
+    assert_eq!(esc, ("schema_drift".into(), format!("SELECT * FROM eai.approve_remediation({id});")));
+    assert_eq!(heal(&mut c), 0, "acted on once");
+    // An engineer approves it.
+    c.batch_execute("DROP ROLE IF EXISTS it_drift_eng; CREATE ROLE it_drift_eng IN ROLE eai_engineer; SET ROLE it_drift_eng").unwrap();
+    let approved: (String, String) =
+        c.query_one("SELECT status, decided_by FROM eai.approve_remediation($1)", &[&id]).map(|r| (r.get(0), r.get(1))).unwrap();
+    c.batch_execute("RESET ROLE").unwrap();
+    assert_eq!(approved, ("applied".into(), "it_drift_eng".into()));
+    assert_eq!(silver(&mut c, "silver.cust", "phone"), (12, 12, 12), "filled from bronze");
+    let open: i64 = c.query_one("SELECT count(*) FROM eai.escalations WHERE status = 'open'", &[]).unwrap().get(0);
+    assert_eq!(open, 0, "the proposal's escalation is closed");
+    c.query("SELECT * FROM eai.revert_remediation($1)", &[&id]).unwrap();
+    let has_phone: bool = c
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'silver.cust'::regclass AND attname = 'phone' AND NOT attisdropped)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let kept: i64 = c.query_one("SELECT count(*) FROM silver.cust WHERE _eai_extra ? 'phone'", &[]).unwrap().get(0);
+    assert!(!has_phone);
+    assert_eq!(kept, 12, "nothing lost");
+    // The city column goes: flagged, silver keeps it (NULL from now on), no escalation.
+    write(
+        &dir,
+        "customers.csv",
+        &csv(
+            "id,email,phone",
+            customers(1, 13).map(|r| {
+                let f: Vec<&str> = r.split(',').collect();
+                format!("{},{},+33", f[0], f[1])
+            }),
+        ),
+    );
+    ingest(&mut c, "shop");
+    heal(&mut c);
+    let flagged: (String, String) =
+        c.query_one("SELECT action, status FROM eai.remediations WHERE change = 'removed_column'", &[]).map(|r| (r.get(0), r.get(1))).unwrap();
+    assert_eq!(flagged, ("flag_removed_column".into(), "recorded".into()));
+    let open: i64 = c.query_one("SELECT count(*) FROM eai.escalations WHERE status = 'open'", &[]).unwrap().get(0);
+    assert_eq!(open, 0);
+    // The key goes: a person must know (high).
+    write(&dir, "customers.csv", &csv("email,phone", (1..=13).map(|i| format!("user{i}@example.com,+33"))));
+    ingest(&mut c, "shop");
+    heal(&mut c);
+    let key: (String, String) = c
+        .query_one("SELECT kind, severity FROM eai.escalations WHERE status = 'open' AND what LIKE '%key or NOT NULL%'", &[])
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(key, ("schema_drift".into(), "high".into()));
+    c.batch_execute("DROP OWNED BY it_drift_eng; DROP ROLE it_drift_eng").ok();
+}
+
+/// The contract decides: with renames to approve, the rename is proposed, not applied; frozen,
+/// it is only recorded.
+#[test]
+fn the_contract_decides_who_applies_a_change() {
+    let (mut c, dir) = setup("drift_contract", "id,email,city", customers(1, 10));
+    c.query("SELECT * FROM eai.set_drift_contract('cust', 'renamed_column', 'evolve', 'approve')", &[]).unwrap();
+    c.query("SELECT * FROM eai.set_drift_contract('cust', 'new_column', 'freeze', 'auto')", &[]).unwrap();
+    let bad = c.query("SELECT * FROM eai.set_drift_contract('cust', 'renamed_column', 'follow')", &[]).unwrap_err();
+    assert_eq!(bad.code().map(|c| c.code()), Some("22023"));
+    write(&dir, "customers.csv", &csv("id,email_address,city,phone", customers(1, 12).map(|r| format!("{r},+33"))));
+    ingest(&mut c, "shop");
+    heal(&mut c);
+    let rows: Vec<(String, String)> =
+        c.query("SELECT action, status FROM eai.remediations ORDER BY remediation_id", &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(rows, vec![("remap_column".into(), "proposed".into()), ("add_column".into(), "recorded".into())]);
+    // The export re-landed every record under the new header: none has its email until approved.
+    assert_eq!(silver(&mut c, "silver.cust", "email"), (12, 12, 0), "not followed until approved");
+    let id: i64 = c.query_one("SELECT remediation_id FROM eai.remediations WHERE action = 'remap_column'", &[]).unwrap().get(0);
+    c.query("SELECT * FROM eai.approve_remediation($1)", &[&id]).unwrap();
+    assert_eq!(silver(&mut c, "silver.cust", "email"), (12, 12, 12));
+    let contract: Vec<(String, String, String, bool)> = c
+        .query("SELECT change, policy, apply, is_default FROM eai.drift_contract WHERE pipeline = 'cust' ORDER BY change", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(contract.len(), 5);
+    assert!(contract.contains(&("renamed_column".into(), "evolve".into(), "approve".into(), false)));
+    assert!(contract.contains(&("narrowed_type".into(), "discard_row".into(), "approve".into(), true)));
+}
+
+/// A remote column widened (integer -> bigint, and a value that needs it): the ingest fails as
+/// schema drift, the heal widens bronze, the retry lands the row; narrowed, silver keeps its type
+/// and a person is told.
+#[test]
+fn a_widened_remote_type_is_followed_and_a_narrowed_one_is_escalated() {
+    let _one = SOURCE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let source = SourceCluster::start();
+    let mut admin = source.connect("postgres");
+    admin.batch_execute("DROP DATABASE IF EXISTS drift_shop WITH (FORCE)").unwrap();
+    admin.batch_execute("CREATE DATABASE drift_shop").unwrap();
+    let mut remote = source.connect("drift_shop");
+    remote
+        .batch_execute("CREATE TABLE orders (id int PRIMARY KEY, qty integer); INSERT INTO orders SELECT g, g FROM generate_series(1, 5) g")
+        .unwrap();
+    let (_db, mut c) = fresh_db("drift_widen");
+    c.query("SELECT * FROM eai.add_source('far', $1)", &[&source.uri("drift_shop")]).unwrap();
+    ingest(&mut c, "far");
+    c.query("SELECT * FROM eai.create_pipeline('ord', 'bronze.far__orders', 'silver.ord', dedup_key => '{id}')", &[]).unwrap();
+    c.batch_execute("SET client_min_messages = error; SET eai.retry_initial_interval = 0").unwrap();
+    remote.batch_execute("ALTER TABLE orders ALTER COLUMN qty TYPE bigint; INSERT INTO orders VALUES (6, 5000000000)").unwrap();
+    c.query("SELECT * FROM eai.refresh_source('far')", &[]).unwrap();
+    let failed = ingest(&mut c, "far")[0].1.clone();
+    assert_eq!((failed.0.as_str(), failed.4.as_deref()), ("failed", Some("schema_drift")), "{failed:?}");
+    let healed: (i32, i32) = c.query_one("SELECT schema_changes, ingests_retried FROM eai.heal()", &[]).map(|r| (r.get(0), r.get(1))).unwrap();
+    assert_eq!(healed, (1, 1), "widened, then the retry");
+    let r: (String, String, String) =
+        c.query_one("SELECT action, status, columns ->> 'to_type' FROM eai.remediations", &[]).map(|r| (r.get(0), r.get(1), r.get(2))).unwrap();
+    assert_eq!(r, ("widen_column".into(), "applied".into(), "bigint".into()));
+    let big: i64 = c.query_one("SELECT qty::bigint FROM silver.ord WHERE id = 6", &[]).unwrap().get(0);
+    assert_eq!(big, 5_000_000_000);
+    assert_eq!(rows_of(&mut c), (6, 6));
+    // Narrowed back to integer at the source: silver keeps bigint, a person is told.
+    remote.batch_execute("DELETE FROM orders WHERE id = 6; ALTER TABLE orders ALTER COLUMN qty TYPE integer").unwrap();
+    c.query("SELECT * FROM eai.refresh_source('far')", &[]).unwrap();
+    ingest(&mut c, "far");
+    heal(&mut c);
+    let narrowed: (String, String) =
+        c.query_one("SELECT action, status FROM eai.remediations WHERE change = 'narrowed_type'", &[]).map(|r| (r.get(0), r.get(1))).unwrap();
+    assert_eq!(narrowed, ("keep_type".into(), "recorded".into()));
+    let esc: i64 = c.query_one("SELECT count(*) FROM eai.escalations WHERE kind = 'schema_drift' AND status = 'open'", &[]).unwrap().get(0);
+    assert_eq!(esc, 1);
+    drop(remote);
+    admin.batch_execute("DROP DATABASE drift_shop WITH (FORCE)").unwrap();
+}
+
+fn rows_of(c: &mut Client) -> (i64, i64) {
+    let r = c.query_one("SELECT count(*), count(DISTINCT id) FROM silver.ord", &[]).unwrap();
+    (r.get(0), r.get(1))
+}
+
+/// The canary (item 6): a heal approved by a person whose next batch quarantines far more than
+/// before (the renamed column now holds another unit) is reverted by itself and escalated high.
+/// A safeguard (item 7): with no automatic action left this hour, a sure rename is proposed.
+#[test]
+fn the_canary_reverts_a_heal_that_made_things_worse_and_safeguards_hold_back_auto_actions() {
+    let rows = |from: usize, to: usize, scale: usize| (from..=to).map(move |i| format!("{i},{}", (i % 50 + 1) * scale));
+    let (_db, mut c) = fresh_db("drift_canary");
+    let dir = scratch_dir("drift_canary");
+    write(&dir, "items.csv", &csv("id,qty", rows(1, 20, 1)));
+    c.query("SELECT * FROM eai.add_source('inv', $1)", &[&dir.join("items.csv").to_str().unwrap()]).unwrap();
+    ingest(&mut c, "inv");
+    c.query("SELECT * FROM eai.create_pipeline('inv', 'bronze.inv__items', 'silver.inv', dedup_key => '{id}')", &[]).unwrap();
+    c.query("SELECT * FROM eai.expect('silver.inv', 'qty', 'range 0..100')", &[]).unwrap();
+    c.batch_execute("SET client_min_messages = error").unwrap();
+    // Renamed, and now in another unit (x 1000): not sure enough to apply alone.
+    write(&dir, "items.csv", &csv("id,quantity", rows(1, 20, 1000)));
+    ingest(&mut c, "inv");
+    heal(&mut c);
+    let (id, status): (i64, String) = c.query_one("SELECT remediation_id, status FROM eai.remediations", &[]).map(|r| (r.get(0), r.get(1))).unwrap();
+    assert_eq!(status, "proposed");
+    c.query("SELECT * FROM eai.approve_remediation($1)", &[&id]).unwrap();
+    write(&dir, "items.csv", &csv("id,quantity", rows(1, 30, 1000)));
+    ingest(&mut c, "inv");
+    heal(&mut c);
+    let r: (String, String, String, String) = c
+        .query_one("SELECT status, canary, canary_detail, reverted_by FROM eai.remediations WHERE remediation_id = $1", &[&id])
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .unwrap();
+    assert_eq!((r.0.as_str(), r.1.as_str(), r.3.as_str()), ("reverted", "failed", "eai (canary)"), "{r:?}");
+    assert!(r.2.contains("quarantined"), "{r:?}");
+    let esc: (String, String) = c
+        .query_one("SELECT kind, severity FROM eai.escalations WHERE status = 'open' AND kind = 'remediation_failed'", &[])
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(esc, ("remediation_failed".into(), "high".into()));
+    let fed: String = c.query_one("SELECT source_column FROM eai.pipeline_columns WHERE target_column = 'qty'", &[]).unwrap().get(0);
+    assert_eq!(fed, "qty", "the state before is back");
+    let counted: (i64, i64) = c
+        .query_one("SELECT (SELECT count(DISTINCT id) FROM silver.inv), (SELECT count(*) FROM eai.quarantine WHERE status = 'quarantined')", &[])
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(counted.0 + counted.1 >= 30, true, "every record in silver or quarantine: {counted:?}");
+
+    // Safeguard: no automatic action left this hour.
+    let (_db, mut c) = fresh_db("drift_safeguard");
+    let dir = scratch_dir("drift_safeguard");
+    write(&dir, "customers.csv", &csv("id,email,city", customers(1, 10)));
+    c.query("SELECT * FROM eai.add_source('shop', $1)", &[&dir.join("customers.csv").to_str().unwrap()]).unwrap();
+    ingest(&mut c, "shop");
+    c.query("SELECT * FROM eai.create_pipeline('cust', 'bronze.shop__customers', 'silver.cust', dedup_key => '{id}')", &[]).unwrap();
+    c.batch_execute("SET client_min_messages = error; SET eai.heal_max_actions_per_hour = 0").unwrap();
+    write(&dir, "customers.csv", &csv("id,email_address,city", customers(1, 10)));
+    ingest(&mut c, "shop");
+    heal(&mut c);
+    let (status, reason): (String, String) = c.query_one("SELECT status, reason FROM eai.remediations", &[]).map(|r| (r.get(0), r.get(1))).unwrap();
+    assert_eq!(status, "proposed");
+    assert!(reason.contains("in the last hour"), "{reason}");
+}
