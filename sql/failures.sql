@@ -95,7 +95,7 @@ COMMENT ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, t
 -- The heal job's pick (src/healing.rs): the oldest failed ingest whose retry is due, still the
 -- latest batch of its table, of a source that still exists and a role still allowed to ingest
 -- (a superuser); marked as taken, so no other session retries it too.
-CREATE FUNCTION eai._take_due_ingest() RETURNS TABLE (source text, table_name text, role oid)
+CREATE FUNCTION eai._take_due_ingest() RETURNS TABLE (source text, table_name text, role oid, class text)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE f eai.failures;
@@ -118,7 +118,7 @@ BEGIN
         RETURN;
     END IF;
     UPDATE eai.failures x SET retried_at = clock_timestamp() WHERE x.failure_id = f.failure_id;
-    RETURN QUERY SELECT b.source, b.table_name, r.oid FROM eai.batches b, pg_roles r
+    RETURN QUERY SELECT b.source, b.table_name, r.oid, f.class FROM eai.batches b, pg_roles r
                   WHERE b.batch_id = f.batch_id AND r.rolname = f.recorded_by;
 END
 $$;

@@ -50,21 +50,39 @@ fn policy_interval(class: ErrorClass, attempt: u32, policies: &retry_policy::Pol
 }
 
 /// Takes one failed ingest whose retry is due (`eai._take_due_ingest`) and ingests that table
-/// again as the role whose ingest failed; 1 when it did, 0 when none was due. The ingest records
+/// again as the role whose ingest failed (after a schema-drift failure, the source is read again
+/// and its pipelines heal first); 1 when it did, 0 when none was due. The ingest records
 /// its own outcome (a new batch; a failure again is a new row of eai.failures with the next
 /// attempt's time).
 #[pg_extern]
 fn _retry_due_ingest() -> i64 {
     // One row always (NULLs when nothing is due).
     let due = Spi::get_three::<String, String, pg_sys::Oid>(
-        "SELECT t.source, t.table_name, t.role FROM (SELECT 1) AS one LEFT JOIN eai._take_due_ingest() AS t ON true",
+        "SELECT t.source || ':' || t.class, t.table_name, t.role FROM (SELECT 1) AS one LEFT JOIN eai._take_due_ingest() AS t ON true",
     )
     .map_err(|e| EaiError::catalog("take a due ingest retry", e))
     .or_report();
-    let (Some(source), Some(table), Some(role)) = due else {
+    let (Some(source_class), Some(table), Some(role)) = due else {
         return 0;
     };
+    // "source:class": a class name has no colon; a source name may.
+    let (source, class) = source_class.rsplit_once(':').map(|(s, c)| (s.to_string(), Some(c.to_string()))).unwrap_or((source_class, None));
     catalog_write::as_role(role, || {
+        // The source's shape changed: read it again (a remote table's columns and types), and let
+        // the pipelines on its table follow under their contracts, before the retry.
+        if class.as_deref() == Some("schema_drift") {
+            Spi::run_with_args("SELECT count(*) FROM eai.refresh_source($1)", &[source.as_str().into()])
+                .and_then(|_| {
+                    Spi::run_with_args(
+                        "SELECT eai._heal_drift(p.pipeline_id) FROM eai.pipelines p JOIN eai.source_tables st
+                             ON to_regclass(format('bronze.%I', st.bronze_table)) = p.source_relid::regclass
+                          WHERE st.source = $1 AND st.table_name = $2",
+                        &[source.as_str().into(), table.as_str().into()],
+                    )
+                })
+                .map_err(|e| EaiError::catalog("read a drifted source again", e))
+                .or_report();
+        }
         Spi::get_one_with_args::<i64>("SELECT eai._ingest_table($1, $2)", &[source.as_str().into(), table.as_str().into()])
             .map_err(|e| EaiError::catalog("retry an ingest", e))
             .or_report()

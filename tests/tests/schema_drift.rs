@@ -213,12 +213,12 @@ fn a_widened_remote_type_is_followed_and_a_narrowed_one_is_escalated() {
     ingest(&mut c, "far");
     c.query("SELECT * FROM eai.create_pipeline('ord', 'bronze.far__orders', 'silver.ord', dedup_key => '{id}')", &[]).unwrap();
     c.batch_execute("SET client_min_messages = error; SET eai.retry_initial_interval = 0").unwrap();
+    // Nobody runs eai.refresh_source: the failed ingest's retry reads the remote table again.
     remote.batch_execute("ALTER TABLE orders ALTER COLUMN qty TYPE bigint; INSERT INTO orders VALUES (6, 5000000000)").unwrap();
-    c.query("SELECT * FROM eai.refresh_source('far')", &[]).unwrap();
     let failed = ingest(&mut c, "far")[0].1.clone();
     assert_eq!((failed.0.as_str(), failed.4.as_deref()), ("failed", Some("schema_drift")), "{failed:?}");
-    let healed: (i32, i32) = c.query_one("SELECT schema_changes, ingests_retried FROM eai.heal()", &[]).map(|r| (r.get(0), r.get(1))).unwrap();
-    assert_eq!(healed, (1, 1), "widened, then the retry");
+    let retried: i32 = c.query_one("SELECT ingests_retried FROM eai.heal()", &[]).unwrap().get(0);
+    assert_eq!(retried, 1, "read again, widened, retried");
     let r: (String, String, String) =
         c.query_one("SELECT action, status, columns ->> 'to_type' FROM eai.remediations", &[]).map(|r| (r.get(0), r.get(1), r.get(2))).unwrap();
     assert_eq!(r, ("widen_column".into(), "applied".into(), "bigint".into()));
