@@ -112,8 +112,9 @@ fn mapped(pipeline: i64) -> Vec<(String, Option<String>, String)> {
 }
 
 /// What remediations already speak for (proposed, applied, recorded, or reverted: a reverted heal
-/// is not proposed again): bronze columns, and `type:<column>:<type>` for type changes. Each change
-/// is acted on once.
+/// is not proposed again): `new:<column>` for a column that arrived, `gone:<column>` for one that
+/// went (a name that arrived by a rename may go again later: another change), and
+/// `type:<column>:<type>` for a type change. Each change is acted on once.
 fn handled(pipeline: i64) -> HashSet<String> {
     spi(
         "read a pipeline's remediations",
@@ -123,8 +124,9 @@ fn handled(pipeline: i64) -> HashSet<String> {
                         LATERAL (SELECT 'type:' || (r.columns ->> 'bronze') || ':' || (r.columns ->> 'to_type')
                                   WHERE r.change IN ('widened_type', 'narrowed_type')
                                  UNION ALL
-                                 SELECT y FROM (VALUES (r.columns ->> 'bronze'), (r.columns ->> 'old_bronze')) v(y)
-                                  WHERE r.change NOT IN ('widened_type', 'narrowed_type')) v(x)
+                                 SELECT 'new:' || (r.columns ->> 'bronze') WHERE r.change NOT IN ('widened_type', 'narrowed_type')
+                                 UNION ALL
+                                 SELECT 'gone:' || (r.columns ->> 'old_bronze') WHERE r.change NOT IN ('widened_type', 'narrowed_type')) v(x)
                   WHERE r.pipeline_id = $1 AND r.status IN ('proposed', 'applied', 'recorded', 'reverted') AND x IS NOT NULL",
                 None,
                 &[pipeline.into()],
@@ -268,11 +270,13 @@ fn detect(s: &Shape) -> Vec<Proposal> {
     // Columns gone from the source that fed silver, and new ones with values.
     let gone: Vec<&(String, Option<String>, String)> = map
         .iter()
-        .filter(|m| m.1.as_deref().is_some_and(|c| in_source(c).is_none() && !done.contains(c) && bronze.iter().any(|b| b.name == c)))
+        .filter(|m| {
+            m.1.as_deref().is_some_and(|c| in_source(c).is_none() && !done.contains(&format!("gone:{c}")) && bronze.iter().any(|b| b.name == c))
+        })
         .collect();
     let mut new: Vec<&Col> = bronze
         .iter()
-        .filter(|b| in_source(&b.name).is_some() && !fed.contains(b.name.as_str()) && !done.contains(&b.name))
+        .filter(|b| in_source(&b.name).is_some() && !fed.contains(b.name.as_str()) && !done.contains(&format!("new:{}", b.name)))
         .filter(|b| batch_span(s.bronze, &b.name).1.is_some())
         .collect();
     let new_features: Vec<(ColumnFeatures, (Option<i64>, Option<i64>))> =
@@ -485,7 +489,7 @@ fn load(id: i64) -> Option<(i64, String, String, Cols, Option<Value>)> {
 
 fn quality(silver: pg_sys::Oid) -> Option<f64> {
     Spi::get_one_with_args::<f64>(
-        "SELECT avg(q.score)::float8 FROM eai.quality_score($1::regclass) q WHERE q.dimension IN ('validity', 'completeness')",
+        "SELECT avg(q.score)::float8 FROM eai.quality_score($1::regclass) q WHERE q.dimension = 'validity'",
         &[silver.into()],
     )
     .ok()

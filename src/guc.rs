@@ -327,7 +327,7 @@ pub fn register() {
     );
     GucRegistry::define_float_guc(
         c"eai.canary_max_drop",
-        c"A schema heal is reverted by itself when the first batch after it quarantines this much more (a share of its rows), or silver's validity and completeness fall by this much.",
+        c"A schema heal is reverted by itself when the first batch after it quarantines this much more (a share of its rows), or silver's validity score falls by this much.",
         c"",
         &CANARY_MAX_DROP,
         0.0,
