@@ -180,6 +180,21 @@ fn batch_span(bronze: pg_sys::Oid, column: &str) -> (Option<i64>, Option<i64>) {
     spi("read batches", Spi::get_two::<i64, i64>(&sql))
 }
 
+/// Whether a column holds a value in the table's latest batch (through the `_eai_batch` index:
+/// a pass every few seconds never scans a whole bronze table for a column that stays empty).
+fn in_latest_batch(bronze: pg_sys::Oid, column: &str) -> bool {
+    let sql = spi(
+        "build a latest-batch query",
+        Spi::get_one_with_args::<String>(
+            "SELECT format('SELECT EXISTS (SELECT 1 FROM %1$s WHERE _eai_batch = (SELECT max(_eai_batch) FROM %1$s) AND %2$I IS NOT NULL)',
+                           $1::regclass, $2::text)",
+            &[bronze.into(), column.into()],
+        ),
+    )
+    .unwrap_or_default();
+    spi("read the latest batch", Spi::get_one::<bool>(&sql)).unwrap_or(false)
+}
+
 fn features(name: &str, declared: Option<&str>, values: &[Option<String>]) -> ColumnFeatures {
     let refs: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
     let (_, f) = ColumnFeatures::from_values(name, declared, &refs);
@@ -277,7 +292,7 @@ fn detect(s: &Shape) -> Vec<Proposal> {
     let mut new: Vec<&Col> = bronze
         .iter()
         .filter(|b| in_source(&b.name).is_some() && !fed.contains(b.name.as_str()) && !done.contains(&format!("new:{}", b.name)))
-        .filter(|b| batch_span(s.bronze, &b.name).1.is_some())
+        .filter(|b| in_latest_batch(s.bronze, &b.name))
         .collect();
     let new_features: Vec<(ColumnFeatures, (Option<i64>, Option<i64>))> =
         new.iter().map(|b| (features(&b.name, None, &samples(s.bronze, &b.name, true)), batch_span(s.bronze, &b.name))).collect();

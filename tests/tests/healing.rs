@@ -94,7 +94,10 @@ fn a_source_cluster_that_goes_down_is_ingested_again_by_the_worker() {
     assert_eq!((down.0.as_str(), down.4.as_deref()), ("failed", Some("transient")), "{down:?}");
     assert!(sqlstate.starts_with("08"), "{sqlstate}: {message}");
     assert_eq!((class.as_str(), attempt, action.as_str(), later), ("transient", 1, "retry", true));
-    assert!(waited.is_ok(), "not healed: latest batch {healed:?}");
+    assert!(
+        waited.is_ok(),
+        "not healed: latest batch {healed:?} (database {db} may hold eai from an older build of this unreleased version, whose heal job fails; scripts/demo.sh --reset recreates it)"
+    );
     assert_eq!(healed, ("succeeded".to_string(), 15), "the retry landed the 15 new rows");
     assert!(retried >= 1, "the failure is marked as retried");
     assert_eq!(bronze_rows, (45, 45), "bronze holds every row once");
