@@ -47,10 +47,12 @@ ALTER TABLE eai.batch_profiles ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable_source ON eai.batch_profiles FOR SELECT
     USING (coalesce(has_table_privilege(relid, 'SELECT'), false));
 
--- A failure's message may quote values of the table it came from (an unparseable value).
+-- A failure's message may quote values of the table it came from (an unparseable value); an LLM
+-- call's failure quotes the endpoint's answer, which the LLM ledger shows only to its readers.
 ALTER TABLE eai.failures ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable_source ON eai.failures FOR SELECT
-    USING (relid IS NULL OR coalesce(has_table_privilege(relid, 'SELECT'), false));
+    USING (CASE WHEN stage = 'llm' THEN has_table_privilege('eai.llm_calls', 'SELECT')
+                ELSE relid IS NULL OR coalesce(has_table_privilege(relid, 'SELECT'), false) END);
 
 ALTER TABLE eai.escalations ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable_source ON eai.escalations FOR SELECT

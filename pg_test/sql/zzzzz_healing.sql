@@ -83,6 +83,10 @@ SELECT stage, class, action, failures, healed_automatically, needed_a_person, no
 RESET client_min_messages;
 -- Who may do what: healing is for superusers; a reader sees the failures of tables it may read
 -- (the messages may quote their values), here none.
+-- An LLM call's failure quotes the endpoint's answer: only roles that may read the LLM ledger
+-- (engineers) see it.
+SELECT action FROM eai._record_failure('llm', 'http://127.0.0.1:9 openai:gpt-4o-mini', NULL, NULL, NULL, NULL, 'configuration',
+                                       'HTTP 401: {"error": "key sk-live-1234 is revoked"}', 1, false);
 CREATE ROLE regress_heal_reader IN ROLE eai_reader;
 SET ROLE regress_heal_reader;
 SELECT * FROM eai.heal();
@@ -97,6 +101,7 @@ GRANT SELECT ON bronze.heal__regress_heal TO regress_heal_engineer;
 SELECT (eai._escalate('not_retried', 'medium', 'ingest', 'heal.other', 'the ingest of heal.other failed', 'x (bad_data, SQLSTATE 22P04)',
                      NULL, NULL, NULL, NULL, NULL, NULL, 'bronze.heal__regress_heal'::regclass)).escalation_id IS NOT NULL AS raised;
 SET ROLE regress_heal_engineer;
+SELECT count(*) AS llm_failures_seen_by_an_engineer FROM eai.failures WHERE stage = 'llm';
 SELECT kind, status FROM eai.escalations ORDER BY escalation_id;
 SELECT kind, status, closed_by, resolution FROM eai.dismiss_escalation(
     (SELECT escalation_id FROM eai.escalations WHERE status = 'open' AND target = 'heal.other'), 'a test file, removed');
