@@ -3839,6 +3839,10 @@ AS $$
 #variable_conflict use_variable
 DECLARE r eai.remediations;
 BEGIN
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'eai: remediation NULL does not exist' USING ERRCODE = '42704',
+            HINT = 'SELECT remediation_id, status, action, reason FROM eai.remediations ORDER BY remediation_id DESC; shows them.';
+    END IF;
     PERFORM eai._approve_remediation(id);
     SELECT * INTO r FROM eai.remediations x WHERE x.remediation_id = id;
     RETURN r;
@@ -3852,6 +3856,10 @@ AS $$
 #variable_conflict use_variable
 DECLARE r eai.remediations;
 BEGIN
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'eai: remediation NULL does not exist' USING ERRCODE = '42704',
+            HINT = 'SELECT remediation_id, status, action, reason FROM eai.remediations ORDER BY remediation_id DESC; shows them.';
+    END IF;
     PERFORM eai._revert_remediation(id);
     SELECT * INTO r FROM eai.remediations x WHERE x.remediation_id = id;
     RETURN r;

@@ -54,6 +54,8 @@ SELECT id, v, count(*) FROM silver.heal GROUP BY 1, 2 ORDER BY 1;
 SELECT eai.requeue_batch('heal', 123456789);
 SELECT eai.requeue_batch('no such pipeline');
 SELECT * FROM eai.heal(-1);
+SELECT * FROM eai.approve_remediation(NULL);
+SELECT * FROM eai.revert_remediation(NULL);
 -- A malformed file is bad data: the ingest batch fails, is recorded, and is not retried.
 COPY (VALUES ('id,v'), ('1,a'), ('2,b,extra')) TO :'file' WITH (FORMAT text);
 SELECT status, error_sqlstate, error_class FROM eai.ingest('heal');
