@@ -35,41 +35,35 @@ fn role_name(oid: pg_sys::Oid) -> String {
 }
 
 /// Runs `write` (catalog writes) as the owner of the extension, passing it the caller's role to
-/// record; the caller's identity comes back when `write` returns or unwinds (and PostgreSQL
-/// restores it on abort in any case).
+/// record, in PostgreSQL's "restricted operation" mode; the caller's identity comes back when
+/// `write` returns or unwinds (and PostgreSQL restores it on abort in any case).
 pub fn as_owner<R>(write: impl FnOnce(&str) -> R) -> R {
     let caller = current_role();
     let owner = Spi::get_one::<pg_sys::Oid>("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'eai'")
         .ok()
         .flatten()
         .unwrap_or_else(|| unsafe { pg_sys::GetUserId() });
-    let mut saved_user = pg_sys::InvalidOid;
-    let mut saved_context: i32 = 0;
-    // SAFETY: plain reads and writes of the backend's current user id and security context.
-    unsafe {
-        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
-        pg_sys::SetUserIdAndSecContext(
-            owner,
-            saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
-        );
-    }
-    let _restore = Restore { user: saved_user, context: saved_context };
-    write(&caller)
+    switched(owner, pg_sys::SECURITY_RESTRICTED_OPERATION as i32, || write(&caller))
 }
 
 /// Runs `work` as `role` (an eai job taking again work that `role` started: an ingest the heal
-/// job retries), never with more rights than that role has. PostgreSQL restores the identity on
-/// abort; the guard restores it when `work` returns or unwinds.
+/// job retries), never with more rights than that role has.
 pub fn as_role<R>(role: pg_sys::Oid, work: impl FnOnce() -> R) -> R {
+    switched(role, 0, work)
+}
+
+/// Runs `f` as `user` with the security context's `extra` flags added (and
+/// SECURITY_LOCAL_USERID_CHANGE, so that no SET ROLE inside undoes it); restores both after.
+fn switched<R>(user: pg_sys::Oid, extra: i32, f: impl FnOnce() -> R) -> R {
     let mut saved_user = pg_sys::InvalidOid;
     let mut saved_context: i32 = 0;
     // SAFETY: plain reads and writes of the backend's current user id and security context.
     unsafe {
         pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
-        pg_sys::SetUserIdAndSecContext(role, saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
+        pg_sys::SetUserIdAndSecContext(user, saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | extra);
     }
     let _restore = Restore { user: saved_user, context: saved_context };
-    work()
+    f()
 }
 
 struct Restore {

@@ -46,34 +46,47 @@ struct Col {
     ty: String,
 }
 
-/// The pipeline and the staging foreign table its bronze table is ingested from (None for a
-/// bronze table that no source feeds).
-fn shape(pipeline: i64) -> Option<Shape> {
+/// A pipeline, with the staging foreign table its bronze table is ingested from (`foreign`:
+/// None for a bronze table no source feeds), whether it is enabled and its silver table exists.
+fn pipeline_shape(pipeline: i64) -> Option<(Shape, Option<pg_sys::Oid>, bool)> {
     Spi::connect(|c| {
         let mut rows = c.select(
-            "SELECT p.pipeline_id, p.name, p.source_relid, p.target_relid, p.dedup_key,
-                    to_regclass(format('%I.%I', s.staging_schema, st.foreign_table))::oid
+            "SELECT p.name, p.source_relid, p.target_relid, p.dedup_key,
+                    to_regclass(format('%I.%I', s.staging_schema, st.foreign_table))::oid,
+                    p.enabled AND to_regclass(p.target_table) IS NOT NULL
                FROM eai.pipelines p
-               JOIN eai.source_tables st ON to_regclass(format('bronze.%I', st.bronze_table)) = p.source_relid::regclass
-               JOIN eai.sources s ON s.source = st.source
-              WHERE p.pipeline_id = $1 AND p.enabled AND to_regclass(p.target_table) IS NOT NULL",
+               LEFT JOIN eai.source_tables st ON to_regclass(format('bronze.%I', st.bronze_table)) = p.source_relid::regclass
+               LEFT JOIN eai.sources s ON s.source = st.source
+              WHERE p.pipeline_id = $1",
             Some(1),
             &[pipeline.into()],
         )?;
-        Ok::<_, pgrx::spi::Error>(match rows.next() {
-            Some(r) => r.get::<pg_sys::Oid>(6)?.map(|foreign| Shape {
-                id: r.get(1).ok().flatten().unwrap_or(pipeline),
-                name: r.get(2).ok().flatten().unwrap_or_default(),
-                bronze: r.get(3).ok().flatten().unwrap_or(pg_sys::InvalidOid),
-                silver: r.get(4).ok().flatten().unwrap_or(pg_sys::InvalidOid),
-                dedup_key: r.get(5).ok().flatten().unwrap_or_default(),
-                foreign,
-            }),
-            None => None,
-        })
+        Ok::<_, pgrx::spi::Error>(rows.next().map(|r| {
+            let foreign: Option<pg_sys::Oid> = r.get(5).ok().flatten();
+            let shape = Shape {
+                id: pipeline,
+                name: r.get(1).ok().flatten().unwrap_or_default(),
+                bronze: r.get(2).ok().flatten().unwrap_or(pg_sys::InvalidOid),
+                silver: r.get(3).ok().flatten().unwrap_or(pg_sys::InvalidOid),
+                dedup_key: r.get(4).ok().flatten().unwrap_or_default(),
+                foreign: foreign.unwrap_or(pg_sys::InvalidOid),
+            };
+            (shape, foreign, r.get::<bool>(6).ok().flatten().unwrap_or(false))
+        }))
     })
     .ok()
     .flatten()
+}
+
+/// The pipeline whose source is watched for drift: enabled, its silver table there, its bronze
+/// table fed by a source.
+fn shape(pipeline: i64) -> Option<Shape> {
+    pipeline_shape(pipeline).filter(|(_, foreign, live)| foreign.is_some() && *live).map(|(s, _, _)| s)
+}
+
+/// Any pipeline (applying and reverting need no foreign table).
+fn shape_any(pipeline: i64) -> Option<Shape> {
+    pipeline_shape(pipeline).map(|(s, _, _)| s)
 }
 
 fn columns(rel: pg_sys::Oid) -> Vec<Col> {
@@ -449,15 +462,17 @@ fn set(id: i64, changes: Value) {
     spi("update a remediation", Spi::run_with_args("SELECT eai._remediation_write($1, NULL, $2)", &[id.into(), JsonB(changes).into()]));
 }
 
-fn escalate(id: i64, severity: &str, what: &str, why: &str, to_run: &str) {
+/// Escalates a remediation: `kind` schema_drift (a proposal, a change recorded only) or
+/// remediation_failed (the canary reverted it).
+fn escalate(id: i64, kind: &str, severity: &str, what: &str, why: &str, to_run: &str) {
     let e = spi(
         "escalate a remediation",
         Spi::get_one_with_args::<i64>(
-            "SELECT (eai._escalate(CASE WHEN $6 THEN 'remediation_failed' ELSE 'schema_drift' END, $2, 'promotion', r.pipeline, $3, $4,
+            "SELECT (eai._escalate($6, $2, 'promotion', r.pipeline, $3, $4,
                                    'SELECT * FROM eai.remediations WHERE remediation_id = ' || r.remediation_id || '; shows the evidence.',
                                    r.reason, $5, NULL, r.pipeline_id, NULL, r.relid, r.remediation_id)).escalation_id
                FROM eai.remediations r WHERE r.remediation_id = $1",
-            &[id.into(), severity.into(), what.into(), why.into(), to_run.into(), (severity == "high" && what.contains("reverted")).into()],
+            &[id.into(), severity.into(), what.into(), why.into(), to_run.into(), kind.into()],
         ),
     );
     if let Some(e) = e {
@@ -593,29 +608,6 @@ fn apply(id: i64, decided_by: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `shape` for any pipeline, also one without a source (apply and revert need no foreign table).
-fn shape_any(pipeline: i64) -> Option<Shape> {
-    shape(pipeline).or_else(|| {
-        Spi::connect(|c| {
-            let mut rows = c.select(
-                "SELECT pipeline_id, name, source_relid, target_relid, dedup_key FROM eai.pipelines WHERE pipeline_id = $1",
-                Some(1),
-                &[pipeline.into()],
-            )?;
-            Ok::<_, pgrx::spi::Error>(rows.next().map(|r| Shape {
-                id: pipeline,
-                name: r.get(2).ok().flatten().unwrap_or_default(),
-                bronze: r.get(3).ok().flatten().unwrap_or(pg_sys::InvalidOid),
-                silver: r.get(4).ok().flatten().unwrap_or(pg_sys::InvalidOid),
-                dedup_key: r.get(5).ok().flatten().unwrap_or_default(),
-                foreign: pg_sys::InvalidOid,
-            }))
-        })
-        .ok()
-        .flatten()
-    })
-}
-
 /// Restores the state before an applied remediation.
 fn revert(id: i64, by: &str) -> Result<(), String> {
     let (pipeline, action, status, c, before) = load(id).ok_or_else(|| format!("remediation {id} does not exist"))?;
@@ -708,12 +700,14 @@ fn check_canaries(s: &Shape) -> i64 {
                 set(id, json!({"canary": "failed", "canary_detail": why}));
                 escalate(
                     id,
+                    "remediation_failed",
                     "high",
                     &format!("remediation {id} of pipeline {} made things worse and was reverted", s.name),
                     &match reverted {
                         Ok(()) => why.clone(),
                         Err(e) => format!("{why}; the revert failed: {e}"),
                     },
+                    // safe: text for a person to read (to_run), never run by eai; only an integer in it.
                     &format!("SELECT * FROM eai.remediations WHERE remediation_id = {id};"),
                 );
             }
@@ -758,6 +752,7 @@ fn _heal_drift(pipeline: i64) -> i64 {
             }
             Verdict::Propose(why) => escalate(
                 id,
+                "schema_drift",
                 "medium",
                 &match p.action {
                     "remap_column" => format!(
@@ -775,6 +770,7 @@ fn _heal_drift(pipeline: i64) -> i64 {
                     _ => format!("a {} in {}", p.change.as_str().replace('_', " "), s.name),
                 },
                 why,
+                // safe: text for a person to read (to_run), never run by eai; only an integer in it.
                 &format!("SELECT * FROM eai.approve_remediation({id});"),
             ),
             Verdict::Record(why) => {
@@ -783,6 +779,7 @@ fn _heal_drift(pipeline: i64) -> i64 {
                 if p.action == "keep_type" || (p.action == "flag_removed_column" && key) || policy != Policy::Evolve || apply_how == Apply::Never {
                     escalate(
                         id,
+                        "schema_drift",
                         if key { "high" } else { "medium" },
                         &match p.action {
                             "flag_removed_column" => format!(

@@ -56,17 +56,18 @@ fn policy_interval(class: ErrorClass, attempt: u32, policies: &retry_policy::Pol
 /// attempt's time).
 #[pg_extern]
 fn _retry_due_ingest() -> i64 {
-    // One row always (NULLs when nothing is due).
-    let due = Spi::get_three::<String, String, pg_sys::Oid>(
-        "SELECT t.source || ':' || t.class, t.table_name, t.role FROM (SELECT 1) AS one LEFT JOIN eai._take_due_ingest() AS t ON true",
-    )
+    let due = Spi::connect(|c| {
+        let mut rows = c.select("SELECT source, table_name, role, class FROM eai._take_due_ingest()", Some(1), &[])?;
+        Ok::<_, pgrx::spi::Error>(match rows.next() {
+            Some(r) => Some((r.get::<String>(1)?, r.get::<String>(2)?, r.get::<pg_sys::Oid>(3)?, r.get::<String>(4)?)),
+            None => None,
+        })
+    })
     .map_err(|e| EaiError::catalog("take a due ingest retry", e))
     .or_report();
-    let (Some(source_class), Some(table), Some(role)) = due else {
+    let Some((Some(source), Some(table), Some(role), class)) = due else {
         return 0;
     };
-    // "source:class": a class name has no colon; a source name may.
-    let (source, class) = source_class.rsplit_once(':').map(|(s, c)| (s.to_string(), Some(c.to_string()))).unwrap_or((source_class, None));
     catalog_write::as_role(role, || {
         // The source's shape changed: read it again (a remote table's columns and types), and let
         // the pipelines on its table follow under their contracts, before the retry.
