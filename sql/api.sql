@@ -387,7 +387,10 @@ BEGIN
         PERFORM eai._breaker_record('source', p_source, false);
         PERFORM eai._resolve_escalations(ARRAY['not_retried', 'configuration'], format('%s.%s', p_source, p_table), NULL,
                                          'resolved', format('batch %s succeeded', v_batch));
-    EXCEPTION WHEN OTHERS THEN
+    -- OTHERS leaves out query_canceled (57014): a statement timeout, or a cancel request, met
+    -- while reading the source is recorded like any failure (transient), and the caller stops
+    -- there (eai.ingest, eai.heal), keeping what was done before it.
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
         GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT,
                                 v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT,
                                 v_context = PG_EXCEPTION_CONTEXT;
@@ -395,7 +398,7 @@ BEGIN
         -- the wrapper (a remote column whose type changed, a type that no longer fits bronze)
         -- comes before PostgreSQL's generic hint (eai-core error_taxonomy::diagnose_ingest).
         v_hint := CASE WHEN v_msg LIKE 'eai: %' AND coalesce(v_hint, '') <> '' THEN v_hint
-                       ELSE coalesce(eai._ingest_error_hint(v_state, coalesce(v_context, ''), coalesce(v_fdw, '')),
+                       ELSE coalesce(eai._ingest_error_hint(v_state, coalesce(v_context, ''), coalesce(v_detail, ''), coalesce(v_fdw, '')),
                                      nullif(v_hint, ''), eai._ingest_hint(v_state))
                   END;
         -- A file's error names the file and, when COPY says it, the line: PostgreSQL's own message
@@ -411,7 +414,7 @@ BEGIN
         UPDATE eai.batches
            SET status = 'failed', rows_read = eai._ingest_rows_read(v_batch), rows_written = 0,
                finished_at = clock_timestamp(), error_sqlstate = v_state,
-               error_class = eai._ingest_error_class(v_state, coalesce(v_context, ''), coalesce(v_fdw, '')),
+               error_class = eai._ingest_error_class(v_state, coalesce(v_context, ''), coalesce(v_detail, ''), coalesce(v_fdw, '')),
                error_message = eai._redact(v_msg),
                error_detail = eai._redact(nullif(v_detail, '')),
                error_hint = v_hint,
@@ -631,10 +634,12 @@ BEGIN
               ORDER BY x.table_name LOOP
         v_id := eai._ingest_table(source, t);
         RETURN QUERY SELECT * FROM eai.batches b WHERE b.batch_id = v_id;
+        -- Cancelled (a statement timeout, a cancel request): the tables after it are not read.
+        EXIT WHEN EXISTS (SELECT 1 FROM eai.batches b WHERE b.batch_id = v_id AND b.error_sqlstate = '57014');
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION eai.ingest(text, text) IS 'eai: copy the rows of a source''s tables (or of one table) into bronze, one batch per table. Rows already in bronze are not written again. A failing table fails its own batch (WARNING + eai.batches row), not the others.';
+COMMENT ON FUNCTION eai.ingest(text, text) IS 'eai: copy the rows of a source''s tables (or of one table) into bronze, one batch per table. Rows already in bronze are not written again. A failing table fails its own batch (WARNING + eai.batches row, eai.failures), not the others; a statement timeout or a cancel request fails its batch the same way and ends the call.';
 
 CREATE OR REPLACE VIEW eai.ingest_status AS
 SELECT st.source,

@@ -291,6 +291,7 @@ AS 'MODULE_PATHNAME', '_silver_column_names_wrapper';
 CREATE  FUNCTION "_ingest_error_class"(
 	"sqlstate" TEXT, /* & str */
 	"context" TEXT, /* & str */
+	"detail" TEXT, /* & str */
 	"fdw" TEXT /* & str */
 ) RETURNS TEXT /* & '_ str */
 IMMUTABLE STRICT
@@ -300,6 +301,7 @@ AS 'MODULE_PATHNAME', '_ingest_error_class_wrapper';
 CREATE  FUNCTION "_ingest_error_hint"(
 	"sqlstate" TEXT, /* & str */
 	"context" TEXT, /* & str */
+	"detail" TEXT, /* & str */
 	"fdw" TEXT /* & str */
 ) RETURNS TEXT /* Option < & '_ str > */
 IMMUTABLE STRICT
@@ -783,7 +785,10 @@ BEGIN
         PERFORM eai._breaker_record('source', p_source, false);
         PERFORM eai._resolve_escalations(ARRAY['not_retried', 'configuration'], format('%s.%s', p_source, p_table), NULL,
                                          'resolved', format('batch %s succeeded', v_batch));
-    EXCEPTION WHEN OTHERS THEN
+    -- OTHERS leaves out query_canceled (57014): a statement timeout, or a cancel request, met
+    -- while reading the source is recorded like any failure (transient), and the caller stops
+    -- there (eai.ingest, eai.heal), keeping what was done before it.
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
         GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT,
                                 v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT,
                                 v_context = PG_EXCEPTION_CONTEXT;
@@ -791,7 +796,7 @@ BEGIN
         -- the wrapper (a remote column whose type changed, a type that no longer fits bronze)
         -- comes before PostgreSQL's generic hint (eai-core error_taxonomy::diagnose_ingest).
         v_hint := CASE WHEN v_msg LIKE 'eai: %' AND coalesce(v_hint, '') <> '' THEN v_hint
-                       ELSE coalesce(eai._ingest_error_hint(v_state, coalesce(v_context, ''), coalesce(v_fdw, '')),
+                       ELSE coalesce(eai._ingest_error_hint(v_state, coalesce(v_context, ''), coalesce(v_detail, ''), coalesce(v_fdw, '')),
                                      nullif(v_hint, ''), eai._ingest_hint(v_state))
                   END;
         -- A file's error names the file and, when COPY says it, the line: PostgreSQL's own message
@@ -807,7 +812,7 @@ BEGIN
         UPDATE eai.batches
            SET status = 'failed', rows_read = eai._ingest_rows_read(v_batch), rows_written = 0,
                finished_at = clock_timestamp(), error_sqlstate = v_state,
-               error_class = eai._ingest_error_class(v_state, coalesce(v_context, ''), coalesce(v_fdw, '')),
+               error_class = eai._ingest_error_class(v_state, coalesce(v_context, ''), coalesce(v_detail, ''), coalesce(v_fdw, '')),
                error_message = eai._redact(v_msg),
                error_detail = eai._redact(nullif(v_detail, '')),
                error_hint = v_hint,
@@ -1027,10 +1032,12 @@ BEGIN
               ORDER BY x.table_name LOOP
         v_id := eai._ingest_table(source, t);
         RETURN QUERY SELECT * FROM eai.batches b WHERE b.batch_id = v_id;
+        -- Cancelled (a statement timeout, a cancel request): the tables after it are not read.
+        EXIT WHEN EXISTS (SELECT 1 FROM eai.batches b WHERE b.batch_id = v_id AND b.error_sqlstate = '57014');
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION eai.ingest(text, text) IS 'eai: copy the rows of a source''s tables (or of one table) into bronze, one batch per table. Rows already in bronze are not written again. A failing table fails its own batch (WARNING + eai.batches row), not the others.';
+COMMENT ON FUNCTION eai.ingest(text, text) IS 'eai: copy the rows of a source''s tables (or of one table) into bronze, one batch per table. Rows already in bronze are not written again. A failing table fails its own batch (WARNING + eai.batches row, eai.failures), not the others; a statement timeout or a cancel request fails its batch the same way and ends the call.';
 
 CREATE OR REPLACE VIEW eai.ingest_status AS
 SELECT st.source,
@@ -2148,10 +2155,11 @@ BEGIN
             PERFORM eai._resolve_escalations(ARRAY['dead_letter', 'configuration'],
                                              (SELECT x.name FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id), q.bronze_batch,
                                              'resolved', format('promoted (promotion %s)', pr.promotion_id));
-        EXCEPTION WHEN others THEN
+        EXCEPTION WHEN others OR query_canceled THEN
             -- A batch that cannot be promoted (a lock timeout, a fail rule, a dropped table…) is
             -- recorded as a failure; by its class it is retried later (next_attempt_at) or parked
-            -- as a dead letter. The others go on.
+            -- as a dead letter. The others go on, unless it was cancelled (57014: a statement
+            -- timeout or a cancel request, which OTHERS leaves out): then the call ends there.
             GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT, v_hint = PG_EXCEPTION_HINT;
             v_name := (SELECT x.name FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id);
             f := eai._record_failure('promotion', v_name, (SELECT x.source_relid FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id),
@@ -2166,6 +2174,7 @@ BEGIN
             RAISE WARNING 'eai: batch % of pipeline % could not be promoted (attempt %, %): %', q.bronze_batch, q.pipeline_id,
                 f.attempt, f.class, f.message
                 USING HINT = upper(left(f.note, 1)) || substr(f.note, 2), DETAIL = format('SQLSTATE %s; see eai.failures.', v_state);
+            EXIT WHEN v_state = '57014';
             CONTINUE;
         END;
         IF pr.promotion_id IS NOT NULL THEN
@@ -3753,6 +3762,7 @@ DECLARE
     retried integer := 0;
     promoted integer;
     changes integer;
+    v_taken bigint;
 BEGIN
     IF max_actions IS NULL OR max_actions < 0 THEN
         RAISE EXCEPTION 'eai: max_actions must be 0 or more, not %', coalesce(max_actions::text, 'NULL') USING ERRCODE = '22023',
@@ -3762,8 +3772,15 @@ BEGIN
     -- heals): first, so that a widened type is followed before its ingest is retried.
     SELECT coalesce(sum(eai._heal_drift(p.pipeline_id)), 0) INTO changes FROM eai.pipelines p WHERE p.enabled;
     -- Failed ingests whose retry is due, each as the role whose ingest failed.
-    WHILE retried < max_actions AND eai._retry_due_ingest() > 0 LOOP
+    -- A retry that was cancelled (-1: a statement timeout, a cancel request) ends the pass there.
+    WHILE retried < max_actions LOOP
+        v_taken := eai._retry_due_ingest();
+        EXIT WHEN v_taken = 0;
         retried := retried + 1;
+        IF v_taken < 0 THEN
+            RETURN QUERY SELECT changes, retried, 0, (SELECT count(*) FROM eai.promotion_queue q WHERE q.state = 'dead_letter');
+            RETURN;
+        END IF;
     END LOOP;
     -- Queued batches that are due (the others keep their next_attempt_at).
     SELECT count(*) INTO promoted FROM eai.promote_queued(NULL, max_actions - retried);

@@ -10,6 +10,7 @@ DECLARE
     retried integer := 0;
     promoted integer;
     changes integer;
+    v_taken bigint;
 BEGIN
     IF max_actions IS NULL OR max_actions < 0 THEN
         RAISE EXCEPTION 'eai: max_actions must be 0 or more, not %', coalesce(max_actions::text, 'NULL') USING ERRCODE = '22023',
@@ -19,8 +20,15 @@ BEGIN
     -- heals): first, so that a widened type is followed before its ingest is retried.
     SELECT coalesce(sum(eai._heal_drift(p.pipeline_id)), 0) INTO changes FROM eai.pipelines p WHERE p.enabled;
     -- Failed ingests whose retry is due, each as the role whose ingest failed.
-    WHILE retried < max_actions AND eai._retry_due_ingest() > 0 LOOP
+    -- A retry that was cancelled (-1: a statement timeout, a cancel request) ends the pass there.
+    WHILE retried < max_actions LOOP
+        v_taken := eai._retry_due_ingest();
+        EXIT WHEN v_taken = 0;
         retried := retried + 1;
+        IF v_taken < 0 THEN
+            RETURN QUERY SELECT changes, retried, 0, (SELECT count(*) FROM eai.promotion_queue q WHERE q.state = 'dead_letter');
+            RETURN;
+        END IF;
     END LOOP;
     -- Queued batches that are due (the others keep their next_attempt_at).
     SELECT count(*) INTO promoted FROM eai.promote_queued(NULL, max_actions - retried);

@@ -570,10 +570,11 @@ BEGIN
             PERFORM eai._resolve_escalations(ARRAY['dead_letter', 'configuration'],
                                              (SELECT x.name FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id), q.bronze_batch,
                                              'resolved', format('promoted (promotion %s)', pr.promotion_id));
-        EXCEPTION WHEN others THEN
+        EXCEPTION WHEN others OR query_canceled THEN
             -- A batch that cannot be promoted (a lock timeout, a fail rule, a dropped table…) is
             -- recorded as a failure; by its class it is retried later (next_attempt_at) or parked
-            -- as a dead letter. The others go on.
+            -- as a dead letter. The others go on, unless it was cancelled (57014: a statement
+            -- timeout or a cancel request, which OTHERS leaves out): then the call ends there.
             GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT, v_hint = PG_EXCEPTION_HINT;
             v_name := (SELECT x.name FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id);
             f := eai._record_failure('promotion', v_name, (SELECT x.source_relid FROM eai.pipelines x WHERE x.pipeline_id = q.pipeline_id),
@@ -588,6 +589,7 @@ BEGIN
             RAISE WARNING 'eai: batch % of pipeline % could not be promoted (attempt %, %): %', q.bronze_batch, q.pipeline_id,
                 f.attempt, f.class, f.message
                 USING HINT = upper(left(f.note, 1)) || substr(f.note, 2), DETAIL = format('SQLSTATE %s; see eai.failures.', v_state);
+            EXIT WHEN v_state = '57014';
             CONTINUE;
         END;
         IF pr.promotion_id IS NOT NULL THEN

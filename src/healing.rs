@@ -53,7 +53,8 @@ fn policy_interval(class: ErrorClass, attempt: u32, policies: &retry_policy::Pol
 /// again as the role whose ingest failed (after a schema-drift failure, the source is read again
 /// and its pipelines heal first); 1 when it did, 0 when none was due. The ingest records
 /// its own outcome (a new batch; a failure again is a new row of eai.failures with the next
-/// attempt's time).
+/// attempt's time). -1 when that ingest was cancelled (57014: a statement timeout, a cancel
+/// request): the caller's pass stops there.
 #[pg_extern]
 fn _retry_due_ingest() -> i64 {
     let due = Spi::connect(|c| {
@@ -84,11 +85,14 @@ fn _retry_due_ingest() -> i64 {
                 .map_err(|e| EaiError::catalog("read a drifted source again", e))
                 .or_report();
         }
-        Spi::get_one_with_args::<i64>("SELECT eai._ingest_table($1, $2)", &[source.as_str().into(), table.as_str().into()])
+        let batch = Spi::get_one_with_args::<i64>("SELECT eai._ingest_table($1, $2)", &[source.as_str().into(), table.as_str().into()])
             .map_err(|e| EaiError::catalog("retry an ingest", e))
+            .or_report();
+        Spi::get_one_with_args::<bool>("SELECT error_sqlstate IS NOT DISTINCT FROM '57014' FROM eai.batches WHERE batch_id = $1", &[batch.into()])
+            .map_err(|e| EaiError::catalog("read a retried batch", e))
             .or_report()
-    });
-    1
+    })
+    .map_or(1, |cancelled| if cancelled { -1 } else { 1 })
 }
 
 /// The escalation a failure (or, with class `breaker`, a breaker of scope `stage` opening)

@@ -54,7 +54,8 @@ fn retry_due_ingest() -> i64 {
     if !installed("SELECT to_regprocedure('eai._retry_due_ingest()') IS NOT NULL") {
         return 0;
     }
-    Spi::get_one::<i64>("SELECT eai._retry_due_ingest()").ok().flatten().unwrap_or(0)
+    // -1: taken, and cancelled (a cancel request to the worker): one unit of work all the same.
+    Spi::get_one::<i64>("SELECT eai._retry_due_ingest()").ok().flatten().unwrap_or(0).abs()
 }
 
 /// Schema changes of every pipeline's source acted on, and canaries judged (`eai._heal_drift`).

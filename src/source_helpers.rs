@@ -210,16 +210,17 @@ fn _ingest_hint(sqlstate: &str) -> &'static str {
 }
 
 /// The class of an ingest error, knowing its context and the source's wrapper
-/// (eai_core::error_taxonomy::diagnose_ingest): a postgres_fdw conversion error is schema drift.
+/// (eai_core::error_taxonomy::diagnose_ingest): a postgres_fdw conversion error is schema drift, a
+/// connection refused for its password is configuration.
 #[pg_extern(immutable, strict)]
-fn _ingest_error_class(sqlstate: &str, context: &str, fdw: &str) -> &'static str {
-    error_taxonomy::diagnose_ingest(sqlstate, context, fdw).class.as_str()
+fn _ingest_error_class(sqlstate: &str, context: &str, detail: &str, fdw: &str) -> &'static str {
+    error_taxonomy::diagnose_ingest(sqlstate, context, detail, fdw).class.as_str()
 }
 
 /// A hint for an ingest error that knows better than the error's own, or NULL.
 #[pg_extern(immutable, strict)]
-fn _ingest_error_hint(sqlstate: &str, context: &str, fdw: &str) -> Option<&'static str> {
-    error_taxonomy::diagnose_ingest(sqlstate, context, fdw).hint
+fn _ingest_error_hint(sqlstate: &str, context: &str, detail: &str, fdw: &str) -> Option<&'static str> {
+    error_taxonomy::diagnose_ingest(sqlstate, context, detail, fdw).hint
 }
 
 /// The message with passwords replaced by ********.

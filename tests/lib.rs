@@ -196,6 +196,74 @@ impl SourceCluster {
 
     /// A connection string for eai.add_source.
     pub fn uri(&self, dbname: &str) -> String {
-        format!("postgresql://postgres@/{dbname}?host={}&port={}", self.socket_dir(), self.port)
+        self.uri_as("postgres", dbname)
     }
+
+    /// A connection string for eai.add_source as another role (`user` or `user:password`).
+    pub fn uri_as(&self, user: &str, dbname: &str) -> String {
+        format!("postgresql://{user}@/{dbname}?host={}&port={}", self.socket_dir(), self.port)
+    }
+
+    /// A fresh database on the source cluster (dropped first if left over), set up with `setup`.
+    pub fn fresh_database(&self, dbname: &str, setup: &str) -> Client {
+        let mut admin = self.connect("postgres");
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{dbname}\" WITH (FORCE)")).unwrap();
+        admin.batch_execute(&format!("CREATE DATABASE \"{dbname}\"")).unwrap();
+        let mut c = self.connect(dbname);
+        c.batch_execute(setup).unwrap_or_else(|e| panic!("set up {dbname}: {e}"));
+        c
+    }
+
+    /// Drops a database of the source cluster (its sessions terminated).
+    pub fn drop_database(&self, dbname: &str) {
+        self.connect("postgres").batch_execute(&format!("DROP DATABASE IF EXISTS \"{dbname}\" WITH (FORCE)")).unwrap();
+    }
+
+    /// Makes `role` log in with a password (scram-sha-256) on the source cluster's socket; every
+    /// other role keeps trust. The line goes first in pg_hba.conf, once, and the server reloads.
+    pub fn require_password_for(&self, role: &str) {
+        let hba = self.dir.join("pg_hba.conf");
+        let line = format!("local all {role} scram-sha-256");
+        let text = std::fs::read_to_string(&hba).expect("read the source cluster's pg_hba.conf");
+        if !text.lines().any(|l| l == line) {
+            std::fs::write(&hba, format!("{line}\n{text}")).expect("write the source cluster's pg_hba.conf");
+        }
+        self.connect("postgres").batch_execute("SELECT pg_reload_conf()").unwrap();
+    }
+}
+
+/// Waits until `done` holds, polling every 200 ms; panics after `secs` seconds.
+pub fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(secs), "gave up waiting {secs} s for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// (rows, distinct keys) of a table, the name quoted by the server.
+pub fn rows(c: &mut Client, table: &str, key: &str) -> (i64, i64) {
+    let sql: String =
+        c.query_one("SELECT format('SELECT count(*), count(DISTINCT %I) FROM %s', $2::text, $1::text)", &[&table, &key]).unwrap().get(0);
+    let r = c.query_one(&sql, &[]).unwrap();
+    (r.get(0), r.get(1))
+}
+
+/// The pid of a backend of this cluster waiting for a lock on `relation` (by `backend_type`, or
+/// any), if one is.
+pub fn waiting_on(c: &mut Client, relation: &str, backend_type: Option<&str>) -> Option<i32> {
+    c.query_opt(
+        "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE l.locktype = 'relation' AND l.relation = $1::text::regclass AND NOT l.granted
+            AND ($2::text IS NULL OR a.backend_type = $2) LIMIT 1",
+        &[&relation, &backend_type],
+    )
+    .unwrap()
+    .map(|r| r.get(0))
+}
+
+/// Restarts the main cluster (fast: its sessions are terminated), as `scripts/cluster.sh restart`.
+pub fn restart_main_cluster() {
+    let out = std::process::Command::new(repo().join("scripts/cluster.sh")).arg("restart").output().expect("scripts/cluster.sh restart");
+    assert!(out.status.success(), "restart the cluster: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }

@@ -117,17 +117,59 @@ pub struct Diagnosis {
     pub hint: Option<&'static str>,
 }
 
-/// Diagnose an ingest error from its SQLSTATE, its context (`PG_EXCEPTION_CONTEXT`) and the
-/// source's foreign-data wrapper. postgres_fdw converts every remote value with the input
+/// The remote server refused the credentials or the role.
+const REMOTE_REFUSED_CREDENTIALS: &str = "The remote server refused the credentials (the password, or the role, is wrong). Fix them with ALTER USER MAPPING … OPTIONS (SET password '…') or at the source, then run eai.ingest again (eai.heal retries on the long interval by itself).";
+
+/// The remote server's pg_hba.conf has no line for this connection.
+const REMOTE_HBA_REFUSED: &str = "The remote server's pg_hba.conf does not admit this host, user and database. Add a line for them at the source and reload it, then run eai.ingest again.";
+
+/// The remote database named by the server does not exist.
+const REMOTE_DATABASE_MISSING: &str = "The remote database does not exist. Fix the server's dbname with ALTER SERVER, then run eai.ingest again.";
+
+/// The remote server is at max_connections (or the role's or database's connection limit).
+const REMOTE_AT_CONNECTION_LIMIT: &str = "The source is at its connection limit (max_connections, or its role's or database's CONNECTION LIMIT); this is transient. eai retries as connections free up; raise the limit at the source if it keeps happening.";
+
+/// Why a remote server refused a connection, from the message it sent (postgres_fdw reports every
+/// refused connection as 08001 and puts the server's own message in the detail). The server sends
+/// it in its `lc_messages`: English messages are recognised.
+fn remote_refusal(detail: &str) -> Option<Diagnosis> {
+    let has = |s: &str| detail.contains(s);
+    let (class, hint) = if has("password authentication failed")
+        || has("no password supplied")
+        || has("password is required")
+        || has("role \"") && has("does not exist")
+    {
+        (ErrorClass::Configuration, REMOTE_REFUSED_CREDENTIALS)
+    } else if has("no pg_hba.conf entry") {
+        (ErrorClass::Configuration, REMOTE_HBA_REFUSED)
+    } else if has("database \"") && has("does not exist") {
+        (ErrorClass::Configuration, REMOTE_DATABASE_MISSING)
+    } else if has("too many clients already") || has("too many connections for") || has("remaining connection slots are reserved") {
+        (ErrorClass::Transient, REMOTE_AT_CONNECTION_LIMIT)
+    } else {
+        return None;
+    };
+    Some(Diagnosis { class, hint: Some(hint) })
+}
+
+/// Diagnose an ingest error from its SQLSTATE, its context (`PG_EXCEPTION_CONTEXT`), its detail
+/// and the source's foreign-data wrapper. postgres_fdw converts every remote value with the input
 /// function of the foreign table's column type, in the remote session's own settings: a data
 /// exception there (`22P02 invalid input syntax for type integer`, context `column "n" of foreign
 /// table "t"`) means the remote column no longer has that type, i.e. schema drift, not bad data.
-pub fn diagnose_ingest(sqlstate: &str, context: &str, fdw: &str) -> Diagnosis {
+/// And it reports every refused connection as `08001`: a wrong password is configuration, not a
+/// network blip, which only the server's message in the detail tells.
+pub fn diagnose_ingest(sqlstate: &str, context: &str, detail: &str, fdw: &str) -> Diagnosis {
     if fdw == "postgres_fdw" && sqlstate.starts_with("22") && context.contains(" of foreign table ") {
         return Diagnosis { class: ErrorClass::SchemaDrift, hint: Some(REMOTE_TYPE_CHANGED) };
     }
     if sqlstate == "42804" {
         return Diagnosis { class: ErrorClass::SchemaDrift, hint: Some(TYPE_NO_LONGER_FITS) };
+    }
+    if sqlstate == "08001" {
+        if let Some(d) = remote_refusal(detail) {
+            return d;
+        }
     }
     Diagnosis { class: classify_in(sqlstate, context), hint: None }
 }
@@ -236,16 +278,37 @@ mod tests {
     #[test]
     fn a_remote_type_change_is_schema_drift() {
         let ctx = "column \"n\" of foreign table \"t\"\nSQL statement \"INSERT INTO bronze.r__t …\"\nPL/pgSQL function eai._ingest_table(text,text) line 60 at EXECUTE";
-        let d = diagnose_ingest("22P02", ctx, "postgres_fdw");
+        let d = diagnose_ingest("22P02", ctx, "", "postgres_fdw");
         assert_eq!(d.class, ErrorClass::SchemaDrift);
         assert!(d.hint.unwrap().contains("eai.refresh_source"));
         // The same SQLSTATE read from a file, or without the foreign-table context, is bad data.
-        assert_eq!(diagnose_ingest("22P02", ctx, "file_fdw"), Diagnosis { class: ErrorClass::BadData, hint: None });
-        assert_eq!(diagnose_ingest("22P02", "PL/pgSQL function x", "postgres_fdw").class, ErrorClass::BadData);
-        let d = diagnose_ingest("42804", "", "postgres_fdw");
+        assert_eq!(diagnose_ingest("22P02", ctx, "", "file_fdw"), Diagnosis { class: ErrorClass::BadData, hint: None });
+        assert_eq!(diagnose_ingest("22P02", "PL/pgSQL function x", "", "postgres_fdw").class, ErrorClass::BadData);
+        let d = diagnose_ingest("42804", "", "", "postgres_fdw");
         assert_eq!(d.class, ErrorClass::SchemaDrift);
         assert!(d.hint.unwrap().contains("ALTER TABLE bronze."));
-        assert_eq!(diagnose_ingest("08006", "", "postgres_fdw"), Diagnosis { class: ErrorClass::Transient, hint: None });
+        assert_eq!(diagnose_ingest("08006", "", "", "postgres_fdw"), Diagnosis { class: ErrorClass::Transient, hint: None });
+    }
+
+    /// postgres_fdw reports each refused connection as 08001 with the server's message as detail.
+    #[test]
+    fn a_refused_connection_is_classified_by_the_server_s_message() {
+        let fatal = |m: &str| format!("connection to server on socket \"/x/.s.PGSQL.5432\" failed: FATAL:  {m}");
+        let d = diagnose_ingest("08001", "", &fatal("password authentication failed for user \"shop\""), "postgres_fdw");
+        assert_eq!(d.class, ErrorClass::Configuration);
+        assert!(d.hint.unwrap().contains("ALTER USER MAPPING"));
+        assert_eq!(diagnose_ingest("08001", "", &fatal("role \"ghost\" does not exist"), "postgres_fdw").class, ErrorClass::Configuration);
+        assert_eq!(
+            diagnose_ingest("08001", "", &fatal("no pg_hba.conf entry for host \"[local]\", user \"u\", database \"d\""), "postgres_fdw").hint,
+            Some(REMOTE_HBA_REFUSED)
+        );
+        assert_eq!(diagnose_ingest("08001", "", &fatal("database \"gone\" does not exist"), "postgres_fdw").hint, Some(REMOTE_DATABASE_MISSING));
+        let d = diagnose_ingest("08001", "", &fatal("sorry, too many clients already"), "postgres_fdw");
+        assert_eq!((d.class, d.hint), (ErrorClass::Transient, Some(REMOTE_AT_CONNECTION_LIMIT)));
+        assert_eq!(diagnose_ingest("08001", "", &fatal("too many connections for role \"shop\""), "postgres_fdw").class, ErrorClass::Transient);
+        // A server that is down or starting: transient, with the generic hint.
+        let down = "connection to server on socket \"/x/.s.PGSQL.5432\" failed: No such file or directory";
+        assert_eq!(diagnose_ingest("08001", "", down, "postgres_fdw"), Diagnosis { class: ErrorClass::Transient, hint: None });
     }
 
     #[test]

@@ -3,26 +3,10 @@
 //! bronze and silver hold every row exactly once.
 
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use eai_integration_tests::*;
 use postgres::Client;
-
-fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < Duration::from_secs(secs), "gave up waiting {secs} s for {what}");
-        thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// (rows, distinct rows) of a table, the name quoted by the server.
-fn rows(c: &mut Client, table: &str, key: &str) -> (i64, i64) {
-    let sql: String =
-        c.query_one("SELECT format('SELECT count(*), count(DISTINCT %I) FROM %s', $2::text, $1::text)", &[&table, &key]).unwrap().get(0);
-    let r = c.query_one(&sql, &[]).unwrap();
-    (r.get(0), r.get(1))
-}
 
 /// The source cluster is stopped (08006 at the next ingest, transient): the failure is recorded
 /// with its next attempt, and once the cluster is back the worker's heal job ingests again, as

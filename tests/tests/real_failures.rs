@@ -1,0 +1,287 @@
+//! Failures caused for real (issue 14, "Tests with real failures, no mocks"; docs/healing.md):
+//! a statement timeout while reading a source and while promoting (57014), a source backend
+//! terminated in the middle of a read (57P01), a deadlock (40P01), a source at max_connections
+//! (53300, at its connection limit), a wrong password (28P01). The source is the second real cluster. Each test checks the
+//! class eai gives the failure, what it does about it, and that bronze and silver then hold every
+//! row exactly once.
+
+use std::thread;
+use std::time::Duration;
+
+use eai_integration_tests::*;
+use postgres::Client;
+
+/// A table of 20 rows behind a view that sleeps for `delay.seconds` (set at the source) before
+/// it answers; hostile names.
+const SLOW_SOURCE: &str = r#"
+    CREATE TABLE delay (seconds float8 NOT NULL); INSERT INTO delay VALUES (30);
+    CREATE TABLE "Orders; --" (id int PRIMARY KEY, "Note ""quoted""" text);
+    INSERT INTO "Orders; --" SELECT g, 'note ' || g FROM generate_series(1, 20) g;
+    CREATE VIEW "A slow 'view'" AS
+        SELECT o.* FROM "Orders; --" o, LATERAL (SELECT pg_sleep((SELECT seconds FROM delay))) AS s;
+"#;
+const SLOW_VIEW: &str = "A slow 'view'";
+
+/// The last batch of a source table: (status, rows written, sqlstate, class, hint, detail).
+fn last_batch(c: &mut Client, source: &str, table: &str) -> (String, i64, Option<String>, Option<String>, Option<String>, Option<String>) {
+    let r = c
+        .query_one(
+            "SELECT status, rows_written, error_sqlstate, error_class, error_hint, error_detail FROM eai.batches
+              WHERE source = $1 AND table_name = $2 ORDER BY batch_id DESC LIMIT 1",
+            &[&source, &table],
+        )
+        .unwrap();
+    (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))
+}
+
+/// The failures of a target: (class, sqlstate, attempt, action).
+fn failures(c: &mut Client, target: &str) -> Vec<(String, String, i32, String)> {
+    c.query("SELECT class, sqlstate, attempt, action FROM eai.failures WHERE target = $1 ORDER BY failure_id", &[&target])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect()
+}
+
+fn bronze_of(c: &mut Client, source: &str, table: &str) -> String {
+    c.query_one("SELECT format('bronze.%I', bronze_table) FROM eai.source_tables WHERE source = $1 AND table_name = $2", &[&source, &table])
+        .unwrap()
+        .get(0)
+}
+
+fn heal_retried(c: &mut Client) -> i32 {
+    c.query_one("SELECT ingests_retried FROM eai.heal()", &[]).unwrap().get(0)
+}
+
+/// A statement timeout while a source is read (57014, which PL/pgSQL's OTHERS does not catch)
+/// fails that batch like any transient failure, with its row in eai.failures and a retry; the
+/// call ends there (the next table is not read); the retry lands every row once.
+#[test]
+fn a_statement_timeout_while_reading_a_source_fails_its_batch_and_is_retried() {
+    let _one = SOURCE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let source = SourceCluster::start();
+    let mut remote = source.fresh_database("rf_slow", SLOW_SOURCE);
+    let (_db, mut c) = fresh_db("rf_timeout");
+    let name = "slow \"src\"; --";
+    c.query("SELECT * FROM eai.add_source($1, $2)", &[&name, &source.uri("rf_slow")]).unwrap();
+    c.batch_execute("SET client_min_messages = error; SET eai.retry_initial_interval = '1s'; SET statement_timeout = '1s'").unwrap();
+    let timed_out = ingest(&mut c, name);
+    c.batch_execute("RESET statement_timeout").unwrap();
+    let batch = last_batch(&mut c, name, SLOW_VIEW);
+    let recorded = failures(&mut c, &format!("{name}.{SLOW_VIEW}"));
+    remote.batch_execute("UPDATE delay SET seconds = 0").unwrap();
+    thread::sleep(Duration::from_millis(1100));
+    let retried = heal_retried(&mut c);
+    let after = last_batch(&mut c, name, SLOW_VIEW);
+    let bronze = bronze_of(&mut c, name, SLOW_VIEW);
+    let bronze_rows = rows(&mut c, &bronze, "id");
+    let again = heal_retried(&mut c);
+    source.drop_database("rf_slow");
+    let tables: Vec<&str> = timed_out.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(tables, [SLOW_VIEW], "the call ended at the cancelled table: {timed_out:?}");
+    assert_eq!((batch.0.as_str(), batch.2.as_deref(), batch.3.as_deref()), ("failed", Some("57014"), Some("transient")), "{batch:?}");
+    assert_eq!(recorded, vec![("transient".into(), "57014".into(), 1, "retry".into())]);
+    assert_eq!((retried, after.0.as_str(), after.1), (1, "succeeded", 20), "{after:?}");
+    assert_eq!(bronze_rows, (20, 20), "every row once");
+    assert_eq!(again, 0, "nothing is retried twice");
+}
+
+/// A queued promotion cancelled by a statement timeout (57014) is recorded and retried at its
+/// next attempt; its rows are promoted once.
+#[test]
+fn a_promotion_cancelled_by_a_statement_timeout_is_recorded_and_retried() {
+    let (db, mut c) = fresh_db("rf_promote_timeout");
+    let dir = scratch_dir("rf_promote_timeout");
+    let rows_csv = |n: usize| (1..=n).fold(String::from("id,v\n"), |s, i| s + &format!("{i},v{i}\n"));
+    write(&dir, "t.csv", &rows_csv(5));
+    c.query("SELECT * FROM eai.add_source('st', $1)", &[&dir.join("t.csv").to_str().unwrap()]).unwrap();
+    ingest(&mut c, "st");
+    c.query("SELECT * FROM eai.create_pipeline('st', 'bronze.st__t', 'silver.\"St; x\"')", &[]).unwrap();
+    c.batch_execute("SET eai.sync_promotion_max_rows = 0").unwrap();
+    write(&dir, "t.csv", &rows_csv(12));
+    ingest(&mut c, "st");
+    let mut holder = connect(&db);
+    let mut tx = holder.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE silver.\"St; x\" IN ACCESS EXCLUSIVE MODE").unwrap();
+    c.batch_execute("SET statement_timeout = '500ms'; SET eai.retry_initial_interval = '1s'; SET client_min_messages = error").unwrap();
+    let promoted: i64 = c.query_one("SELECT count(*) FROM eai.promote_queued()", &[]).unwrap().get(0);
+    c.batch_execute("RESET statement_timeout").unwrap();
+    let queued = c.query_one("SELECT state, attempts, last_sqlstate, last_class FROM eai.promotion_queue", &[]).unwrap();
+    let queued: (String, i32, String, String) = (queued.get(0), queued.get(1), queued.get(2), queued.get(3));
+    tx.rollback().unwrap();
+    thread::sleep(Duration::from_millis(1100));
+    let later: i32 = c.query_one("SELECT batches_promoted FROM eai.heal()", &[]).unwrap().get(0);
+    let silver_rows = rows(&mut c, "silver.\"St; x\"", "id");
+    let recorded = failures(&mut c, "st");
+    assert_eq!(promoted, 0);
+    assert_eq!(queued, ("queued".into(), 1, "57014".into(), "transient".into()));
+    assert_eq!(later, 1);
+    assert_eq!(silver_rows, (12, 12), "every row once");
+    assert_eq!(recorded, vec![("transient".into(), "57014".into(), 1, "retry".into())]);
+}
+
+/// A queued promotion caught in a real deadlock (40P01: it holds its queue row and waits for the
+/// silver table; another session holds the table and waits for the queue row) is the victim,
+/// recorded as transient, and promoted once at its next attempt.
+#[test]
+fn a_promotion_that_is_a_deadlock_victim_is_retried() {
+    let (db, mut c) = fresh_db("rf_deadlock");
+    let dir = scratch_dir("rf_deadlock");
+    let rows_csv = |n: usize| (1..=n).fold(String::from("id,v\n"), |s, i| s + &format!("{i},v{i}\n"));
+    write(&dir, "t.csv", &rows_csv(5));
+    c.query("SELECT * FROM eai.add_source('dl', $1)", &[&dir.join("t.csv").to_str().unwrap()]).unwrap();
+    ingest(&mut c, "dl");
+    c.query("SELECT * FROM eai.create_pipeline('dl', 'bronze.dl__t', 'silver.dl')", &[]).unwrap();
+    c.batch_execute("SET eai.sync_promotion_max_rows = 0").unwrap();
+    write(&dir, "t.csv", &rows_csv(12));
+    ingest(&mut c, "dl");
+    // The other session checks for deadlocks late, so the promoter (checking after 2 s) is the
+    // one that finds it.
+    let mut other = connect(&db);
+    other.batch_execute("SET deadlock_timeout = '1min'").unwrap();
+    let mut tx = other.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE silver.dl IN SHARE MODE").unwrap();
+    let promoter_db = db.clone();
+    let promoter = thread::spawn(move || {
+        let mut p = connect(&promoter_db);
+        p.batch_execute("SET deadlock_timeout = '2s'; SET eai.retry_initial_interval = '1s'; SET client_min_messages = error").unwrap();
+        p.query_one("SELECT count(*) FROM eai.promote_queued()", &[]).map(|r| r.get::<_, i64>(0)).unwrap()
+    });
+    wait_for("the promoter to wait for silver.dl", 30, || waiting_on(&mut c, "silver.dl", None).is_some());
+    // Now the other session waits for the queue row the promoter holds: a cycle.
+    tx.query("SELECT 1 FROM eai.promotion_queue FOR UPDATE", &[]).unwrap();
+    tx.rollback().unwrap();
+    let promoted = promoter.join().unwrap();
+    let queued = c.query_one("SELECT state, attempts, last_sqlstate, last_class FROM eai.promotion_queue", &[]).unwrap();
+    let queued: (String, i32, String, String) = (queued.get(0), queued.get(1), queued.get(2), queued.get(3));
+    thread::sleep(Duration::from_millis(1100));
+    c.batch_execute("SET client_min_messages = error").unwrap();
+    let later: i32 = c.query_one("SELECT batches_promoted FROM eai.heal()", &[]).unwrap().get(0);
+    let silver_rows = rows(&mut c, "silver.dl", "id");
+    let recorded = failures(&mut c, "dl");
+    assert_eq!(promoted, 0);
+    assert_eq!(queued, ("queued".into(), 1, "40P01".into(), "transient".into()));
+    assert_eq!(later, 1);
+    assert_eq!(silver_rows, (12, 12), "every row once");
+    assert_eq!(recorded, vec![("transient".into(), "40P01".into(), 1, "retry".into())]);
+}
+
+/// A source at its connection limit refuses eai's connection (the server answers 53300, as it
+/// does at max_connections; postgres_fdw reports 08001 with that message): transient, with a hint
+/// about the limit, and the retry once connections are free lands every row once. The limit is
+/// the role's CONNECTION LIMIT, so that no other session of the cluster can free a slot early.
+#[test]
+fn a_source_at_its_connection_limit_is_retried_once_it_has_room() {
+    let _one = SOURCE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let source = SourceCluster::start();
+    source.fresh_database(
+        "rf_full",
+        "DO $$ BEGIN CREATE ROLE rf_reader LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+         ALTER ROLE rf_reader CONNECTION LIMIT 3;
+         CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g;
+         GRANT SELECT ON t TO rf_reader;",
+    );
+    let (_db, mut c) = fresh_db("rf_max_connections");
+    c.query("SELECT * FROM eai.add_source('full', $1)", &[&source.uri_as("rf_reader", "rf_full")]).unwrap();
+    assert_eq!(ingest(&mut c, "full")[0].1 .0, "succeeded");
+    source.connect("rf_full").batch_execute("INSERT INTO t SELECT g, 'v' || g FROM generate_series(11, 15) g").unwrap();
+    // eai's own connection closed (and gone at the source), then every connection the role may
+    // have taken.
+    c.batch_execute("SET client_min_messages = error; SET eai.retry_initial_interval = '1s'; SELECT postgres_fdw_disconnect_all()").unwrap();
+    let mut admin = source.connect("postgres");
+    wait_for("eai's connection to end at the source", 30, || {
+        admin.query_one("SELECT count(*) = 0 FROM pg_stat_activity WHERE usename = 'rf_reader'", &[]).unwrap().get(0)
+    });
+    let mut fillers = Vec::new();
+    let refused = loop {
+        let mut cfg = postgres::Config::new();
+        cfg.host_path(source.socket_dir()).port(source.port).user("rf_reader").dbname("rf_full");
+        match cfg.connect(postgres::NoTls) {
+            Ok(f) => fillers.push(f),
+            Err(e) => break e.code().map(|s| s.code().to_string()),
+        }
+        assert!(fillers.len() < 10, "the source never refused a connection");
+    };
+    ingest(&mut c, "full");
+    let batch = last_batch(&mut c, "full", "t");
+    drop(fillers);
+    thread::sleep(Duration::from_millis(1100));
+    let retried = heal_retried(&mut c);
+    let after = last_batch(&mut c, "full", "t");
+    let bronze_rows = rows(&mut c, "bronze.full__t", "id");
+    let recorded = failures(&mut c, "full.t");
+    source.drop_database("rf_full");
+    assert_eq!(refused.as_deref(), Some("53300"), "the source itself answers 53300");
+    assert_eq!((batch.0.as_str(), batch.2.as_deref(), batch.3.as_deref()), ("failed", Some("08001"), Some("transient")), "{batch:?}");
+    assert!(batch.4.as_deref().unwrap_or("").contains("connection limit"), "{batch:?}");
+    assert_eq!(recorded, vec![("transient".into(), "08001".into(), 1, "retry".into())]);
+    assert_eq!((retried, after.0.as_str(), after.1), (1, "succeeded", 5), "{after:?}");
+    assert_eq!(bronze_rows, (15, 15), "every row once");
+}
+
+/// A password changed at the source (the server answers 28P01; postgres_fdw reports 08001 with
+/// that message) is configuration, not a network blip: retried on the long interval, escalated
+/// to a person with what to fix, no password anywhere in what eai recorded; once the user
+/// mapping is fixed, the retry lands every row once and the escalation resolves.
+#[test]
+fn a_wrong_password_is_configuration_and_resumes_once_fixed() {
+    let _one = SOURCE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let source = SourceCluster::start();
+    source.require_password_for("rf_secret");
+    source.fresh_database(
+        "rf_pw",
+        "DO $$ BEGIN CREATE ROLE rf_secret LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+         ALTER ROLE rf_secret PASSWORD 'right-horse-1';
+         CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g;
+         GRANT SELECT ON t TO rf_secret;",
+    );
+    let (_db, mut c) = fresh_db("rf_password");
+    let name = "pw; \"src\"";
+    c.query("SELECT * FROM eai.add_source($1, $2)", &[&name, &source.uri_as("rf_secret:right-horse-1", "rf_pw")]).unwrap();
+    assert_eq!(ingest(&mut c, name)[0].1 .0, "succeeded");
+    let mut remote = source.connect("rf_pw");
+    remote.batch_execute("ALTER ROLE rf_secret PASSWORD 'new-horse-2'; INSERT INTO t VALUES (11, 'v11')").unwrap();
+    c.batch_execute("SET client_min_messages = error; SET eai.retry_long_initial_interval = '1s'; SELECT postgres_fdw_disconnect_all()").unwrap();
+    ingest(&mut c, name);
+    let batch = last_batch(&mut c, name, "t");
+    let target = format!("{name}.t");
+    let recorded = failures(&mut c, &target);
+    let escalated: Vec<(String, String)> =
+        c.query("SELECT kind, status FROM eai.escalations WHERE target = $1", &[&target]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    let leaked: i64 = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM eai.batches b WHERE b::text LIKE '%horse%')
+                  + (SELECT count(*) FROM eai.failures f WHERE f::text LIKE '%horse%')
+                  + (SELECT count(*) FROM eai.escalations e WHERE e::text LIKE '%horse%')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    // A person fixes the user mapping; eai.heal retries on the long interval by itself.
+    let fix: String = c
+        .query_one(
+            "SELECT format('ALTER USER MAPPING FOR CURRENT_USER SERVER %I OPTIONS (SET password %L)', server, $2::text)
+               FROM eai.sources WHERE source = $1",
+            &[&name, &"new-horse-2"],
+        )
+        .unwrap()
+        .get(0);
+    c.batch_execute(&fix).unwrap();
+    thread::sleep(Duration::from_millis(1100));
+    let retried = heal_retried(&mut c);
+    let after = last_batch(&mut c, name, "t");
+    let bronze = bronze_of(&mut c, name, "t");
+    let bronze_rows = rows(&mut c, &bronze, "id");
+    let resolved: Vec<String> =
+        c.query("SELECT status FROM eai.escalations WHERE target = $1", &[&target]).unwrap().iter().map(|r| r.get(0)).collect();
+    source.drop_database("rf_pw");
+    assert_eq!((batch.0.as_str(), batch.2.as_deref(), batch.3.as_deref()), ("failed", Some("08001"), Some("configuration")), "{batch:?}");
+    assert!(batch.5.as_deref().unwrap_or("").contains("password authentication failed"), "{batch:?}");
+    assert!(batch.4.as_deref().unwrap_or("").contains("ALTER USER MAPPING"), "{batch:?}");
+    assert_eq!(recorded, vec![("configuration".into(), "08001".into(), 1, "retry".into())]);
+    assert_eq!(escalated, vec![("configuration".into(), "open".into())], "a person is told");
+    assert_eq!(leaked, 0, "no password in eai's records");
+    assert_eq!((retried, after.0.as_str(), after.1), (1, "succeeded", 1), "{after:?}");
+    assert_eq!(bronze_rows, (11, 11), "every row once");
+    assert_eq!(resolved, ["resolved"]);
+}
