@@ -270,6 +270,52 @@ $$;
 
 -- One batch: read one source table into its bronze table, inside a subtransaction. On error the
 -- subtransaction is rolled back (nothing half-written) and the batch is recorded as failed.
+-- The record of a failed ingest (from _ingest_table, or from the failure spool when that
+-- transaction could not commit: then its batch row is written here, with the batch's number):
+-- the batch marked failed, the failure with its attempt (failed batches of this table since its
+-- last good one) and what eai does (retry at next_attempt_at, or not: returned, in words), the
+-- source's breaker.
+CREATE OR REPLACE FUNCTION eai._record_ingest_failure(p jsonb) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_batch  bigint := (p ->> 'batch_id')::bigint;
+    v_source text := p ->> 'source';
+    v_table  text := p ->> 'table_name';
+    v_class  text := p ->> 'class';
+    f        record;
+BEGIN
+    UPDATE eai.batches
+       SET status = 'failed', rows_read = coalesce((p ->> 'rows_read')::bigint, 0), rows_written = 0,
+           finished_at = (p ->> 'failed_at')::timestamptz, error_sqlstate = p ->> 'sqlstate', error_class = v_class,
+           error_message = p ->> 'message', error_detail = p ->> 'detail', error_hint = p ->> 'hint',
+           error_context = p ->> 'context'
+     WHERE batch_id = v_batch;
+    IF NOT FOUND THEN
+        INSERT INTO eai.batches (batch_id, source, table_name, bronze_table, status, rows_read, rows_written, started_at,
+                                 finished_at, error_sqlstate, error_class, error_message, error_detail, error_hint,
+                                 error_context, run_by)
+        OVERRIDING SYSTEM VALUE
+        VALUES (v_batch, v_source, v_table, p ->> 'bronze_table', 'failed', coalesce((p ->> 'rows_read')::bigint, 0), 0,
+                coalesce((p ->> 'started_at')::timestamptz, (p ->> 'failed_at')::timestamptz), (p ->> 'failed_at')::timestamptz,
+                p ->> 'sqlstate', v_class, p ->> 'message', p ->> 'detail', p ->> 'hint', p ->> 'context', p ->> 'role');
+    END IF;
+    f := eai._record_failure('ingest', format('%s.%s', v_source, v_table), (p ->> 'relid')::oid, NULL, v_batch,
+            p ->> 'sqlstate', v_class, p ->> 'message',
+            (SELECT count(*)::integer FROM eai.batches x
+              WHERE x.source = v_source AND x.table_name = v_table AND x.status = 'failed'
+                AND x.batch_id > coalesce((SELECT max(y.batch_id) FROM eai.batches y
+                                            WHERE y.source = v_source AND y.table_name = v_table AND y.status = 'succeeded'), 0)),
+            true, NULL, p ->> 'hint', format('SELECT * FROM eai.ingest(%L, %L);', v_source, v_table),
+            p ->> 'role', (p ->> 'spool_id')::uuid);
+    -- The source was not reached (or refused): that counts against its circuit breaker. Any
+    -- other failure (bad data, schema drift) reached it.
+    PERFORM eai._breaker_record('source', v_source, v_class IN ('transient', 'resource', 'configuration'));
+    RETURN f.note;
+END
+$$;
+COMMENT ON FUNCTION eai._record_ingest_failure(jsonb) IS 'eai (internal): record a failed ingest (its batch, its failure, its source''s breaker), from eai._ingest_table or from the failure spool; returns what eai does about it, in words.';
+
 CREATE OR REPLACE FUNCTION eai._ingest_table(p_source text, p_table text) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET work_mem = '64MB' 
 AS $$
@@ -291,7 +337,8 @@ DECLARE
     v_fdw     name;
     v_file    text;
     v_class   text;
-    v_failure record;
+    v_note    text;
+    v_entry   jsonb;
     v_admit   record;
 BEGIN
     SELECT * INTO STRICT s FROM eai.sources WHERE source = p_source;
@@ -411,32 +458,26 @@ BEGIN
                 v_msg := format('%s%s: %s', v_file, coalesce(', line ' || substring(v_context FROM 'COPY [^,]*, line ([0-9]+)'), ''), v_msg);
             END IF;
         END IF;
-        UPDATE eai.batches
-           SET status = 'failed', rows_read = eai._ingest_rows_read(v_batch), rows_written = 0,
-               finished_at = clock_timestamp(), error_sqlstate = v_state,
-               error_class = eai._ingest_error_class(v_state, coalesce(v_context, ''), coalesce(v_detail, ''), coalesce(v_fdw, '')),
-               error_message = eai._redact(v_msg),
-               error_detail = eai._redact(nullif(v_detail, '')),
-               error_hint = v_hint,
-               error_context = eai._redact(nullif(v_context, ''))
-         WHERE batch_id = v_batch RETURNING error_class INTO v_class;
-        -- The failure, with its attempt (failed batches of this table since its last good one)
-        -- and what eai does: retry (eai.heal takes it again at next_attempt_at) or not.
-        v_failure := eai._record_failure('ingest', format('%s.%s', p_source, p_table),
-            coalesce(v_bt, to_regclass(format('bronze.%I', st.bronze_table))), NULL, v_batch, v_state, v_class, v_msg,
-            (SELECT count(*)::integer FROM eai.batches x
-              WHERE x.source = p_source AND x.table_name = p_table AND x.status = 'failed'
-                AND x.batch_id > coalesce((SELECT max(y.batch_id) FROM eai.batches y
-                                            WHERE y.source = p_source AND y.table_name = p_table AND y.status = 'succeeded'), 0)),
-            true, NULL, v_hint, format('SELECT * FROM eai.ingest(%L, %L);', p_source, p_table));
-        -- The source was not reached (or refused): that counts against its circuit breaker. Any
-        -- other failure (bad data, schema drift) reached it.
-        PERFORM eai._breaker_record('source', p_source, v_class IN ('transient', 'resource', 'configuration'));
+        v_class := eai._ingest_error_class(v_state, coalesce(v_context, ''), coalesce(v_detail, ''), coalesce(v_fdw, ''));
+        -- The record of the failure. When this transaction may not be able to commit (postgres_fdw
+        -- refuses to, once a remote connection broke in the middle of the read), it is spooled
+        -- first (src/failure_spool.rs), and the worker or the next eai.heal() writes it from there.
+        v_entry := jsonb_build_object(
+            'batch_id', v_batch, 'source', p_source, 'table_name', p_table, 'bronze_table', st.bronze_table,
+            'relid', coalesce(v_bt, to_regclass(format('bronze.%I', st.bronze_table)))::oid,
+            'started_at', (SELECT b.started_at FROM eai.batches b WHERE b.batch_id = v_batch), 'failed_at', clock_timestamp(),
+            'rows_read', eai._ingest_rows_read(v_batch), 'sqlstate', v_state, 'class', v_class,
+            'message', eai._redact(v_msg), 'detail', eai._redact(nullif(v_detail, '')), 'hint', v_hint,
+            'context', eai._redact(nullif(v_context, '')), 'role', eai._session_role());
+        IF eai._ingest_failure_may_prevent_commit(v_state, coalesce(v_fdw, '')) THEN
+            v_entry := eai._spool_failure(v_entry);
+        END IF;
+        v_note := eai._record_ingest_failure(v_entry);
         RAISE WARNING 'eai: batch % (source %, table %) failed: %', v_batch, quote_literal(p_source),
                       quote_literal(p_table), regexp_replace(eai._redact(v_msg), '^eai: ', '')
             USING HINT = v_hint,
                   DETAIL = format('SQLSTATE %s (%s); nothing of this batch was written (eai.batches); %s (eai.failures).',
-                                  v_state, v_class, v_failure.note);
+                                  v_state, v_class, v_note);
     END;
     RETURN v_batch;
 END

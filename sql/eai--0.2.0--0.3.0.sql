@@ -395,6 +395,26 @@ STRICT
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_revert_remediation_wrapper';
 
+CREATE  FUNCTION "_spool_failure"(
+	"entry" jsonb /* JsonB */
+) RETURNS jsonb /* JsonB */
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_spool_failure_wrapper';
+
+CREATE  FUNCTION "_drain_failure_spool"() RETURNS bigint /* i64 */
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_drain_failure_spool_wrapper';
+
+CREATE  FUNCTION "_ingest_failure_may_prevent_commit"(
+	"sqlstate" TEXT, /* & str */
+	"fdw" TEXT /* & str */
+) RETURNS bool /* bool */
+IMMUTABLE STRICT
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_ingest_failure_may_prevent_commit_wrapper';
+
 -- sql/api.sql
 -- eai API: sources, ingest into bronze, embeddings. Loaded last (finalize) by src/lib.rs, after
 -- the Rust helpers (eai._*) exist. Dynamic SQL quotes every identifier with format('%I') and every
@@ -668,6 +688,52 @@ $$;
 
 -- One batch: read one source table into its bronze table, inside a subtransaction. On error the
 -- subtransaction is rolled back (nothing half-written) and the batch is recorded as failed.
+-- The record of a failed ingest (from _ingest_table, or from the failure spool when that
+-- transaction could not commit: then its batch row is written here, with the batch's number):
+-- the batch marked failed, the failure with its attempt (failed batches of this table since its
+-- last good one) and what eai does (retry at next_attempt_at, or not: returned, in words), the
+-- source's breaker.
+CREATE OR REPLACE FUNCTION eai._record_ingest_failure(p jsonb) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_batch  bigint := (p ->> 'batch_id')::bigint;
+    v_source text := p ->> 'source';
+    v_table  text := p ->> 'table_name';
+    v_class  text := p ->> 'class';
+    f        record;
+BEGIN
+    UPDATE eai.batches
+       SET status = 'failed', rows_read = coalesce((p ->> 'rows_read')::bigint, 0), rows_written = 0,
+           finished_at = (p ->> 'failed_at')::timestamptz, error_sqlstate = p ->> 'sqlstate', error_class = v_class,
+           error_message = p ->> 'message', error_detail = p ->> 'detail', error_hint = p ->> 'hint',
+           error_context = p ->> 'context'
+     WHERE batch_id = v_batch;
+    IF NOT FOUND THEN
+        INSERT INTO eai.batches (batch_id, source, table_name, bronze_table, status, rows_read, rows_written, started_at,
+                                 finished_at, error_sqlstate, error_class, error_message, error_detail, error_hint,
+                                 error_context, run_by)
+        OVERRIDING SYSTEM VALUE
+        VALUES (v_batch, v_source, v_table, p ->> 'bronze_table', 'failed', coalesce((p ->> 'rows_read')::bigint, 0), 0,
+                coalesce((p ->> 'started_at')::timestamptz, (p ->> 'failed_at')::timestamptz), (p ->> 'failed_at')::timestamptz,
+                p ->> 'sqlstate', v_class, p ->> 'message', p ->> 'detail', p ->> 'hint', p ->> 'context', p ->> 'role');
+    END IF;
+    f := eai._record_failure('ingest', format('%s.%s', v_source, v_table), (p ->> 'relid')::oid, NULL, v_batch,
+            p ->> 'sqlstate', v_class, p ->> 'message',
+            (SELECT count(*)::integer FROM eai.batches x
+              WHERE x.source = v_source AND x.table_name = v_table AND x.status = 'failed'
+                AND x.batch_id > coalesce((SELECT max(y.batch_id) FROM eai.batches y
+                                            WHERE y.source = v_source AND y.table_name = v_table AND y.status = 'succeeded'), 0)),
+            true, NULL, p ->> 'hint', format('SELECT * FROM eai.ingest(%L, %L);', v_source, v_table),
+            p ->> 'role', (p ->> 'spool_id')::uuid);
+    -- The source was not reached (or refused): that counts against its circuit breaker. Any
+    -- other failure (bad data, schema drift) reached it.
+    PERFORM eai._breaker_record('source', v_source, v_class IN ('transient', 'resource', 'configuration'));
+    RETURN f.note;
+END
+$$;
+COMMENT ON FUNCTION eai._record_ingest_failure(jsonb) IS 'eai (internal): record a failed ingest (its batch, its failure, its source''s breaker), from eai._ingest_table or from the failure spool; returns what eai does about it, in words.';
+
 CREATE OR REPLACE FUNCTION eai._ingest_table(p_source text, p_table text) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET work_mem = '64MB' 
 AS $$
@@ -689,7 +755,8 @@ DECLARE
     v_fdw     name;
     v_file    text;
     v_class   text;
-    v_failure record;
+    v_note    text;
+    v_entry   jsonb;
     v_admit   record;
 BEGIN
     SELECT * INTO STRICT s FROM eai.sources WHERE source = p_source;
@@ -809,32 +876,26 @@ BEGIN
                 v_msg := format('%s%s: %s', v_file, coalesce(', line ' || substring(v_context FROM 'COPY [^,]*, line ([0-9]+)'), ''), v_msg);
             END IF;
         END IF;
-        UPDATE eai.batches
-           SET status = 'failed', rows_read = eai._ingest_rows_read(v_batch), rows_written = 0,
-               finished_at = clock_timestamp(), error_sqlstate = v_state,
-               error_class = eai._ingest_error_class(v_state, coalesce(v_context, ''), coalesce(v_detail, ''), coalesce(v_fdw, '')),
-               error_message = eai._redact(v_msg),
-               error_detail = eai._redact(nullif(v_detail, '')),
-               error_hint = v_hint,
-               error_context = eai._redact(nullif(v_context, ''))
-         WHERE batch_id = v_batch RETURNING error_class INTO v_class;
-        -- The failure, with its attempt (failed batches of this table since its last good one)
-        -- and what eai does: retry (eai.heal takes it again at next_attempt_at) or not.
-        v_failure := eai._record_failure('ingest', format('%s.%s', p_source, p_table),
-            coalesce(v_bt, to_regclass(format('bronze.%I', st.bronze_table))), NULL, v_batch, v_state, v_class, v_msg,
-            (SELECT count(*)::integer FROM eai.batches x
-              WHERE x.source = p_source AND x.table_name = p_table AND x.status = 'failed'
-                AND x.batch_id > coalesce((SELECT max(y.batch_id) FROM eai.batches y
-                                            WHERE y.source = p_source AND y.table_name = p_table AND y.status = 'succeeded'), 0)),
-            true, NULL, v_hint, format('SELECT * FROM eai.ingest(%L, %L);', p_source, p_table));
-        -- The source was not reached (or refused): that counts against its circuit breaker. Any
-        -- other failure (bad data, schema drift) reached it.
-        PERFORM eai._breaker_record('source', p_source, v_class IN ('transient', 'resource', 'configuration'));
+        v_class := eai._ingest_error_class(v_state, coalesce(v_context, ''), coalesce(v_detail, ''), coalesce(v_fdw, ''));
+        -- The record of the failure. When this transaction may not be able to commit (postgres_fdw
+        -- refuses to, once a remote connection broke in the middle of the read), it is spooled
+        -- first (src/failure_spool.rs), and the worker or the next eai.heal() writes it from there.
+        v_entry := jsonb_build_object(
+            'batch_id', v_batch, 'source', p_source, 'table_name', p_table, 'bronze_table', st.bronze_table,
+            'relid', coalesce(v_bt, to_regclass(format('bronze.%I', st.bronze_table)))::oid,
+            'started_at', (SELECT b.started_at FROM eai.batches b WHERE b.batch_id = v_batch), 'failed_at', clock_timestamp(),
+            'rows_read', eai._ingest_rows_read(v_batch), 'sqlstate', v_state, 'class', v_class,
+            'message', eai._redact(v_msg), 'detail', eai._redact(nullif(v_detail, '')), 'hint', v_hint,
+            'context', eai._redact(nullif(v_context, '')), 'role', eai._session_role());
+        IF eai._ingest_failure_may_prevent_commit(v_state, coalesce(v_fdw, '')) THEN
+            v_entry := eai._spool_failure(v_entry);
+        END IF;
+        v_note := eai._record_ingest_failure(v_entry);
         RAISE WARNING 'eai: batch % (source %, table %) failed: %', v_batch, quote_literal(p_source),
                       quote_literal(p_table), regexp_replace(eai._redact(v_msg), '^eai: ', '')
             USING HINT = v_hint,
                   DETAIL = format('SQLSTATE %s (%s); nothing of this batch was written (eai.batches); %s (eai.failures).',
-                                  v_state, v_class, v_failure.note);
+                                  v_state, v_class, v_note);
     END;
     RETURN v_batch;
 END
@@ -1212,7 +1273,8 @@ CREATE TABLE eai.failures (
     next_attempt_at timestamptz,
     note            text,
     retried_at      timestamptz,
-    recorded_by     name NOT NULL
+    recorded_by     name NOT NULL,
+    spool_id        uuid UNIQUE
 );
 CREATE INDEX ON eai.failures (occurred_at);
 CREATE INDEX ON eai.failures (batch_id) WHERE stage = 'ingest';
@@ -1233,6 +1295,7 @@ COMMENT ON COLUMN eai.failures.next_attempt_at IS 'When eai tries again (action 
 COMMENT ON COLUMN eai.failures.note IS 'How the failure is handled, in words (why it is parked, what a person can do).';
 COMMENT ON COLUMN eai.failures.retried_at IS 'When eai took the work again (an ingest retried by eai.heal).';
 COMMENT ON COLUMN eai.failures.recorded_by IS 'Role of the session that met the failure.';
+COMMENT ON COLUMN eai.failures.spool_id IS 'The failure''s spool file under $PGDATA/eai_failure_spool, for a failure whose transaction may not commit (an ingest): it is then recorded once, afterwards, by the worker or eai.heal().';
 
 -- The one writer. p_retried: eai retries this work by itself (queued promotions, ingests), so the
 -- retry policy decides; otherwise the stage handles the failure (action none, p_note says how).
@@ -1241,7 +1304,7 @@ COMMENT ON COLUMN eai.failures.recorded_by IS 'Role of the session that met the 
 CREATE FUNCTION eai._record_failure(p_stage text, p_target text, p_relid oid, p_pipeline bigint, p_batch bigint,
                                     p_sqlstate text, p_class text, p_message text, p_attempt integer,
                                     p_retried boolean, p_note text DEFAULT NULL, p_hint text DEFAULT NULL,
-                                    p_to_run text DEFAULT NULL)
+                                    p_to_run text DEFAULT NULL, p_recorded_by name DEFAULT NULL, p_spool_id uuid DEFAULT NULL)
 RETURNS eai.failures
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1263,10 +1326,11 @@ BEGIN
         SELECT 'none' AS action, NULL::double precision AS retry_after_s, p_note AS note INTO d;
     END IF;
     INSERT INTO eai.failures (stage, target, relid, pipeline_id, batch_id, class, sqlstate, message, attempt, action,
-                              next_attempt_at, note, recorded_by)
+                              next_attempt_at, note, recorded_by, spool_id)
     VALUES (p_stage, coalesce(p_target, '?'), p_relid, p_pipeline, p_batch, p_class, p_sqlstate,
             coalesce(eai._redact(p_message), ''), greatest(p_attempt, 1), d.action,
-            clock_timestamp() + make_interval(secs => d.retry_after_s), coalesce(d.note, p_note), eai._session_role())
+            clock_timestamp() + make_interval(secs => d.retry_after_s), coalesce(d.note, p_note),
+            coalesce(p_recorded_by, eai._session_role()), p_spool_id)
     RETURNING * INTO f;
     FOR esc IN SELECT * FROM eai._escalation_for(p_stage, p_class, f.action, f.attempt) LOOP
         PERFORM eai._escalate(esc.kind, esc.severity, p_stage, f.target,
@@ -1284,7 +1348,7 @@ BEGIN
     RETURN f;
 END
 $$;
-COMMENT ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text, text, text) IS 'eai (internal): record a failure and what eai does about it; the only writer of eai.failures.';
+COMMENT ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text, text, text, name, uuid) IS 'eai (internal): record a failure and what eai does about it; the only writer of eai.failures.';
 
 -- The heal job's pick (src/healing.rs): the oldest failed ingest whose retry is due, still the
 -- latest batch of its table, of a source that still exists and a role still allowed to ingest
@@ -3768,6 +3832,8 @@ BEGIN
         RAISE EXCEPTION 'eai: max_actions must be 0 or more, not %', coalesce(max_actions::text, 'NULL') USING ERRCODE = '22023',
             HINT = 'SELECT * FROM eai.heal();  -- at most 100 actions';
     END IF;
+    -- Failures whose transaction could not commit, from their spool (src/failure_spool.rs).
+    PERFORM eai._drain_failure_spool();
     -- Schema changes at the sources, under each pipeline's contract (and the canaries of earlier
     -- heals): first, so that a widened type is followed before its ingest is retried.
     SELECT coalesce(sum(eai._heal_drift(p.pipeline_id)), 0) INTO changes FROM eai.pipelines p WHERE p.enabled;
@@ -4065,7 +4131,8 @@ REVOKE ALL ON FUNCTION eai._insert_streamed(oid, text, text, bigint, bigint, jso
   FROM PUBLIC;
 -- Healing (docs/healing.md): recording failures, retrying ingests as the role that failed,
 -- requeueing dead letters and a healing pass run promotions and ingests: superusers only.
-REVOKE ALL ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text, text, text),
+REVOKE ALL ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text, text, text, name, uuid),
+    eai._record_ingest_failure(jsonb), eai._spool_failure(jsonb), eai._drain_failure_spool(),
     eai._escalate(text, text, text, text, text, text, text, text, text, bigint, bigint, bigint, oid, bigint),
     eai._resolve_escalations(text[], text, bigint, text, text, bigint), eai.dismiss_escalation(bigint, text),
     eai._take_due_ingest(), eai._retry_due_ingest(), eai.heal(integer), eai.requeue_batch(text, bigint),

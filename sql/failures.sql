@@ -18,7 +18,8 @@ CREATE TABLE eai.failures (
     next_attempt_at timestamptz,
     note            text,
     retried_at      timestamptz,
-    recorded_by     name NOT NULL
+    recorded_by     name NOT NULL,
+    spool_id        uuid UNIQUE
 );
 CREATE INDEX ON eai.failures (occurred_at);
 CREATE INDEX ON eai.failures (batch_id) WHERE stage = 'ingest';
@@ -39,6 +40,7 @@ COMMENT ON COLUMN eai.failures.next_attempt_at IS 'When eai tries again (action 
 COMMENT ON COLUMN eai.failures.note IS 'How the failure is handled, in words (why it is parked, what a person can do).';
 COMMENT ON COLUMN eai.failures.retried_at IS 'When eai took the work again (an ingest retried by eai.heal).';
 COMMENT ON COLUMN eai.failures.recorded_by IS 'Role of the session that met the failure.';
+COMMENT ON COLUMN eai.failures.spool_id IS 'The failure''s spool file under $PGDATA/eai_failure_spool, for a failure whose transaction may not commit (an ingest): it is then recorded once, afterwards, by the worker or eai.heal().';
 
 -- The one writer. p_retried: eai retries this work by itself (queued promotions, ingests), so the
 -- retry policy decides; otherwise the stage handles the failure (action none, p_note says how).
@@ -47,7 +49,7 @@ COMMENT ON COLUMN eai.failures.recorded_by IS 'Role of the session that met the 
 CREATE FUNCTION eai._record_failure(p_stage text, p_target text, p_relid oid, p_pipeline bigint, p_batch bigint,
                                     p_sqlstate text, p_class text, p_message text, p_attempt integer,
                                     p_retried boolean, p_note text DEFAULT NULL, p_hint text DEFAULT NULL,
-                                    p_to_run text DEFAULT NULL)
+                                    p_to_run text DEFAULT NULL, p_recorded_by name DEFAULT NULL, p_spool_id uuid DEFAULT NULL)
 RETURNS eai.failures
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -69,10 +71,11 @@ BEGIN
         SELECT 'none' AS action, NULL::double precision AS retry_after_s, p_note AS note INTO d;
     END IF;
     INSERT INTO eai.failures (stage, target, relid, pipeline_id, batch_id, class, sqlstate, message, attempt, action,
-                              next_attempt_at, note, recorded_by)
+                              next_attempt_at, note, recorded_by, spool_id)
     VALUES (p_stage, coalesce(p_target, '?'), p_relid, p_pipeline, p_batch, p_class, p_sqlstate,
             coalesce(eai._redact(p_message), ''), greatest(p_attempt, 1), d.action,
-            clock_timestamp() + make_interval(secs => d.retry_after_s), coalesce(d.note, p_note), eai._session_role())
+            clock_timestamp() + make_interval(secs => d.retry_after_s), coalesce(d.note, p_note),
+            coalesce(p_recorded_by, eai._session_role()), p_spool_id)
     RETURNING * INTO f;
     FOR esc IN SELECT * FROM eai._escalation_for(p_stage, p_class, f.action, f.attempt) LOOP
         PERFORM eai._escalate(esc.kind, esc.severity, p_stage, f.target,
@@ -90,7 +93,7 @@ BEGIN
     RETURN f;
 END
 $$;
-COMMENT ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text, text, text) IS 'eai (internal): record a failure and what eai does about it; the only writer of eai.failures.';
+COMMENT ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text, text, text, name, uuid) IS 'eai (internal): record a failure and what eai does about it; the only writer of eai.failures.';
 
 -- The heal job's pick (src/healing.rs): the oldest failed ingest whose retry is due, still the
 -- latest batch of its table, of a source that still exists and a role still allowed to ingest

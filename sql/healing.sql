@@ -16,6 +16,8 @@ BEGIN
         RAISE EXCEPTION 'eai: max_actions must be 0 or more, not %', coalesce(max_actions::text, 'NULL') USING ERRCODE = '22023',
             HINT = 'SELECT * FROM eai.heal();  -- at most 100 actions';
     END IF;
+    -- Failures whose transaction could not commit, from their spool (src/failure_spool.rs).
+    PERFORM eai._drain_failure_spool();
     -- Schema changes at the sources, under each pipeline's contract (and the canaries of earlier
     -- heals): first, so that a widened type is followed before its ingest is retried.
     SELECT coalesce(sum(eai._heal_drift(p.pipeline_id)), 0) INTO changes FROM eai.pipelines p WHERE p.enabled;

@@ -1,13 +1,14 @@
 //! The worker's jobs, each a function of its own run in a transaction of its own, with its own
 //! interval (`eai_core::schedule`): promote a queued batch that is due, retry a failed ingest that
-//! is due (the heal job), measure promoted batches, record LLM calls whose statement was cancelled. Each returns how much it did; the worker runs a busy job
+//! is due (the heal job), measure promoted batches, record LLM calls whose statement was cancelled and failures whose
+//! transaction could not commit. Each returns how much it did; the worker runs a busy job
 //! again at once and backs off from a failing one (src/worker.rs).
 
 use std::time::Duration;
 
 use pgrx::prelude::*;
 
-use crate::{guc, llm_ledger};
+use crate::{failure_spool, guc, llm_ledger};
 
 pub struct Job {
     pub name: &'static str,
@@ -25,6 +26,7 @@ pub const JOBS: &[Job] = &[
     Job { name: "heal schema", run: heal_schema, every: ten_naptimes, burst: 1 },
     Job { name: "measure", run: measure_some, every: guc::worker_naptime, burst: 10 },
     Job { name: "record LLM calls", run: drain_llm_ledger, every: ten_naptimes, burst: 1 },
+    Job { name: "record failures", run: drain_failure_spool, every: ten_naptimes, burst: 1 },
 ];
 
 fn ten_naptimes() -> Duration {
@@ -88,4 +90,14 @@ fn drain_llm_ledger() -> i64 {
         return 0;
     }
     llm_ledger::drain(100) as i64
+}
+
+/// Failures whose transaction could not commit (a remote connection broken mid-read), recorded.
+fn drain_failure_spool() -> i64 {
+    if !installed(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('eai.failures') AND attname = 'spool_id' AND NOT attisdropped)",
+    ) {
+        return 0;
+    }
+    failure_spool::drain(100) as i64
 }

@@ -10,6 +10,7 @@ mod catalog_write;
 mod drift;
 mod embed;
 mod errors;
+mod failure_spool;
 mod fast_casts;
 mod gold;
 mod guc;

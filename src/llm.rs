@@ -87,7 +87,8 @@ fn interruptible_sleep(wait: Duration) {
     }
 }
 
-fn new_call_uuid() -> String {
+/// A random (v4) UUID from the server's strong random source.
+pub(crate) fn new_call_uuid() -> String {
     let mut bytes = [0u8; 16];
     // SAFETY: fills the 16 bytes of a local buffer.
     if !unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) } {

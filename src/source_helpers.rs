@@ -217,6 +217,13 @@ fn _ingest_error_class(sqlstate: &str, context: &str, detail: &str, fdw: &str) -
     error_taxonomy::diagnose_ingest(sqlstate, context, detail, fdw).class.as_str()
 }
 
+/// Whether an ingest error may leave its transaction unable to commit, so that its record is
+/// spooled first (eai_core::error_taxonomy::may_prevent_commit).
+#[pg_extern(immutable, strict)]
+fn _ingest_failure_may_prevent_commit(sqlstate: &str, fdw: &str) -> bool {
+    error_taxonomy::may_prevent_commit(sqlstate, fdw)
+}
+
 /// A hint for an ingest error that knows better than the error's own, or NULL.
 #[pg_extern(immutable, strict)]
 fn _ingest_error_hint(sqlstate: &str, context: &str, detail: &str, fdw: &str) -> Option<&'static str> {

@@ -174,6 +174,16 @@ pub fn diagnose_ingest(sqlstate: &str, context: &str, detail: &str, fdw: &str) -
     Diagnosis { class: classify_in(sqlstate, context), hint: None }
 }
 
+/// Whether an ingest error may leave the transaction unable to commit, so that its record must
+/// be spooled outside it (src/failure_spool.rs): postgres_fdw refuses to commit a transaction
+/// whose remote connection broke in the middle of a read (its abort cleanup failed), which a lost
+/// connection (08…, not 08001: none was made), a terminated remote backend (57P0x) or a cancel the
+/// remote did not answer (57014) can cause. Only those: a failure in a transaction the caller then
+/// rolls back on purpose is not recorded afterwards.
+pub fn may_prevent_commit(sqlstate: &str, fdw: &str) -> bool {
+    fdw == "postgres_fdw" && ((sqlstate.starts_with("08") && sqlstate != "08001") || matches!(sqlstate, "57P01" | "57P02" | "57P03" | "57014"))
+}
+
 /// Replace secrets in a message: `password=…` values and the password part of URIs.
 pub fn redact_secrets(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
@@ -288,6 +298,16 @@ mod tests {
         assert_eq!(d.class, ErrorClass::SchemaDrift);
         assert!(d.hint.unwrap().contains("ALTER TABLE bronze."));
         assert_eq!(diagnose_ingest("08006", "", "", "postgres_fdw"), Diagnosis { class: ErrorClass::Transient, hint: None });
+    }
+
+    #[test]
+    fn only_a_broken_remote_connection_is_spooled() {
+        assert!(may_prevent_commit("08006", "postgres_fdw"));
+        assert!(may_prevent_commit("57P01", "postgres_fdw"));
+        assert!(may_prevent_commit("57014", "postgres_fdw"));
+        assert!(!may_prevent_commit("08001", "postgres_fdw"), "no connection was made");
+        assert!(!may_prevent_commit("57014", "file_fdw"));
+        assert!(!may_prevent_commit("22P04", "postgres_fdw"));
     }
 
     /// postgres_fdw reports each refused connection as 08001 with the server's message as detail.

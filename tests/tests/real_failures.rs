@@ -120,6 +120,57 @@ fn a_promotion_cancelled_by_a_statement_timeout_is_recorded_and_retried() {
     assert_eq!(recorded, vec![("transient".into(), "57014".into(), 1, "retry".into())]);
 }
 
+/// The source's backend is terminated while it answers (pg_terminate_backend at the source:
+/// 57P01, or the connection lost): transient, retried, every row once. postgres_fdw then refuses
+/// to commit the ingest's transaction (08000), so the failure's record comes from its spool: the
+/// next eai.heal() writes it, and a later one retries.
+#[test]
+fn a_source_backend_terminated_in_the_middle_of_a_read_is_retried() {
+    let _one = SOURCE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let source = SourceCluster::start();
+    let mut remote = source.fresh_database("rf_term", SLOW_SOURCE);
+    let (db, mut c) = fresh_db("rf_terminated");
+    let name = "term'src";
+    c.query("SELECT * FROM eai.add_source($1, $2)", &[&name, &source.uri("rf_term")]).unwrap();
+    c.batch_execute("SET client_min_messages = error; SET eai.retry_initial_interval = '1s'").unwrap();
+    let reader = thread::spawn(move || {
+        let mut r = connect(&db);
+        r.batch_execute("SET client_min_messages = error; SET eai.retry_initial_interval = '1s'").unwrap();
+        r.query_one("SELECT status FROM eai.ingest($1, $2)", &[&name, &SLOW_VIEW]).map(|r| r.get::<_, String>(0))
+    });
+    let mut admin = source.connect("postgres");
+    let mut terminated = false;
+    wait_for("the source to be reading", 30, || {
+        terminated = admin
+            .query_one("SELECT count(pg_terminate_backend(pid)) > 0 FROM pg_stat_activity WHERE datname = 'rf_term' AND wait_event = 'PgSleep'", &[])
+            .unwrap()
+            .get(0);
+        terminated
+    });
+    let refused = reader.join().unwrap().map_err(|e| e.code().map(|s| s.code().to_string()));
+    let before_heal = failures(&mut c, &format!("{name}.{SLOW_VIEW}")).len();
+    remote.batch_execute("UPDATE delay SET seconds = 0").unwrap();
+    let first_pass = heal_retried(&mut c);
+    let batch = last_batch(&mut c, name, SLOW_VIEW);
+    let recorded = failures(&mut c, &format!("{name}.{SLOW_VIEW}"));
+    thread::sleep(Duration::from_millis(1100));
+    let retried = heal_retried(&mut c);
+    let after = last_batch(&mut c, name, SLOW_VIEW);
+    let bronze = bronze_of(&mut c, name, SLOW_VIEW);
+    let bronze_rows = rows(&mut c, &bronze, "id");
+    source.drop_database("rf_term");
+    assert_eq!(refused, Err(Some("08000".to_string())), "postgres_fdw refuses to commit");
+    assert_eq!((before_heal, first_pass), (0, 0), "recorded by the next heal, from the spool; not retried before its time");
+    assert_eq!(batch.0, "failed");
+    let state = batch.2.clone().unwrap_or_default();
+    assert!(state == "57P01" || state.starts_with("08"), "{batch:?}");
+    assert_eq!(batch.3.as_deref(), Some("transient"), "{batch:?}");
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!((recorded[0].0.as_str(), recorded[0].3.as_str()), ("transient", "retry"));
+    assert_eq!((retried, after.0.as_str(), after.1), (1, "succeeded", 20), "{after:?}");
+    assert_eq!(bronze_rows, (20, 20), "every row once");
+}
+
 /// A queued promotion caught in a real deadlock (40P01: it holds its queue row and waits for the
 /// silver table; another session holds the table and waits for the queue row) is the victim,
 /// recorded as transient, and promoted once at its next attempt.
