@@ -56,10 +56,25 @@ fn in_transaction<R>(body: impl FnOnce() -> R + std::panic::UnwindSafe + std::pa
     result
 }
 
+unsafe extern "C-unwind" {
+    /// PostgreSQL's SIGTERM handler for backends (postgres.c), called as the signal handler
+    /// itself: pgrx's `pg_sys::die` is a guarded Rust wrapper, not a handler.
+    #[link_name = "die"]
+    fn postgres_die(postgres_signal_arg: std::ffi::c_int);
+}
+
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn eai_promotion_worker_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    // SIGTERM (pg_terminate_backend, a server shutdown) as every backend has it: PostgreSQL's own
+    // die() sets ProcDiePending, so a worker waiting for a lock in the middle of a job ends at
+    // once (its transaction rolls back) instead of waiting for the lock first; pgrx's handler
+    // only sets a flag that the loop reads between jobs.
+    // SAFETY: installs PostgreSQL's standard handler for a signal this process owns.
+    unsafe {
+        pg_sys::pqsignal(15 /* SIGTERM */, Some(postgres_die))
+    };
     let database = guc::worker_database();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     log!("eai promotion worker: promoting queued batches of database \"{database}\"");
@@ -99,7 +114,8 @@ pub extern "C-unwind" fn eai_promotion_worker_main(_arg: pg_sys::Datum) {
         let refs: Vec<&Schedule> = schedules.iter().collect();
         sleep = schedule::next_wake(&refs, started.elapsed(), guc::worker_naptime() * 64);
     }
-    // Exit code 1: the postmaster starts the worker again after the restart time, which is what
+    // Reached when the loop ends without die() having ended the process first. Exit code 1: the
+    // postmaster starts the worker again after the restart time, which is what
     // is wanted when it was stopped by DROP DATABASE … WITH (FORCE) or pg_terminate_backend (at
     // server shutdown, the code does not matter). Exit code 0 would unregister it for good.
     log!("eai promotion worker: stopping");
