@@ -3632,7 +3632,8 @@ CREATE TABLE eai.remediations (
     pipeline_id     bigint NOT NULL,
     pipeline        text NOT NULL,
     change          text NOT NULL,
-    action          text NOT NULL CHECK (action IN ('map_column', 'remap_column', 'add_column', 'flag_removed_column', 'widen_column', 'keep_type')),
+    action          text NOT NULL CHECK (action IN ('map_column', 'remap_column', 'add_column', 'flag_removed_column', 'widen_column', 'keep_type',
+                                                'discard_rows', 'discard_values')),
     columns         jsonb NOT NULL,
     evidence        jsonb NOT NULL DEFAULT '{}',
     before          jsonb,
@@ -3657,7 +3658,7 @@ COMMENT ON COLUMN eai.remediations.created_at IS 'When the change was found.';
 COMMENT ON COLUMN eai.remediations.pipeline_id IS 'Pipeline.';
 COMMENT ON COLUMN eai.remediations.pipeline IS 'Pipeline name.';
 COMMENT ON COLUMN eai.remediations.change IS 'new_column, renamed_column, removed_column, widened_type or narrowed_type.';
-COMMENT ON COLUMN eai.remediations.action IS 'map_column (a new bronze column feeds an unmapped silver column), remap_column (a renamed column feeds the silver column the old name fed), add_column (a new silver column), flag_removed_column, widen_column (bronze and silver follow a wider type), keep_type (a narrower type: silver keeps its own).';
+COMMENT ON COLUMN eai.remediations.action IS 'map_column (a new bronze column feeds an unmapped silver column), remap_column (a renamed column feeds the silver column the old name fed), add_column (a new silver column), flag_removed_column, widen_column (bronze and silver follow a wider type), keep_type (a narrower type: silver keeps its own), discard_rows (a discard_row contract: rows with a value in the new column go to quarantine), discard_values (a discard_value contract: its values are left out of silver; bronze keeps them).';
 COMMENT ON COLUMN eai.remediations.columns IS 'The columns involved: bronze (new name), old_bronze (old name), silver, from_type, to_type.';
 COMMENT ON COLUMN eai.remediations.evidence IS 'Why eai thinks so: the signals (name embedding, letters, values, distribution, type) and the confidence.';
 COMMENT ON COLUMN eai.remediations.before IS 'The state before: which bronze column fed the silver column, its mapping version, the column types.';
@@ -3766,6 +3767,41 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION eai._set_column_source(bigint, text, text, text, text, text) IS 'eai (internal): make a bronze column (or none) feed a silver column, as a new mapping version, and rewrite the silver rows it concerns from bronze.';
+
+-- What a discard_row or discard_value contract applied to a new or renamed column: from the next
+-- promotion on, rows with a value in that bronze column go to quarantine (row), or its values are
+-- left out of silver's _eai_extra (value). Bronze keeps every value either way.
+CREATE TABLE eai.pipeline_discards (
+    pipeline_id    bigint NOT NULL REFERENCES eai.pipelines ON DELETE CASCADE,
+    bronze_column  text NOT NULL,
+    mode           text NOT NULL CHECK (mode IN ('row', 'value')),
+    remediation_id bigint,
+    set_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (pipeline_id, bronze_column)
+);
+COMMENT ON TABLE eai.pipeline_discards IS 'eai: bronze columns a pipeline''s schema-drift contract discards (discard_row: their rows go to quarantine; discard_value: their values stay out of silver). Written only by eai (a remediation, and its revert).';
+COMMENT ON COLUMN eai.pipeline_discards.pipeline_id IS 'Pipeline.';
+COMMENT ON COLUMN eai.pipeline_discards.bronze_column IS 'The bronze column (a new or renamed source column).';
+COMMENT ON COLUMN eai.pipeline_discards.mode IS 'row (rows with a value in it are quarantined) or value (its values are left out of silver).';
+COMMENT ON COLUMN eai.pipeline_discards.remediation_id IS 'The remediation that set it (eai.remediations).';
+COMMENT ON COLUMN eai.pipeline_discards.set_at IS 'When.';
+
+-- The one writer: p_mode 'row' or 'value' sets it, NULL removes it (a revert).
+CREATE FUNCTION eai._set_discard(p_pipeline bigint, p_column text, p_mode text, p_remediation bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p_mode IS NULL THEN
+        DELETE FROM eai.pipeline_discards d WHERE d.pipeline_id = p_pipeline AND d.bronze_column = p_column;
+        RETURN;
+    END IF;
+    INSERT INTO eai.pipeline_discards (pipeline_id, bronze_column, mode, remediation_id)
+    VALUES (p_pipeline, p_column, p_mode, p_remediation)
+    ON CONFLICT (pipeline_id, bronze_column) DO UPDATE SET mode = EXCLUDED.mode, remediation_id = EXCLUDED.remediation_id,
+                                                          set_at = EXCLUDED.set_at;
+END
+$$;
+COMMENT ON FUNCTION eai._set_discard(bigint, text, text, bigint) IS 'eai (internal): set (row, value) or remove (NULL) what a pipeline discards of a bronze column.';
 
 -- A silver column a new source column feeds (eai.approve_remediation of an add_column).
 CREATE FUNCTION eai._add_silver_column(p_pipeline bigint, p_column text, p_type text) RETURNS void
@@ -4070,7 +4106,7 @@ GRANT SELECT ON eai.sources, eai.source_tables, eai.batches, eai.ingest_status,
                 eai.lineage_edges, eai.quality_runs, eai.quality_scores, eai.quality_history,
                 eai.batch_profiles, eai.metrics, eai.anomalies, eai.incidents, eai.anomaly_thresholds,
                 eai.threshold_changes, eai.failures, eai.breakers, eai.breaker_transitions, eai.escalations,
-                eai.healing_stats, eai.remediations, eai.drift_contracts, eai.drift_contract
+                eai.healing_stats, eai.remediations, eai.drift_contracts, eai.drift_contract, eai.pipeline_discards
    TO eai_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA silver, gold TO eai_reader;
 -- Tables created later in silver and gold by the role installing eai.
@@ -4140,7 +4176,7 @@ REVOKE ALL ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text
     eai._breaker_record(text, text, boolean), eai.reset_breaker(text, text),
     eai._heal_drift(bigint), eai._approve_remediation(bigint), eai._revert_remediation(bigint),
     eai._remediation_write(bigint, eai.remediations, jsonb), eai._set_column_source(bigint, text, text, text, text, text),
-    eai._add_silver_column(bigint, text, text), eai._drop_silver_column(bigint, text), eai._alter_column_type(regclass, text, text),
+    eai._add_silver_column(bigint, text, text), eai._set_discard(bigint, text, text, bigint), eai._drop_silver_column(bigint, text), eai._alter_column_type(regclass, text, text),
     eai.set_drift_contract(text, text, text, text), eai.approve_remediation(bigint), eai.revert_remediation(bigint)
   FROM PUBLIC;
 -- Engineers dismiss escalations (recorded with their role); readers see them.

@@ -72,7 +72,8 @@ CREATE TABLE eai.remediations (
     pipeline_id     bigint NOT NULL,
     pipeline        text NOT NULL,
     change          text NOT NULL,
-    action          text NOT NULL CHECK (action IN ('map_column', 'remap_column', 'add_column', 'flag_removed_column', 'widen_column', 'keep_type')),
+    action          text NOT NULL CHECK (action IN ('map_column', 'remap_column', 'add_column', 'flag_removed_column', 'widen_column', 'keep_type',
+                                                'discard_rows', 'discard_values')),
     columns         jsonb NOT NULL,
     evidence        jsonb NOT NULL DEFAULT '{}',
     before          jsonb,
@@ -97,7 +98,7 @@ COMMENT ON COLUMN eai.remediations.created_at IS 'When the change was found.';
 COMMENT ON COLUMN eai.remediations.pipeline_id IS 'Pipeline.';
 COMMENT ON COLUMN eai.remediations.pipeline IS 'Pipeline name.';
 COMMENT ON COLUMN eai.remediations.change IS 'new_column, renamed_column, removed_column, widened_type or narrowed_type.';
-COMMENT ON COLUMN eai.remediations.action IS 'map_column (a new bronze column feeds an unmapped silver column), remap_column (a renamed column feeds the silver column the old name fed), add_column (a new silver column), flag_removed_column, widen_column (bronze and silver follow a wider type), keep_type (a narrower type: silver keeps its own).';
+COMMENT ON COLUMN eai.remediations.action IS 'map_column (a new bronze column feeds an unmapped silver column), remap_column (a renamed column feeds the silver column the old name fed), add_column (a new silver column), flag_removed_column, widen_column (bronze and silver follow a wider type), keep_type (a narrower type: silver keeps its own), discard_rows (a discard_row contract: rows with a value in the new column go to quarantine), discard_values (a discard_value contract: its values are left out of silver; bronze keeps them).';
 COMMENT ON COLUMN eai.remediations.columns IS 'The columns involved: bronze (new name), old_bronze (old name), silver, from_type, to_type.';
 COMMENT ON COLUMN eai.remediations.evidence IS 'Why eai thinks so: the signals (name embedding, letters, values, distribution, type) and the confidence.';
 COMMENT ON COLUMN eai.remediations.before IS 'The state before: which bronze column fed the silver column, its mapping version, the column types.';
@@ -206,6 +207,41 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION eai._set_column_source(bigint, text, text, text, text, text) IS 'eai (internal): make a bronze column (or none) feed a silver column, as a new mapping version, and rewrite the silver rows it concerns from bronze.';
+
+-- What a discard_row or discard_value contract applied to a new or renamed column: from the next
+-- promotion on, rows with a value in that bronze column go to quarantine (row), or its values are
+-- left out of silver's _eai_extra (value). Bronze keeps every value either way.
+CREATE TABLE eai.pipeline_discards (
+    pipeline_id    bigint NOT NULL REFERENCES eai.pipelines ON DELETE CASCADE,
+    bronze_column  text NOT NULL,
+    mode           text NOT NULL CHECK (mode IN ('row', 'value')),
+    remediation_id bigint,
+    set_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (pipeline_id, bronze_column)
+);
+COMMENT ON TABLE eai.pipeline_discards IS 'eai: bronze columns a pipeline''s schema-drift contract discards (discard_row: their rows go to quarantine; discard_value: their values stay out of silver). Written only by eai (a remediation, and its revert).';
+COMMENT ON COLUMN eai.pipeline_discards.pipeline_id IS 'Pipeline.';
+COMMENT ON COLUMN eai.pipeline_discards.bronze_column IS 'The bronze column (a new or renamed source column).';
+COMMENT ON COLUMN eai.pipeline_discards.mode IS 'row (rows with a value in it are quarantined) or value (its values are left out of silver).';
+COMMENT ON COLUMN eai.pipeline_discards.remediation_id IS 'The remediation that set it (eai.remediations).';
+COMMENT ON COLUMN eai.pipeline_discards.set_at IS 'When.';
+
+-- The one writer: p_mode 'row' or 'value' sets it, NULL removes it (a revert).
+CREATE FUNCTION eai._set_discard(p_pipeline bigint, p_column text, p_mode text, p_remediation bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p_mode IS NULL THEN
+        DELETE FROM eai.pipeline_discards d WHERE d.pipeline_id = p_pipeline AND d.bronze_column = p_column;
+        RETURN;
+    END IF;
+    INSERT INTO eai.pipeline_discards (pipeline_id, bronze_column, mode, remediation_id)
+    VALUES (p_pipeline, p_column, p_mode, p_remediation)
+    ON CONFLICT (pipeline_id, bronze_column) DO UPDATE SET mode = EXCLUDED.mode, remediation_id = EXCLUDED.remediation_id,
+                                                          set_at = EXCLUDED.set_at;
+END
+$$;
+COMMENT ON FUNCTION eai._set_discard(bigint, text, text, bigint) IS 'eai (internal): set (row, value) or remove (NULL) what a pipeline discards of a bronze column.';
 
 -- A silver column a new source column feeds (eai.approve_remediation of an add_column).
 CREATE FUNCTION eai._add_silver_column(p_pipeline bigint, p_column text, p_type text) RETURNS void

@@ -48,7 +48,7 @@ GRANT SELECT ON eai.sources, eai.source_tables, eai.batches, eai.ingest_status,
                 eai.lineage_edges, eai.quality_runs, eai.quality_scores, eai.quality_history,
                 eai.batch_profiles, eai.metrics, eai.anomalies, eai.incidents, eai.anomaly_thresholds,
                 eai.threshold_changes, eai.failures, eai.breakers, eai.breaker_transitions, eai.escalations,
-                eai.healing_stats, eai.remediations, eai.drift_contracts, eai.drift_contract
+                eai.healing_stats, eai.remediations, eai.drift_contracts, eai.drift_contract, eai.pipeline_discards
    TO eai_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA silver, gold TO eai_reader;
 -- Tables created later in silver and gold by the role installing eai.
@@ -118,7 +118,7 @@ REVOKE ALL ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text
     eai._breaker_record(text, text, boolean), eai.reset_breaker(text, text),
     eai._heal_drift(bigint), eai._approve_remediation(bigint), eai._revert_remediation(bigint),
     eai._remediation_write(bigint, eai.remediations, jsonb), eai._set_column_source(bigint, text, text, text, text, text),
-    eai._add_silver_column(bigint, text, text), eai._drop_silver_column(bigint, text), eai._alter_column_type(regclass, text, text),
+    eai._add_silver_column(bigint, text, text), eai._set_discard(bigint, text, text, bigint), eai._drop_silver_column(bigint, text), eai._alter_column_type(regclass, text, text),
     eai.set_drift_contract(text, text, text, text), eai.approve_remediation(bigint), eai.revert_remediation(bigint)
   FROM PUBLIC;
 -- Engineers dismiss escalations (recorded with their role); readers see them.

@@ -594,15 +594,30 @@ fn apply(id: i64, decided_by: &str) -> Result<(), String> {
                 ),
             )
         }
+        "discard_rows" | "discard_values" => {
+            let bronze = c.bronze.clone().ok_or("no bronze column")?;
+            let mode = if action == "discard_rows" { "row" } else { "value" };
+            spi(
+                "discard a column",
+                Spi::run_with_args("SELECT eai._set_discard($1, $2, $3, $4)", &[pipeline.into(), bronze.as_str().into(), mode.into(), id.into()]),
+            );
+            (
+                json!({"discard": null}),
+                json!({"discard": mode, "bronze_column": bronze}),
+                format!("{bronze} no longer discarded: from the next promotion on, its values go to _eai_extra again"),
+            )
+        }
         other => return Err(format!("a {other} remediation changes nothing to apply")),
     };
     let mut before = before;
     if let Value::Object(m) = &mut before {
         m.insert("quality".into(), json!(before_quality));
     }
+    // A discard quarantines or drops by design: no canary judges it by its quarantine share.
+    let canary = if action.starts_with("discard_") { Value::Null } else { json!("pending") };
     set(
         id,
-        json!({"status": "applied", "decided_by": decided_by, "applied": true, "after_promotion": last_promotion, "canary": "pending",
+        json!({"status": "applied", "decided_by": decided_by, "applied": true, "after_promotion": last_promotion, "canary": canary,
                "before": before, "after": after, "undo": undo}),
     );
     Ok(())
@@ -647,6 +662,13 @@ fn revert(id: i64, by: &str) -> Result<(), String> {
                     Spi::run_with_args("SELECT eai._alter_column_type($1, $2, $3)", &[s.bronze.into(), bronze.as_str().into(), bt.into()]),
                 );
             }
+        }
+        "discard_rows" | "discard_values" => {
+            let bronze = c.bronze.clone().ok_or("no bronze column")?;
+            spi(
+                "stop discarding a column",
+                Spi::run_with_args("SELECT eai._set_discard($1, $2, NULL, $3)", &[pipeline.into(), bronze.as_str().into(), id.into()]),
+            );
         }
         other => return Err(format!("a {other} remediation changed nothing to revert")),
     }
@@ -727,8 +749,13 @@ fn _heal_drift(pipeline: i64) -> i64 {
     }
     let Some(s) = shape(pipeline) else { return 0 };
     let mut n = check_canaries(&s);
-    for p in detect(&s) {
+    for mut p in detect(&s) {
         let (policy, apply_how) = contract(s.id, p.change);
+        // A discard_row / discard_value contract on a new or renamed column: the remediation
+        // discards what the new name brings instead of mapping it.
+        if let Some(discard) = sd::discard_action(p.change, policy) {
+            p.action = discard;
+        }
         let guard = safe(s.id, p.action, p.silver.as_deref());
         let mut verdict = match p.action {
             // Nothing to change in silver: the removal (or the narrower type) is recorded.
@@ -767,6 +794,8 @@ fn _heal_drift(pipeline: i64) -> i64 {
                         format!("new column {} of {} has no silver column: add {} ({})?", col("bronze"), s.name, col("silver"), col("silver_type"))
                     }
                     "widen_column" => format!("column {} of {} widened from {} to {}", col("bronze"), s.name, col("from_type"), col("to_type")),
+                    "discard_rows" => format!("new column {} of {}: send the rows that carry it to quarantine (discard_row)?", col("bronze"), s.name),
+                    "discard_values" => format!("new column {} of {}: leave its values out of silver (discard_value)?", col("bronze"), s.name),
                     _ => format!("a {} in {}", p.change.as_str().replace('_', " "), s.name),
                 },
                 why,

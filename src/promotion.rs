@@ -27,7 +27,11 @@ const EXPECTATIONS_SQL: &str = "SELECT e.expectation_id, e.column_name, e.spec, 
 const EXTRA_SQL: &str = "SELECT a.attname::text FROM pg_attribute a
   WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attname NOT LIKE '\\_eai\\_%'
     AND a.attname NOT IN (SELECT source_column FROM eai.pipeline_columns WHERE pipeline_id = $2 AND source_column IS NOT NULL)
+    AND a.attname NOT IN (SELECT bronze_column FROM eai.pipeline_discards WHERE pipeline_id = $2 AND mode = 'value')
   ORDER BY a.attnum";
+
+/// Bronze columns whose rows the pipeline's schema-drift contract discards (docs/healing.md).
+const DISCARD_ROWS_SQL: &str = "SELECT bronze_column FROM eai.pipeline_discards WHERE pipeline_id = $1 AND mode = 'row' ORDER BY bronze_column";
 
 /// The promotion statement of a pipeline reading its rows from `rows`, the checks (`$3`), the
 /// names of the bronze columns it reads (`$4`: mapped sources, then those kept in `_eai_extra`),
@@ -85,7 +89,11 @@ fn _promotion_statement(
             .select(EXTRA_SQL, None, &[source.into(), pipeline_id.into()])?
             .map(|r| r.get::<String>(1).map(Option::unwrap_or_default))
             .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
-        let plan = Plan { target_schema: schema, target_table: table, columns, expectations, dedup_key, extra, date_order };
+        let discard_rows = client
+            .select(DISCARD_ROWS_SQL, None, &[pipeline_id.into()])?
+            .map(|r| r.get::<String>(1).map(Option::unwrap_or_default))
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
+        let plan = Plan { target_schema: schema, target_table: table, columns, expectations, dedup_key, extra, discard_rows, date_order };
         let checks = plan.checks_json();
         Ok((plan, checks))
     });

@@ -55,6 +55,12 @@ pub enum Rule {
     },
     /// A later row of the same batch has the same dedup key (implicit with a dedup key).
     DuplicateKey,
+    /// The row carries a value in a bronze column whose rows the pipeline's schema-drift contract
+    /// discards (`discard_row` for a new or renamed column; implicit, from
+    /// `eai.pipeline_discards`).
+    Discarded {
+        bronze: String,
+    },
 }
 
 impl Rule {
@@ -69,6 +75,7 @@ impl Rule {
             Rule::ForeignKey { .. } => "foreign_key",
             Rule::Sql { .. } => "sql",
             Rule::DuplicateKey => "duplicate_key",
+            Rule::Discarded { .. } => "discarded",
         }
     }
 
@@ -166,6 +173,9 @@ pub fn reason(rule: &Rule, column: &str, pg_type: &str) -> String {
         Rule::ForeignKey { table, column: c } => format!("{column} not found in {table}({c})"),
         Rule::Sql { expr } => format!("fails {expr}"),
         Rule::DuplicateKey => "duplicate key in the batch: a later row with the same key was promoted".to_string(),
+        Rule::Discarded { bronze } => {
+            format!("has a value in {bronze}, whose rows the pipeline's schema-drift contract discards (discard_row; eai.pipeline_discards)")
+        }
     }
 }
 
@@ -215,7 +225,7 @@ pub fn broken_sql(rule: &Rule, v: &str, pg_type: &str, arg: &dyn Fn(&str) -> Str
         // On lines of its own: checked to be one expression (eai._check_expression), a trailing
         // `--` comment in it ends at the newline.
         Rule::Sql { expr } => format!("NOT coalesce((\n{expr}\n)::boolean, true)"),
-        Rule::Type | Rule::Unique | Rule::DuplicateKey => return None,
+        Rule::Type | Rule::Unique | Rule::DuplicateKey | Rule::Discarded { .. } => return None,
     })
 }
 

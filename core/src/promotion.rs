@@ -36,8 +36,12 @@ pub struct Plan {
     /// Declared expectations (implicit type and dedup checks are added by [`Plan::checks`]).
     pub expectations: Vec<Check>,
     pub dedup_key: Vec<String>,
-    /// Bronze columns no silver column takes: kept, as jsonb, in `_eai_extra`.
+    /// Bronze columns no silver column takes: kept, as jsonb, in `_eai_extra` (but not those
+    /// whose values the schema-drift contract discards: the caller leaves them out).
     pub extra: Vec<String>,
+    /// Bronze columns (among `extra`) whose rows the schema-drift contract discards: a row with a
+    /// value in one goes to quarantine.
+    pub discard_rows: Vec<String>,
     /// `YMD` (ISO only), `DMY` or `MDY`: how to read dates like 03/04/2024.
     pub date_order: String,
 }
@@ -146,6 +150,9 @@ impl Plan {
             out.push(Check { id: None, column: None, rule: Rule::DuplicateKey, action: Action::Quarantine });
         }
         out.extend(self.expectations.iter().filter(|e| e.rule != Rule::Type).cloned());
+        for b in self.discard_rows.iter().filter(|b| self.extra.contains(b)) {
+            out.push(Check { id: None, column: None, rule: Rule::Discarded { bronze: b.clone() }, action: Action::Quarantine });
+        }
         out
     }
 
@@ -287,6 +294,10 @@ impl Plan {
                     "{v} IS NOT NULL AND (count(*) OVER (PARTITION BY {v}) > 1 OR EXISTS (SELECT 1 FROM {target} x WHERE x.{q} = {v}))",
                     q = quote(c.column.as_deref().unwrap())
                 ),
+                (Rule::Discarded { bronze }, _) => match kept.iter().position(|k| k == bronze) {
+                    Some(j) => format!("t.{} IS NOT NULL", kref[j]),
+                    None => "false".to_string(),
+                },
                 (Rule::DuplicateKey, _) if !detect_dups => "false".to_string(),
                 (Rule::DuplicateKey, _) => format!(
                     "({}) IN (SELECT {} FROM dups) AND t._eai_ord NOT IN (SELECT _eai_last FROM dups)",
@@ -772,8 +783,25 @@ mod tests {
             ],
             dedup_key: vec!["id".into()],
             extra: vec!["notes".into()],
+            discard_rows: vec![],
             date_order: "YMD".into(),
         }
+    }
+
+    /// A bronze column whose rows the contract discards: a quarantine check on its raw value,
+    /// with its reason; a discarded column that is not among the extras checks nothing.
+    #[test]
+    fn a_discarded_column_quarantines_the_rows_that_carry_it() {
+        let p = Plan { discard_rows: vec!["notes".into(), "gone".into()], ..plan() };
+        let checks = p.checks();
+        let last = checks.last().unwrap();
+        assert_eq!((last.rule.name(), last.action), ("discarded", Action::Quarantine));
+        assert_eq!(checks.iter().filter(|c| c.rule.name() == "discarded").count(), 1, "only a column among the extras");
+        let n = checks.len() - 1;
+        let sql = p.statement("bronze.t");
+        assert!(sql.contains("t._eai_k3 IS NOT NULL"), "{sql}");
+        assert!(sql.contains(&format!("WHEN t._eai_k3 IS NOT NULL THEN {n}")) || sql.contains("_eai_k3 IS NOT NULL"), "{sql}");
+        assert!(p.checks_json()[n]["reason"].as_str().unwrap().contains("discard_row"));
     }
 
     #[test]

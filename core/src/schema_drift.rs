@@ -245,8 +245,22 @@ pub const RENAME_MIN: f64 = 0.70;
 
 /// The verdict on a change under its contract: `confidence` for a rename or a mapping, `safe` the
 /// safeguards' answer for an automatic action.
+/// The remediation a `discard_row` or `discard_value` contract asks for: it applies to what a new
+/// or renamed column brings (the rows carrying its values go to quarantine, or its values are
+/// dropped from silver; bronze keeps them). For a removed column or a type change, a discard
+/// policy changes nothing eai could apply: it is recorded (a narrowed type's values that no longer
+/// cast go to quarantine anyway).
+pub fn discard_action(change: Change, policy: Policy) -> Option<&'static str> {
+    match (change, policy) {
+        (Change::NewColumn | Change::RenamedColumn, Policy::DiscardRow) => Some("discard_rows"),
+        (Change::NewColumn | Change::RenamedColumn, Policy::DiscardValue) => Some("discard_values"),
+        _ => None,
+    }
+}
+
 pub fn verdict(change: Change, policy: Policy, apply: Apply, confidence: Option<f64>, safe: Result<(), String>) -> Verdict {
-    if policy != Policy::Evolve {
+    let discard = discard_action(change, policy).is_some();
+    if policy != Policy::Evolve && !discard {
         return Verdict::Record(format!("the contract for a {} is {}: silver is not changed", change.as_str().replace('_', " "), policy.as_str()));
     }
     match apply {
@@ -254,16 +268,18 @@ pub fn verdict(change: Change, policy: Policy, apply: Apply, confidence: Option<
         Apply::Approve => return Verdict::Propose(format!("the contract for a {} asks a person to approve it", change.as_str().replace('_', " "))),
         Apply::Auto => {}
     }
-    if let Some(c) = confidence {
+    // A discard does not depend on how sure eai is of a match: the column is new either way.
+    if let (Some(c), false) = (confidence, discard) {
         if c <= AUTO {
             return Verdict::Propose(format!("confidence {c:.2} is not above {AUTO}: a person decides"));
         }
     }
     match safe {
         Err(why) => Verdict::Propose(format!("not applied by itself: {why}")),
-        Ok(()) => Verdict::Apply(match confidence {
-            Some(c) => format!("eai (auto: confidence {c:.2} > {AUTO})"),
-            None => "eai (auto: the contract follows it)".into(),
+        Ok(()) => Verdict::Apply(match (confidence, discard) {
+            (_, true) => format!("eai (auto: the contract says {})", policy.as_str()),
+            (Some(c), false) => format!("eai (auto: confidence {c:.2} > {AUTO})"),
+            (None, false) => "eai (auto: the contract follows it)".into(),
         }),
     }
 }
@@ -441,6 +457,17 @@ mod tests {
             assert_eq!(Change::from_name(c.as_str()), Some(c));
         }
         assert_eq!(Policy::from_name("discard_value"), Some(Policy::DiscardValue));
+        assert_eq!(discard_action(Change::NewColumn, Policy::DiscardRow), Some("discard_rows"));
+        assert_eq!(discard_action(Change::RenamedColumn, Policy::DiscardValue), Some("discard_values"));
+        assert_eq!(discard_action(Change::RemovedColumn, Policy::DiscardRow), None);
+        assert_eq!(discard_action(Change::NewColumn, Policy::Freeze), None);
+        // A discard is applied by the contract whatever the confidence; recorded where it cannot apply.
+        assert!(
+            matches!(verdict(Change::NewColumn, Policy::DiscardRow, Apply::Auto, Some(0.3), Ok(())), Verdict::Apply(by) if by.contains("discard_row"))
+        );
+        assert!(matches!(verdict(Change::NewColumn, Policy::DiscardValue, Apply::Approve, None, Ok(())), Verdict::Propose(_)));
+        assert!(matches!(verdict(Change::RemovedColumn, Policy::DiscardRow, Apply::Auto, None, Ok(())), Verdict::Record(_)));
+        assert!(matches!(verdict(Change::NewColumn, Policy::DiscardRow, Apply::Auto, None, Err("hourly".into())), Verdict::Propose(_)));
         assert_eq!(Apply::from_name("approve"), Some(Apply::Approve));
         assert_eq!(Policy::from_name("ignore"), None);
     }

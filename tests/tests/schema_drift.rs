@@ -302,3 +302,66 @@ fn the_canary_reverts_a_heal_that_made_things_worse_and_safeguards_hold_back_aut
     assert_eq!(status, "proposed");
     assert!(reason.contains("in the last hour"), "{reason}");
 }
+
+/// Contracts that discard what a new column brings (dlt's discard_value and discard_row): with
+/// discard_value, the new column's values stay out of silver from the next batch on (bronze keeps
+/// them), and a revert lets them back into _eai_extra; with discard_row, the rows that carry a
+/// value in it go to quarantine and the others are promoted. No canary judges a discard. Every
+/// record is in silver or in quarantine, once.
+#[test]
+fn discard_contracts_leave_a_new_column_s_values_out_or_quarantine_its_rows() {
+    let row = |i: usize, note: bool, vip: bool| {
+        format!(
+            "{i},user{i}@example.com,{},{},{}",
+            CITIES[i % 5],
+            if note { format!("note {i}") } else { String::new() },
+            if vip { "yes" } else { "" }
+        )
+    };
+    let header = "id,email,city,\"note; x\",vip";
+    let file = |c: &mut Client, dir: &std::path::Path, rows: Vec<String>, cols: usize| {
+        let head = header.split(',').take(cols).collect::<Vec<_>>().join(",");
+        let body: Vec<String> = rows.iter().map(|r| r.split(',').take(cols).collect::<Vec<_>>().join(",")).collect();
+        write(dir, "customers.csv", &csv(&head, body.into_iter()));
+        ingest(c, "shop");
+    };
+    let (mut c, dir) = setup("drift_discard", "id,email,city", customers(1, 10));
+    c.query("SELECT * FROM eai.set_drift_contract('cust', 'new_column', 'discard_value', 'auto')", &[]).unwrap();
+    // "note; x" arrives, filled for the new records 11 and 12 only.
+    file(&mut c, &dir, (1..=12).map(|i| row(i, i > 10, false)).collect(), 4);
+    assert_eq!(heal(&mut c), 1);
+    let (id, action, status, canary): (i64, String, String, Option<String>) = c
+        .query_one("SELECT remediation_id, action, status, canary FROM eai.remediations", &[])
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .unwrap();
+    assert_eq!((action.as_str(), status.as_str(), canary), ("discard_values", "applied", None));
+    file(&mut c, &dir, (1..=14).map(|i| row(i, i > 10, false)).collect(), 4);
+    let kept = |c: &mut Client, id: i64| -> bool {
+        c.query_one("SELECT coalesce(_eai_extra ? 'note; x', false) FROM silver.cust WHERE id = $1", &[&id]).unwrap().get(0)
+    };
+    let in_bronze: i64 = c.query_one("SELECT count(\"note; x\") FROM bronze.shop__customers WHERE id IN ('13', '14')", &[]).unwrap().get(0);
+    assert_eq!((kept(&mut c, 13), kept(&mut c, 14), in_bronze), (false, false, 2), "left out of silver, kept in bronze");
+    assert!(kept(&mut c, 12), "the batch that brought the column was promoted before the contract acted");
+    c.query("SELECT * FROM eai.revert_remediation($1)", &[&id]).unwrap();
+    file(&mut c, &dir, (1..=15).map(|i| row(i, i > 10, false)).collect(), 4);
+    assert!(kept(&mut c, 15), "reverted: back in _eai_extra");
+    // vip arrives under discard_row: the rows that carry it go to quarantine.
+    c.query("SELECT * FROM eai.set_drift_contract('cust', 'new_column', 'discard_row', 'auto')", &[]).unwrap();
+    file(&mut c, &dir, (1..=16).map(|i| row(i, i > 10, i == 16)).collect(), 5);
+    assert_eq!(heal(&mut c), 1);
+    let (action, status): (String, String) =
+        c.query_one("SELECT action, status FROM eai.remediations ORDER BY remediation_id DESC LIMIT 1", &[]).map(|r| (r.get(0), r.get(1))).unwrap();
+    assert_eq!((action.as_str(), status.as_str()), ("discard_rows", "applied"));
+    file(&mut c, &dir, (1..=18).map(|i| row(i, i > 10, i == 16 || i == 17)).collect(), 5);
+    let quarantined: Vec<String> = c
+        .query("SELECT row ->> 'id' FROM eai.quarantine WHERE violations @> '[{\"rule\": \"discarded\"}]' ORDER BY 1", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let in_silver: Vec<i64> = c.query("SELECT id FROM silver.cust WHERE id > 15 ORDER BY id", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    let (all, distinct): (i64, i64) = c.query_one("SELECT count(*), count(DISTINCT id) FROM silver.cust", &[]).map(|r| (r.get(0), r.get(1))).unwrap();
+    assert_eq!(quarantined, ["17"], "the row with a vip value, in the batch after the heal");
+    assert_eq!(in_silver, [16, 18]);
+    assert_eq!((all, distinct), (17, 17), "18 records: 17 in silver, 1 in quarantine, each once");
+}
