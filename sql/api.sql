@@ -394,6 +394,12 @@ BEGIN
             PERFORM eai._check_csv(st.file_path, st.dialect ->> 'delimiter', st.dialect ->> 'quote');
         END IF;
         v_ft := format('%I.%I', s.staging_schema, st.foreign_table)::regclass;
+        -- The one probe of a half-open breaker has a timeout of its own for the source's first
+        -- row (eai.breaker_probe_timeout); once the source answered, the read goes on unbound.
+        IF v_admit.decision = 'probe' AND eai._arm_probe_timeout() THEN
+            EXECUTE format('SELECT 1 FROM %s LIMIT 1', v_ft);
+            PERFORM eai._disarm_probe_timeout();
+        END IF;
         v_bt := eai._ensure_bronze(st, v_ft);
         SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum) INTO v_cols
           FROM pg_attribute a WHERE a.attrelid = v_ft AND a.attnum > 0 AND NOT a.attisdropped;
@@ -441,6 +447,10 @@ BEGIN
         GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT,
                                 v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT,
                                 v_context = PG_EXCEPTION_CONTEXT;
+        IF eai._disarm_probe_timeout() AND v_state = '57014' THEN
+            v_msg := format('eai: the probe of source %s did not answer within eai.breaker_probe_timeout (%s): %s',
+                            quote_literal(p_source), current_setting('eai.breaker_probe_timeout'), v_msg);
+        END IF;
         -- eai's own errors carry their hint. For the others, what eai can tell from the error and
         -- the wrapper (a remote column whose type changed, a type that no longer fits bronze)
         -- comes before PostgreSQL's generic hint (eai-core error_taxonomy::diagnose_ingest).

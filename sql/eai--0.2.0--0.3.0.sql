@@ -415,6 +415,16 @@ IMMUTABLE STRICT
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_ingest_failure_may_prevent_commit_wrapper';
 
+CREATE  FUNCTION "_arm_probe_timeout"() RETURNS bool /* bool */
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_arm_probe_timeout_wrapper';
+
+CREATE  FUNCTION "_disarm_probe_timeout"() RETURNS bool /* bool */
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_disarm_probe_timeout_wrapper';
+
 -- sql/api.sql
 -- eai API: sources, ingest into bronze, embeddings. Loaded last (finalize) by src/lib.rs, after
 -- the Rust helpers (eai._*) exist. Dynamic SQL quotes every identifier with format('%I') and every
@@ -812,6 +822,12 @@ BEGIN
             PERFORM eai._check_csv(st.file_path, st.dialect ->> 'delimiter', st.dialect ->> 'quote');
         END IF;
         v_ft := format('%I.%I', s.staging_schema, st.foreign_table)::regclass;
+        -- The one probe of a half-open breaker has a timeout of its own for the source's first
+        -- row (eai.breaker_probe_timeout); once the source answered, the read goes on unbound.
+        IF v_admit.decision = 'probe' AND eai._arm_probe_timeout() THEN
+            EXECUTE format('SELECT 1 FROM %s LIMIT 1', v_ft);
+            PERFORM eai._disarm_probe_timeout();
+        END IF;
         v_bt := eai._ensure_bronze(st, v_ft);
         SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum) INTO v_cols
           FROM pg_attribute a WHERE a.attrelid = v_ft AND a.attnum > 0 AND NOT a.attisdropped;
@@ -859,6 +875,10 @@ BEGIN
         GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT,
                                 v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT,
                                 v_context = PG_EXCEPTION_CONTEXT;
+        IF eai._disarm_probe_timeout() AND v_state = '57014' THEN
+            v_msg := format('eai: the probe of source %s did not answer within eai.breaker_probe_timeout (%s): %s',
+                            quote_literal(p_source), current_setting('eai.breaker_probe_timeout'), v_msg);
+        END IF;
         -- eai's own errors carry their hint. For the others, what eai can tell from the error and
         -- the wrapper (a remote column whose type changed, a type that no longer fits bronze)
         -- comes before PostgreSQL's generic hint (eai-core error_taxonomy::diagnose_ingest).
@@ -4173,7 +4193,7 @@ REVOKE ALL ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text
     eai._resolve_escalations(text[], text, bigint, text, text, bigint), eai.dismiss_escalation(bigint, text),
     eai._take_due_ingest(), eai._retry_due_ingest(), eai.heal(integer), eai.requeue_batch(text, bigint),
     eai._breaker_transition(text, text, text, text, timestamptz, text), eai._breaker_admit(text, text),
-    eai._breaker_record(text, text, boolean), eai.reset_breaker(text, text),
+    eai._breaker_record(text, text, boolean), eai.reset_breaker(text, text), eai._arm_probe_timeout(), eai._disarm_probe_timeout(),
     eai._heal_drift(bigint), eai._approve_remediation(bigint), eai._revert_remediation(bigint),
     eai._remediation_write(bigint, eai.remediations, jsonb), eai._set_column_source(bigint, text, text, text, text, text),
     eai._add_silver_column(bigint, text, text), eai._set_discard(bigint, text, text, bigint), eai._drop_silver_column(bigint, text), eai._alter_column_type(regclass, text, text),

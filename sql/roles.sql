@@ -115,7 +115,7 @@ REVOKE ALL ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text
     eai._resolve_escalations(text[], text, bigint, text, text, bigint), eai.dismiss_escalation(bigint, text),
     eai._take_due_ingest(), eai._retry_due_ingest(), eai.heal(integer), eai.requeue_batch(text, bigint),
     eai._breaker_transition(text, text, text, text, timestamptz, text), eai._breaker_admit(text, text),
-    eai._breaker_record(text, text, boolean), eai.reset_breaker(text, text),
+    eai._breaker_record(text, text, boolean), eai.reset_breaker(text, text), eai._arm_probe_timeout(), eai._disarm_probe_timeout(),
     eai._heal_drift(bigint), eai._approve_remediation(bigint), eai._revert_remediation(bigint),
     eai._remediation_write(bigint, eai.remediations, jsonb), eai._set_column_source(bigint, text, text, text, text, text),
     eai._add_silver_column(bigint, text, text), eai._set_discard(bigint, text, text, bigint), eai._drop_silver_column(bigint, text), eai._alter_column_type(regclass, text, text),

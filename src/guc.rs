@@ -37,6 +37,7 @@ static BREAKER_CONSECUTIVE_FAILURES: GucSetting<i32> = GucSetting::<i32>::new(5)
 static BREAKER_FAILURE_RATE: GucSetting<f64> = GucSetting::<f64>::new(0.5);
 static BREAKER_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(20);
 static BREAKER_OPEN_FOR_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
+static BREAKER_PROBE_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 static HEAL_MIN_SUCCESS_RATE: GucSetting<f64> = GucSetting::<f64>::new(0.8);
 static HEAL_MAX_ACTIONS_PER_HOUR: GucSetting<i32> = GucSetting::<i32>::new(10);
 static CANARY_MAX_DROP: GucSetting<f64> = GucSetting::<f64>::new(0.2);
@@ -304,6 +305,16 @@ pub fn register() {
         GucContext::Suset,
         GucFlags::UNIT_MS,
     );
+    GucRegistry::define_int_guc(
+        c"eai.breaker_probe_timeout",
+        c"How long the probe of a half-open source may take to answer (its first row): past it, the probe fails (57014) and the breaker opens again. 0: no timeout of its own.",
+        c"The rest of the ingest, once the source answered, is not bound by it.",
+        &BREAKER_PROBE_TIMEOUT_MS,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
     // Schema heals: safeguards and the canary (docs/healing.md).
     GucRegistry::define_float_guc(
         c"eai.heal_min_success_rate",
@@ -432,6 +443,11 @@ pub fn breaker_settings() -> eai_core::breaker::Settings {
         window: BREAKER_WINDOW.get().max(0) as usize,
         open_for: std::time::Duration::from_millis(BREAKER_OPEN_FOR_MS.get().max(0) as u64),
     }
+}
+
+/// The probe of a half-open source: how long it may take to answer (eai.breaker_probe_timeout), in ms; 0: no limit.
+pub fn breaker_probe_timeout_ms() -> i32 {
+    BREAKER_PROBE_TIMEOUT_MS.get().max(0)
 }
 
 pub fn heal_min_success_rate() -> f64 {

@@ -336,3 +336,53 @@ fn a_wrong_password_is_configuration_and_resumes_once_fixed() {
     assert_eq!(bronze_rows, (11, 11), "every row once");
     assert_eq!(resolved, ["resolved"]);
 }
+
+/// The probe of a half-open source has a timeout of its own (eai.breaker_probe_timeout): a source
+/// that accepts the connection but does not answer fails its probe in about that time (57014,
+/// transient), and the breaker opens again; once it answers, the next probe closes it and the
+/// rows land once. A statement_timeout of the caller's own stays in force around the probe.
+#[test]
+fn the_probe_of_a_source_that_does_not_answer_fails_by_its_own_timeout() {
+    let _one = SOURCE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let source = SourceCluster::start();
+    let mut remote = source.fresh_database("rf_probe", SLOW_SOURCE);
+    let (_db, mut c) = fresh_db("rf_probe_timeout");
+    let name = "probe \"src\"";
+    c.query("SELECT * FROM eai.add_source($1, $2)", &[&name, &source.uri("rf_probe")]).unwrap();
+    c.batch_execute(
+        "SET client_min_messages = error; SET eai.breaker_consecutive_failures = 1; SET eai.breaker_open_for = '1s';
+         SET eai.breaker_probe_timeout = '1s'; SET statement_timeout = '500ms'",
+    )
+    .unwrap();
+    // One failure (the caller's own statement timeout) opens the breaker.
+    ingest(&mut c, name);
+    c.batch_execute("SET statement_timeout = '30s'").unwrap();
+    let state =
+        |c: &mut Client| -> String { c.query_one("SELECT state FROM eai.breakers WHERE scope = 'source' AND target = $1", &[&name]).unwrap().get(0) };
+    let opened = state(&mut c);
+    thread::sleep(Duration::from_millis(1100));
+    let probe = ingest(&mut c, name);
+    let probe_batch = last_batch(&mut c, name, SLOW_VIEW);
+    let message: String =
+        c.query_one("SELECT error_message FROM eai.batches WHERE source = $1 ORDER BY batch_id DESC LIMIT 1", &[&name]).unwrap().get(0);
+    let after_probe = state(&mut c);
+    // The caller's statement_timeout (30 s) is back in force, not the probe's.
+    let restored: String = c.query_one("SELECT current_setting('statement_timeout')", &[]).unwrap().get(0);
+    let slept: bool = c.query_one("SELECT pg_sleep(1.5) IS NOT NULL", &[]).map(|r| r.get(0)).unwrap_or(false);
+    remote.batch_execute("UPDATE delay SET seconds = 0").unwrap();
+    thread::sleep(Duration::from_millis(1100));
+    let healed = ingest(&mut c, name);
+    let closed = state(&mut c);
+    let bronze = bronze_of(&mut c, name, SLOW_VIEW);
+    let bronze_rows = rows(&mut c, &bronze, "id");
+    source.drop_database("rf_probe");
+    assert_eq!(opened, "open");
+    assert_eq!(probe.len(), 1, "the probe's timeout ends the call: {probe:?}");
+    assert_eq!((probe_batch.0.as_str(), probe_batch.2.as_deref(), probe_batch.3.as_deref()), ("failed", Some("57014"), Some("transient")));
+    assert!(message.contains("did not answer within eai.breaker_probe_timeout"), "{message}");
+    assert_eq!(after_probe, "open", "the failed probe opens the breaker again");
+    assert_eq!((restored.as_str(), slept), ("30s", true), "the probe's deadline is gone after it");
+    assert!(healed.iter().all(|(_, b)| b.0 == "succeeded"), "{healed:?}");
+    assert_eq!(closed, "closed");
+    assert_eq!(bronze_rows, (20, 20), "every row once");
+}
