@@ -1298,7 +1298,7 @@ CREATE TABLE eai.failures (
 );
 CREATE INDEX ON eai.failures (occurred_at);
 CREATE INDEX ON eai.failures (batch_id) WHERE stage = 'ingest';
-COMMENT ON TABLE eai.failures IS 'eai: every failure of an ingest, a promotion, a gold refresh or an LLM call, with its class, what eai did (retry at next_attempt_at, dead_letter, none) and why. Written only by eai.';
+COMMENT ON TABLE eai.failures IS 'eai: every failure of an ingest, a promotion, a gold refresh, an LLM call or an embedding, with its class, what eai did (retry at next_attempt_at, dead_letter, none) and why. Written only by eai.';
 COMMENT ON COLUMN eai.failures.failure_id IS 'Identifier of the failure.';
 COMMENT ON COLUMN eai.failures.occurred_at IS 'When it failed.';
 COMMENT ON COLUMN eai.failures.stage IS 'ingest, promotion, gold_refresh, llm or embedding.';
@@ -1369,6 +1369,20 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text, text, text, name, uuid) IS 'eai (internal): record a failure and what eai does about it; the only writer of eai.failures.';
+
+-- A failure recorded from its spool file (src/failure_spool.rs) after its transaction rolled
+-- back, of a stage eai does not retry by itself (an embedding: the statement that needed it
+-- failed). Ingests have their own (eai._record_ingest_failure).
+CREATE FUNCTION eai._record_spooled_failure(p jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM eai._record_failure(p ->> 'stage', p ->> 'target', NULL, NULL, NULL, p ->> 'sqlstate', p ->> 'class',
+                                p ->> 'message', 1, false, p ->> 'note', p ->> 'hint', NULL, p ->> 'role',
+                                (p ->> 'spool_id')::uuid);
+END
+$$;
+COMMENT ON FUNCTION eai._record_spooled_failure(jsonb) IS 'eai (internal): record a spooled failure of a stage eai does not retry (an embedding).';
 
 -- The heal job's pick (src/healing.rs): the oldest failed ingest whose retry is due, still the
 -- latest batch of its table, of a source that still exists and a role still allowed to ingest
@@ -4188,7 +4202,7 @@ REVOKE ALL ON FUNCTION eai._insert_streamed(oid, text, text, bigint, bigint, jso
 -- Healing (docs/healing.md): recording failures, retrying ingests as the role that failed,
 -- requeueing dead letters and a healing pass run promotions and ingests: superusers only.
 REVOKE ALL ON FUNCTION eai._record_failure(text, text, oid, bigint, bigint, text, text, text, integer, boolean, text, text, text, name, uuid),
-    eai._record_ingest_failure(jsonb), eai._spool_failure(jsonb), eai._drain_failure_spool(),
+    eai._record_ingest_failure(jsonb), eai._record_spooled_failure(jsonb), eai._spool_failure(jsonb), eai._drain_failure_spool(),
     eai._escalate(text, text, text, text, text, text, text, text, text, bigint, bigint, bigint, oid, bigint),
     eai._resolve_escalations(text[], text, bigint, text, text, bigint), eai.dismiss_escalation(bigint, text),
     eai._take_due_ingest(), eai._retry_due_ingest(), eai.heal(integer), eai.requeue_batch(text, bigint),

@@ -4,11 +4,12 @@
 
 use std::cell::RefCell;
 
-use eai_core::embedding::{Embedder, EmbedderConfig};
+use eai_core::embedding::{EmbedError, Embedder, EmbedderConfig};
+use eai_core::error_taxonomy;
 use pgrx::prelude::*;
 
-use crate::errors::OrReport;
-use crate::guc;
+use crate::errors::EaiError;
+use crate::{catalog_write, failure_spool, guc};
 
 thread_local! {
     static EMBEDDER: RefCell<Option<Embedder>> = const { RefCell::new(None) };
@@ -20,16 +21,36 @@ fn with_embedder<T>(f: impl FnOnce(&mut Embedder) -> T) -> T {
         let mut slot = cell.borrow_mut();
         if slot.as_ref().is_none_or(|e| e.config() != &wanted) {
             *slot = None;
-            *slot = Some(Embedder::load(wanted).or_report());
+            *slot = Some(Embedder::load(wanted).unwrap_or_else(|e| raise(e)));
         }
         f(slot.as_mut().expect("loaded above"))
     })
 }
 
+/// Raises an embedding error, its record spooled first (docs/healing.md): the statement that
+/// needed the embedding ends here and its transaction rolls back, so the worker or the next
+/// eai.heal() writes the row of eai.failures from the spool. Nothing is written now, so this works
+/// in a read-only transaction too.
+fn raise(e: EmbedError) -> ! {
+    let err = EaiError::from(e);
+    let sqlstate = err.sqlstate();
+    failure_spool::spool(serde_json::json!({
+        "stage": "embedding",
+        "target": format!("model {}", guc::model_dir().display()),
+        "sqlstate": sqlstate,
+        "class": error_taxonomy::classify(&sqlstate).as_str(),
+        "message": err.public_message(),
+        "hint": err.public_hint(),
+        "note": "the statement that needed an embedding failed; once the setting is fixed, run it again",
+        "role": catalog_write::session_role(),
+    }));
+    err.report()
+}
+
 /// Embedding of one text as real[]; `eai.embed(text)` casts it to vector.
 #[pg_extern(stable, parallel_unsafe, strict)]
 fn _embed(text: &str) -> Vec<f32> {
-    with_embedder(|e| e.embed(text)).or_report()
+    with_embedder(|e| e.embed(text)).unwrap_or_else(|e| raise(e))
 }
 
 /// Embeddings of several texts in one model run, as (ordinality, real[]); null texts are skipped.
@@ -45,7 +66,7 @@ fn _embed_batch(texts: Vec<Option<String>>) -> TableIterator<'static, (name!(ord
 pub fn embed_texts(texts: &[&str]) -> Vec<Vec<f32>> {
     let mut out = Vec::with_capacity(texts.len());
     for chunk in texts.chunks(64) {
-        out.extend(with_embedder(|e| e.embed_batch(chunk)).or_report());
+        out.extend(with_embedder(|e| e.embed_batch(chunk)).unwrap_or_else(|e| raise(e)));
     }
     out
 }

@@ -165,9 +165,26 @@ impl EaiError {
         }
     }
 
+    /// Its SQLSTATE, as five characters.
+    pub fn sqlstate(&self) -> String {
+        // MAKE_SQLSTATE packs each character in six bits, the first lowest.
+        let code = self.code() as i32;
+        (0..5).map(|i| (((code >> (6 * i)) & 0x3F) as u8 + b'0') as char).collect()
+    }
+
+    /// The message as it is raised: `eai: …`, secrets removed.
+    pub fn public_message(&self) -> String {
+        format!("eai: {}", redact_secrets(&self.to_string()))
+    }
+
+    /// The hint it is raised with.
+    pub fn public_hint(&self) -> &'static str {
+        self.hint()
+    }
+
     /// Raise this error in PostgreSQL (does not return).
     pub fn report(self) -> ! {
-        let message = format!("eai: {}", redact_secrets(&self.to_string()));
+        let message = self.public_message();
         ErrorReport::new(self.code(), message, "eai").set_hint(self.hint()).report(pgrx::PgLogLevel::ERROR);
         unreachable!("ERROR does not return")
     }

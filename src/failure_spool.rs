@@ -27,7 +27,12 @@ fn spool_dir() -> PathBuf {
 /// it with its `spool_id` and this transaction's `vxid`, for the caller to record now.
 #[pg_extern(volatile)]
 fn _spool_failure(entry: JsonB) -> JsonB {
-    let mut entry = entry.0;
+    JsonB(spool(entry.0))
+}
+
+/// Writes the spool file of a failure record and returns the record with its `spool_id` and
+/// `vxid`. A record with a `stage` other than `ingest` is written by `eai._record_spooled_failure`.
+pub fn spool(mut entry: Value) -> Value {
     let id = crate::llm::new_call_uuid();
     if let Value::Object(m) = &mut entry {
         m.insert("spool_id".into(), Value::String(id.clone()));
@@ -42,7 +47,7 @@ fn _spool_failure(entry: JsonB) -> JsonB {
     if let Err(e) = written {
         warning!("eai: could not spool the record of a failure ({e}); it is recorded in this transaction only");
     }
-    JsonB(entry)
+    entry
 }
 
 /// Writes the records of spooled failures whose transaction ended without them; removes the
@@ -72,8 +77,11 @@ pub fn drain(limit: usize) -> usize {
                 let _ = std::fs::remove_file(&path);
             }
             Ok((Some(false), Some(false), Some(true))) => {
-                let recorded =
-                    catalog_write::as_owner(|_| Spi::run_with_args("SELECT eai._record_ingest_failure($1)", &[JsonB(entry.clone()).into()]));
+                let writer = match entry["stage"].as_str() {
+                    None | Some("ingest") => "SELECT eai._record_ingest_failure($1)",
+                    Some(_) => "SELECT eai._record_spooled_failure($1)",
+                };
+                let recorded = catalog_write::as_owner(|_| Spi::run_with_args(writer, &[JsonB(entry.clone()).into()]));
                 match recorded {
                     Ok(()) => written += 1,
                     Err(e) => warning!("eai: could not record a spooled failure ({}): {e}", path.display()),

@@ -43,6 +43,8 @@ pub fn escalation(event: Event) -> Option<(&'static str, Severity)> {
         Event::Failure { action: "retry", class: ErrorClass::Configuration, attempt: 1, stage } if stage != "llm" => {
             Some(("configuration", Severity::Medium))
         }
+        // The embedding model cannot be loaded or run: every mapping and rename needs it.
+        Event::Failure { stage: "embedding", class: ErrorClass::Configuration | ErrorClass::Resource, .. } => Some(("configuration", Severity::High)),
         // A gold table that keeps its last content is stale for its readers.
         Event::Failure { stage: "gold_refresh", .. } => Some(("gold_refresh", Severity::Medium)),
         // A paused source stops its pipelines; a paused endpoint only sends pairs to review.
@@ -75,6 +77,8 @@ mod tests {
         assert_eq!(failure("promotion", ErrorClass::Resource, "retry", 1), None);
         assert_eq!(failure("ingest", ErrorClass::Configuration, "retry", 2), None, "said once, at the first attempt");
         assert_eq!(failure("llm", ErrorClass::Configuration, "retry", 1), None);
+        assert_eq!(failure("embedding", ErrorClass::Configuration, "none", 1), Some(("configuration", Severity::High)));
+        assert_eq!(failure("embedding", ErrorClass::Internal, "none", 1), None);
         assert_eq!(failure("llm", ErrorClass::BadData, "none", 1), None, "the pair goes to review");
     }
 

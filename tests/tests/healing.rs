@@ -243,3 +243,46 @@ fn a_source_that_keeps_failing_is_paused_alone_and_probed_later() {
     assert_eq!(escalations, vec![("breaker_open".into(), "high".into(), "resolved".into()); 2], "{escalations:?}");
     assert_eq!(refused.code().map(|c| c.code()), Some("42704"));
 }
+
+/// An embedding that cannot be computed (the model directory is wrong) fails its statement with
+/// the configuration error, even in a read-only transaction; its record outlives the rollback (the
+/// failure spool): the next eai.heal() writes it to eai.failures, once, and a person is told.
+#[test]
+fn an_embedding_failure_is_recorded_after_its_statement_rolled_back() {
+    let (_db, mut c) = fresh_db("heal_embedding");
+    let mut other = connect(&_db);
+    other.batch_execute("SET eai.model_dir = '/nonexistent/eai model'; BEGIN READ ONLY").unwrap();
+    let refused = other.query_one("SELECT eai.embed('a column name')", &[]).unwrap_err();
+    other.batch_execute("ROLLBACK").unwrap();
+    let before: i64 = c.query_one("SELECT count(*) FROM eai.failures WHERE stage = 'embedding'", &[]).unwrap().get(0);
+    c.batch_execute("SET client_min_messages = error").unwrap();
+    c.query("SELECT * FROM eai.heal()", &[]).unwrap();
+    c.query("SELECT * FROM eai.heal()", &[]).unwrap();
+    let recorded: Vec<(String, String, String, String, String)> = c
+        .query("SELECT target, class, sqlstate, action, recorded_by FROM eai.failures WHERE stage = 'embedding'", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    let escalated: Vec<(String, String, String)> = c
+        .query("SELECT kind, severity, status FROM eai.escalations WHERE stage = 'embedding'", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let state = refused.as_db_error().map(|e| (e.code().code().to_string(), e.message().to_string()));
+    assert!(matches!(&state, Some((code, _)) if code == "F0000"), "{state:?}");
+    assert_eq!(before, 0, "nothing could be written in the statement's transaction");
+    assert_eq!(
+        recorded,
+        vec![(
+            "model /nonexistent/eai model".to_string(),
+            "configuration".to_string(),
+            "F0000".to_string(),
+            "none".to_string(),
+            "postgres".to_string()
+        )],
+        "recorded once"
+    );
+    assert_eq!(escalated, vec![("configuration".into(), "high".into(), "open".into())]);
+}
