@@ -93,7 +93,10 @@ BEGIN
         RAISE EXCEPTION 'eai: mapping % proposes a new column; there is no target to approve', id USING ERRCODE = '22023',
             HINT = 'Map it to an existing column with eai.override_mapping(id, target_column).';
     END IF;
-    RETURN eai._record_decision(id, 'approved', m.target_column, NULL, current_user);
+    m := eai._record_decision(id, 'approved', m.target_column, NULL, current_user);
+    -- A rename or a new column's match that a drift heal proposed is applied now.
+    PERFORM eai._settle_drift_mapping(id, 'approved');
+    RETURN m;
 END
 $$;
 COMMENT ON FUNCTION eai.approve_mapping(bigint) IS 'eai: approve a mapping decision; records who and when, and feeds later runs (history signal).';
@@ -108,7 +111,9 @@ BEGIN
         RAISE EXCEPTION 'eai: say why mapping % is rejected', id USING ERRCODE = '22023',
             HINT = 'SELECT eai.reject_mapping(42, ''different meaning: billing vs shipping address'');';
     END IF;
-    RETURN eai._record_decision(id, 'rejected', m.target_column, reason, current_user);
+    m := eai._record_decision(id, 'rejected', m.target_column, reason, current_user);
+    PERFORM eai._settle_drift_mapping(id, 'rejected');
+    RETURN m;
 END
 $$;
 COMMENT ON FUNCTION eai.reject_mapping(bigint, text) IS 'eai: reject a mapping decision with a reason; later runs score that pair down.';
@@ -122,6 +127,11 @@ DECLARE
     r eai.mapping_runs;
 BEGIN
     SELECT * INTO STRICT r FROM eai.mapping_runs x WHERE x.run_id = m.run_id;
+    IF EXISTS (SELECT 1 FROM eai.remediations x WHERE x.status = 'proposed' AND x.columns ->> 'mapping_id' = id::text) THEN
+        RAISE EXCEPTION 'eai: mapping % is a schema-drift proposal for silver column %; it is approved or rejected as it is',
+                        id, quote_ident(m.target_column) USING ERRCODE = '22023',
+            HINT = 'SELECT eai.approve_mapping(id) or eai.reject_mapping(id, reason); to feed another column, reject it and map it with eai.map_schema.';
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = r.target_relid AND a.attname = target_column
                       AND a.attnum > 0 AND NOT a.attisdropped) THEN
         RAISE EXCEPTION 'eai: % has no column %', r.target_table, quote_ident(target_column) USING ERRCODE = '42703',

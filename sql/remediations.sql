@@ -208,6 +208,59 @@ END
 $$;
 COMMENT ON FUNCTION eai._set_column_source(bigint, text, text, text, text, text) IS 'eai (internal): make a bronze column (or none) feed a silver column, as a new mapping version, and rewrite the silver rows it concerns from bronze.';
 
+-- A drift heal that waits for a person (a rename or a new column's match, proposed) is also a
+-- pending mapping, where reviewers look for mapping decisions: a row of eai.mappings in the
+-- pipeline's current mapping version, status pending, with the signals. Deciding it there
+-- (eai.approve_mapping, eai.reject_mapping) settles the remediation (eai._settle_drift_mapping).
+CREATE FUNCTION eai._propose_mapping(p_pipeline bigint, p_source text, p_target text, p_confidence double precision,
+                                     p_signals jsonb, p_reason text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p eai.pipelines;
+    v_id bigint;
+BEGIN
+    SELECT * INTO STRICT p FROM eai.pipelines x WHERE x.pipeline_id = p_pipeline;
+    INSERT INTO eai.mappings (run_id, source_column, target_column, proposed_target, score, confidence, band, status,
+                              signals, candidates, reason)
+    VALUES (p.run_id, p_source, p_target, p_target, coalesce(p_confidence, 0), coalesce(p_confidence, 0), 'review', 'pending',
+            coalesce(p_signals, '{}'), '[]', 'schema drift: ' || p_reason)
+    RETURNING mapping_id INTO v_id;
+    RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION eai._propose_mapping(bigint, text, text, double precision, jsonb, text) IS 'eai (internal): list a proposed drift heal (a rename, a new column''s match) in eai.pending_mappings.';
+
+-- A decision on a pending mapping that a drift heal proposed: approved, the remediation is
+-- applied in the decider's name (an engineer's call: it changes the pipeline); rejected, it is
+-- rejected and its escalation dismissed. Nothing for any other mapping.
+CREATE FUNCTION eai._settle_drift_mapping(p_mapping bigint, p_status text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE r eai.remediations;
+BEGIN
+    SELECT * INTO r FROM eai.remediations x
+     WHERE x.status = 'proposed' AND x.columns ->> 'mapping_id' = p_mapping::text;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF p_status = 'approved' THEN
+        PERFORM eai._approve_remediation(r.remediation_id);
+        RETURN;
+    END IF;
+    IF NOT (pg_has_role(eai._session_role(), 'eai_engineer', 'MEMBER')
+            OR coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = eai._session_role()), false)) THEN
+        RAISE EXCEPTION 'eai: only superusers and members of eai_engineer may reject remediations (mapping % is remediation %)',
+                        p_mapping, r.remediation_id USING ERRCODE = '42501';
+    END IF;
+    PERFORM eai._remediation_write(r.remediation_id, NULL,
+        jsonb_build_object('status', 'rejected', 'reason', format('mapping %s rejected by %s', p_mapping, eai._session_role())));
+    PERFORM eai._resolve_escalations(ARRAY['schema_drift'], r.pipeline, NULL, 'dismissed',
+                                     format('mapping %s rejected by %s', p_mapping, eai._session_role()), r.remediation_id);
+END
+$$;
+COMMENT ON FUNCTION eai._settle_drift_mapping(bigint, text) IS 'eai (internal): apply or reject the drift remediation a pending mapping stands for.';
+
 -- What a discard_row or discard_value contract applied to a new or renamed column: from the next
 -- promotion on, rows with a value in that bronze column go to quarantine (row), or its values are
 -- left out of silver's _eai_extra (value). Bronze keeps every value either way.

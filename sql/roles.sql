@@ -58,6 +58,8 @@ ALTER DEFAULT PRIVILEGES IN SCHEMA silver, gold GRANT SELECT ON TABLES TO eai_re
 REVOKE ALL ON FUNCTION eai._record_decision(bigint, text, text, text, name) FROM PUBLIC;
 REVOKE ALL ON FUNCTION eai.approve_mapping(bigint), eai.reject_mapping(bigint, text),
                        eai.override_mapping(bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION eai._settle_drift_mapping(bigint, text), eai._propose_mapping(bigint, text, text, double precision, jsonb, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION eai._settle_drift_mapping(bigint, text) TO eai_reviewer;
 GRANT EXECUTE ON FUNCTION eai._record_decision(bigint, text, text, text, name),
                           eai.approve_mapping(bigint), eai.reject_mapping(bigint, text),
                           eai.override_mapping(bigint, text)

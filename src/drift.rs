@@ -768,6 +768,29 @@ fn _heal_drift(pipeline: i64) -> i64 {
         if p.action == "add_column" && matches!(verdict, Verdict::Propose(_)) {
             verdict = Verdict::Propose("a new silver column changes what every reader of the table sees: a person approves it".into());
         }
+        // A rename or a new column's match left to a person is also a pending mapping, where
+        // reviewers decide mappings (eai.pending_mappings; deciding it there settles it).
+        if matches!(verdict, Verdict::Propose(_)) && matches!(p.action, "map_column" | "remap_column") {
+            if let (Some(bronze), Some(silver)) = (p.columns.get("bronze").and_then(|v| v.as_str()), p.silver.as_deref()) {
+                let mapping = spi(
+                    "list a proposal in eai.pending_mappings",
+                    Spi::get_one_with_args::<i64>(
+                        "SELECT eai._propose_mapping($1, $2, $3, $4, $5, $6)",
+                        &[
+                            s.id.into(),
+                            bronze.into(),
+                            silver.into(),
+                            p.confidence.into(),
+                            JsonB(p.evidence.get("signals").cloned().unwrap_or(Value::Null)).into(),
+                            verdict.why().into(),
+                        ],
+                    ),
+                );
+                if let (Some(m), Value::Object(cols)) = (mapping, &mut p.columns) {
+                    cols.insert("mapping_id".into(), json!(m));
+                }
+            }
+        }
         let id = record(&s, &p, &verdict);
         n += 1;
         let col = |k: &str| p.columns.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
@@ -871,6 +894,16 @@ fn _approve_remediation(id: i64) {
         if let Err(e) = apply(id, &role) {
             EaiError::InvalidState(format!("remediation {id} could not be applied: {e}")).report();
         }
+        // Its pending mapping, if it has one still pending, is decided with it.
+        spi(
+            "decide the proposal's pending mapping",
+            Spi::run_with_args(
+                "SELECT eai._record_decision(m.mapping_id, 'approved', m.target_column, 'approved as remediation ' || $1, $2::name)
+                   FROM eai.remediations r JOIN eai.mappings m ON m.mapping_id = (r.columns ->> 'mapping_id')::bigint
+                  WHERE r.remediation_id = $1 AND m.status = 'pending'",
+                &[id.into(), role.as_str().into()],
+            ),
+        );
         spi(
             "close the proposal's escalation",
             Spi::run_with_args(

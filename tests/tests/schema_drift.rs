@@ -365,3 +365,66 @@ fn discard_contracts_leave_a_new_column_s_values_out_or_quarantine_its_rows() {
     assert_eq!(in_silver, [16, 18]);
     assert_eq!((all, distinct), (17, 17), "18 records: 17 in silver, 1 in quarantine, each once");
 }
+
+/// A heal left to a person (here a rename under an `approve` contract) is also a pending mapping,
+/// where reviewers decide mappings, with its confidence and signals. Approved there by an
+/// engineer, the remediation is applied; a reviewer who is not an engineer is told who may;
+/// rejected there, the remediation is rejected and its escalation dismissed.
+#[test]
+fn a_proposed_heal_is_a_pending_mapping_decided_where_mappings_are() {
+    let (mut c, dir) = setup("drift_pending", "id,email,city", customers(1, 10));
+    c.query("SELECT * FROM eai.set_drift_contract('cust', 'renamed_column', 'evolve', 'approve')", &[]).unwrap();
+    write(&dir, "customers.csv", &csv("id,email_address,city", customers(1, 12)));
+    ingest(&mut c, "shop");
+    assert_eq!(heal(&mut c), 1);
+    let pending = |c: &mut Client| -> Vec<(i64, String, String)> {
+        c.query("SELECT id, source, target FROM eai.pending_mappings ORDER BY id", &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    };
+    let listed = pending(&mut c);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let (mapping, source, target) = listed[0].clone();
+    assert!(source.ends_with(".email_address") && target.ends_with(".email"), "{listed:?}");
+    let why: String = c.query_one("SELECT why FROM eai.pending_mappings WHERE id = $1", &[&mapping]).unwrap().get(0);
+    assert!(why.starts_with("schema drift: ") && why.contains("name "), "{why}");
+    let overridden = c.query("SELECT * FROM eai.override_mapping($1, 'city')", &[&mapping]).unwrap_err();
+    assert_eq!(overridden.code().map(|s| s.code()), Some("22023"));
+    // A reviewer who is not an engineer may not change the pipeline.
+    c.batch_execute(
+        "DO $$ BEGIN CREATE ROLE it_drift_reviewer; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+         GRANT eai_reviewer TO it_drift_reviewer; SET ROLE it_drift_reviewer",
+    )
+    .unwrap();
+    let refused = c.query("SELECT * FROM eai.approve_mapping($1)", &[&mapping]).unwrap_err();
+    c.batch_execute("RESET ROLE").unwrap();
+    assert_eq!(refused.code().map(|s| s.code()), Some("42501"), "{refused}");
+    c.query("SELECT * FROM eai.approve_mapping($1)", &[&mapping]).unwrap();
+    let (status, by): (String, String) = c
+        .query_one("SELECT status, decided_by FROM eai.remediations WHERE columns ->> 'mapping_id' = $1::bigint::text", &[&mapping])
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!((status.as_str(), by.as_str()), ("applied", "postgres"));
+    assert_eq!(silver(&mut c, "silver.cust", "email"), (12, 12, 12), "applied: every record filled");
+    assert!(pending(&mut c).is_empty(), "decided");
+    // Another rename, rejected where mappings are decided.
+    write(&dir, "customers.csv", &csv("id,email_address,town", customers(1, 14)));
+    ingest(&mut c, "shop");
+    assert_eq!(heal(&mut c), 2, "the rename, and the canary of the first heal");
+    let listed = pending(&mut c);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    c.query("SELECT * FROM eai.reject_mapping($1, 'a town is not the city we bill')", &[&listed[0].0]).unwrap();
+    let (status, escalation): (String, String) = c
+        .query_one(
+            "SELECT r.status, e.status FROM eai.remediations r JOIN eai.escalations e ON e.escalation_id = r.escalation_id
+              WHERE r.columns ->> 'mapping_id' = $1::bigint::text",
+            &[&listed[0].0],
+        )
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!((status.as_str(), escalation.as_str()), ("rejected", "dismissed"));
+    assert!(pending(&mut c).is_empty());
+    assert_eq!(silver(&mut c, "silver.cust", "city"), (14, 14, 0), "not followed: the records re-landed under the new header have no city");
+}
