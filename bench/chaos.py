@@ -1,7 +1,9 @@
 """The chaos benchmark of issue 14 (bench/chaos.sh runs it): a pipeline fed by a CSV file and a
 postgres_fdw source on a second real cluster, while a seeded series of faults is injected for
-real: the source cluster stopped and started, a lock held on silver, a privilege revoked at the
-source, a remote column widened, CSV columns renamed and added, ragged CSV rows, an LLM endpoint
+real: the source cluster stopped and started, its backend terminated in the middle of a read, a
+statement timeout while the source is locked, a lock held on silver, a deadlock, the source at its
+connection limit, a password changed and a privilege revoked at the source, a remote column
+widened and narrowed, CSV columns renamed, added and removed, ragged CSV rows, an LLM endpoint
 answering 429 with Retry-After, 503, hanging, or with malformed JSON.
 
 Two runs of the same series, side by side:
@@ -73,6 +75,19 @@ class SourceCluster:
     def down(self):
         as_postgres(f"{BIN}/pg_ctl", "-D", SRC_DIR, "-m", "fast", "-w", "stop")
 
+    def require_password_for(self, role):
+        """`role` logs in with a password (scram-sha-256) on the socket; every other role keeps trust."""
+        hba = os.path.join(SRC_DIR, "pg_hba.conf")
+        line = f"local all {role} scram-sha-256"
+        with open(hba) as f:
+            text = f.read()
+        if line not in text.splitlines():
+            with open(hba, "w") as f:
+                f.write(line + "\n" + text)
+        c = self.connect("postgres")
+        c.cursor().execute("SELECT pg_reload_conf()")
+        c.close()
+
     def connect(self, db):
         c = psycopg2.connect(host=SRC_DIR, port=SRC_PORT, user="postgres", dbname=db)
         c.autocommit = True
@@ -122,8 +137,8 @@ class Llm:
 
 
 class Bench:
-    def __init__(self, mode, seed, faults, source, llm):
-        self.mode, self.source, self.llm = mode, source, llm
+    def __init__(self, mode, seed, faults, source, llm, only=None):
+        self.mode, self.source, self.llm, self.only = mode, source, llm, only
         self.rng = random.Random(seed)
         self.n_faults = faults
         self.db = f"eai_bench_chaos_{mode}"
@@ -170,7 +185,10 @@ class Bench:
         r.cursor().execute(f"DROP DATABASE IF EXISTS chaos_{self.mode} WITH (FORCE)")
         r.cursor().execute(f"CREATE DATABASE chaos_{self.mode}")
         r.cursor().execute("DO $$ BEGIN CREATE ROLE chaos_reader LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        r.cursor().execute("ALTER ROLE chaos_reader PASSWORD 'chaos-0' CONNECTION LIMIT -1")
         r.close()
+        self.source.require_password_for("chaos_reader")
+        self.passwords = 0
         self._remote = None
         self.remote.cursor().execute("CREATE TABLE orders (id int PRIMARY KEY, qty integer, note text); GRANT SELECT ON orders TO chaos_reader")
         self.add_orders(5)
@@ -178,7 +196,7 @@ class Bench:
         os.chmod(self.dir, 0o755)
         self.add_contacts(5)
         self.sql("SELECT * FROM eai.add_source('pg', %s)",
-                 (f"postgresql://chaos_reader@/chaos_{self.mode}?host={SRC_DIR}&port={SRC_PORT}",))
+                 (f"postgresql://chaos_reader:chaos-0@/chaos_{self.mode}?host={SRC_DIR}&port={SRC_PORT}",))
         self.sql("SELECT * FROM eai.add_source('csv', %s)", (os.path.join(self.dir, "contacts.csv"),))
         self.sql("SELECT * FROM eai.ingest('pg')")
         self.sql("SELECT * FROM eai.ingest('csv')")
@@ -354,7 +372,9 @@ class Bench:
                 self.renames["wrong"] += 1
 
     def f_new_column(self):
-        name = f"extra_{len(self.extra_columns) + 1}"
+        # A name never used before (a removed column's name does not come back here).
+        self.columns_made = getattr(self, "columns_made", 0) + 1
+        name = f"extra_{self.columns_made}"
         self.extra_columns.append(name)
         self.add_contacts(1)
         i = self.next_contact - 1
@@ -427,9 +447,162 @@ class Bench:
     def f_llm_garbage(self):
         return self.llm_fault(["garbage"], "bad_data")
 
+    def remote_admin(self):
+        return self.source.connect(f"chaos_{self.mode}")
+
+    def ingest_in_background(self):
+        """The pg ingest in a session of its own (it waits for the source): returns the thread."""
+        def run():
+            c = psycopg2.connect(host=PGHOST, port=PGPORT, user="postgres", dbname=self.db)
+            c.autocommit = True
+            try:
+                c.cursor().execute("SET client_min_messages = error; SELECT * FROM eai.ingest('pg')")
+            except psycopg2.Error:
+                pass  # postgres_fdw's 08000 after a lost connection: the failure is in the spool
+            c.close()
+        t = threading.Thread(target=run)
+        t.start()
+        return t
+
+    def f_terminated(self):
+        # The source's backend is terminated while it waits, in the middle of the read, for a lock
+        # another session holds at the source (57P01).
+        self.add_orders(1)
+        i = self.next_order - 1
+        holder = self.remote_admin()
+        holder.autocommit = False
+        holder.cursor().execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+        t = self.ingest_in_background()
+        admin = self.source.connect("postgres")
+        for _ in range(100):
+            cur = admin.cursor()
+            cur.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = %s AND usename = 'chaos_reader' AND wait_event_type = 'Lock'", (f"chaos_{self.mode}",))
+            if cur.fetchone()[0] > 0:
+                break
+            time.sleep(0.05)
+        admin.close()
+        t.join()
+        holder.rollback()
+        holder.close()
+        return "transient", self.has_order(i), lambda: self.sql("SELECT * FROM eai.ingest('pg')")
+
+    def f_statement_timeout(self):
+        # The source is locked by another session; the ingest's statement_timeout cancels it (57014).
+        self.add_orders(1)
+        i = self.next_order - 1
+        holder = self.remote_admin()
+        holder.autocommit = False
+        holder.cursor().execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+        self.sql("SET statement_timeout = '400ms'", fetch=False)
+        try:
+            self.sql("SELECT * FROM eai.ingest('pg')")
+        except psycopg2.Error:
+            pass
+        self.sql("RESET statement_timeout", fetch=False)
+        threading.Timer(0.5, lambda: (holder.rollback(), holder.close())).start()
+        return "transient", self.has_order(i), lambda: self.sql("SELECT * FROM eai.ingest('pg')")
+
+    def f_deadlock(self):
+        # A queued promotion holds its queue row and waits for silver; another session holds silver
+        # and waits for the queue row (40P01; the promotion is the victim).
+        self.add_orders(1)
+        i = self.next_order - 1
+        self.sql("SET eai.sync_promotion_max_rows = 0", fetch=False)
+        self.sql("SELECT * FROM eai.ingest('pg')")
+        self.sql("RESET eai.sync_promotion_max_rows", fetch=False)
+        other = psycopg2.connect(host=PGHOST, port=PGPORT, user="postgres", dbname=self.db)
+        other.autocommit = True
+        cur = other.cursor()
+        cur.execute("SET deadlock_timeout = '1min'")
+        cur.execute("BEGIN")
+        cur.execute("LOCK TABLE silver.orders IN SHARE MODE")
+
+        def promote():
+            c = psycopg2.connect(host=PGHOST, port=PGPORT, user="postgres", dbname=self.db)
+            c.autocommit = True
+            try:
+                c.cursor().execute("SET client_min_messages = error; SET deadlock_timeout = '1s';"
+                                   " SET eai.retry_initial_interval = '200ms'; SELECT * FROM eai.promote_queued('orders')")
+            except psycopg2.Error:
+                pass
+            c.close()
+        t = threading.Thread(target=promote)
+        t.start()
+        for _ in range(100):
+            if self.one("SELECT count(*) FROM pg_locks WHERE relation = 'silver.orders'::regclass AND NOT granted"):
+                break
+            time.sleep(0.05)
+        cur.execute("SELECT 1 FROM eai.promotion_queue FOR UPDATE")
+        cur.execute("ROLLBACK")
+        other.close()
+        t.join()
+        return "transient", self.has_order(i), lambda: self.sql("SELECT * FROM eai.requeue_batch('orders', b) FROM "
+                                                                "(SELECT bronze_batch AS b FROM eai.promotion_queue q JOIN eai.pipelines p "
+                                                                "USING (pipeline_id) WHERE p.name = 'orders' AND q.state = 'dead_letter') x")
+
+    def f_connection_limit(self):
+        # The source refuses the reader's connections (53300, its CONNECTION LIMIT reached), for
+        # half a second.
+        self.add_orders(1)
+        i = self.next_order - 1
+        admin = self.source.connect("postgres")
+        admin.cursor().execute("ALTER ROLE chaos_reader CONNECTION LIMIT 0")
+        self.sql("SELECT postgres_fdw_disconnect_all()")
+        self.sql("SELECT * FROM eai.ingest('pg')")
+        threading.Timer(0.5, lambda: (admin.cursor().execute("ALTER ROLE chaos_reader CONNECTION LIMIT -1"), admin.close())).start()
+        return "transient", self.has_order(i), lambda: self.sql("SELECT * FROM eai.ingest('pg')")
+
+    def f_password(self):
+        # The reader's password is changed at the source (28P01); the person fixes the user mapping.
+        self.add_orders(1)
+        i = self.next_order - 1
+        self.passwords += 1
+        new = f"chaos-{self.passwords}"
+        admin = self.source.connect("postgres")
+        admin.cursor().execute(f"ALTER ROLE chaos_reader PASSWORD '{new}'")
+        admin.close()
+        self.sql("SELECT postgres_fdw_disconnect_all()")
+        self.sql("SELECT * FROM eai.ingest('pg')")
+        def fix():
+            stmt = self.one("SELECT format('ALTER USER MAPPING FOR CURRENT_USER SERVER %%I OPTIONS (SET password %%L)', server, %s::text) "
+                            "FROM eai.sources WHERE source = 'pg'", (new,))
+            self.sql(stmt, fetch=False)
+            self.sql("SELECT * FROM eai.ingest('pg')")
+        return "configuration", self.has_order(i), fix
+
+    def f_removed_column(self):
+        # A column the export had is gone: silver keeps it (NULL from now on); the records go on.
+        if not self.extra_columns:
+            self.columns_made = getattr(self, "columns_made", 0) + 1
+            self.extra_columns.append(f"extra_{self.columns_made}")
+            self.add_contacts(1)
+            self.sql("SELECT * FROM eai.ingest('csv')")
+        self.extra_columns.pop(0)
+        self.add_contacts(1)
+        i = self.next_contact - 1
+        self.sql("SELECT * FROM eai.ingest('csv')")
+        return "schema_drift", self.contact_ok(i, "id"), lambda: self.sql("SELECT * FROM eai.ingest('csv')")
+
+    def f_narrowed(self):
+        # A remote column's type narrowed (text -> varchar(n)): silver keeps its type, a person is
+        # told; the records go on.
+        self.narrowed = getattr(self, "narrowed", 0) + 1
+        width = {1: 20, 2: 10}.get(self.narrowed, 8)
+        self.remote.cursor().execute(f"ALTER TABLE orders ALTER COLUMN note TYPE varchar({width})")
+        self.add_orders(1)
+        i = self.next_order - 1
+        self.sql("SELECT * FROM eai.refresh_source('pg')")
+        self.sql("SELECT * FROM eai.ingest('pg')")
+        return "schema_drift", self.has_order(i), lambda: self.sql("SELECT * FROM eai.ingest('pg')")
+
     def series(self):
-        kinds = (["source_down"] * 10 + ["lock_timeout"] * 6 + ["privilege"] * 4 + ["widen"] * 2 + ["rename"] * 10
-                 + ["new_column"] * 4 + ["ragged"] * 4 + ["llm_429"] * 6 + ["llm_503"] * 6 + ["llm_hang"] * 4 + ["llm_garbage"] * 4)
+        if self.only:
+            return self.only
+        kinds = (["source_down"] * 6 + ["terminated"] * 3 + ["statement_timeout"] * 3 + ["lock_timeout"] * 4 + ["deadlock"] * 2
+                 + ["connection_limit"] * 3 + ["password"] * 2 + ["privilege"] * 2 + ["widen"] * 2 + ["narrowed"] * 2
+                 + ["rename"] * 10 + ["new_column"] * 3 + ["removed_column"] * 2 + ["ragged"] * 4
+                 + ["llm_429"] * 5 + ["llm_503"] * 4 + ["llm_hang"] * 3 + ["llm_garbage"] * 4)
         while len(kinds) < self.n_faults:
             kinds.append(self.rng.choice(["source_down", "lock_timeout", "rename", "llm_503"]))
         self.rng.shuffle(kinds)
@@ -503,8 +676,9 @@ def report(runs):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=14)
-    ap.add_argument("--faults", type=int, default=64)
+    ap.add_argument("--faults", type=int, default=68)
     ap.add_argument("--modes", default="eai,baseline")
+    ap.add_argument("--only", default="", help="run these faults, in this order, instead of the series (kinds, comma-separated)")
     a = ap.parse_args()
     source = SourceCluster()
     source.start()
@@ -512,7 +686,7 @@ def main():
     runs = []
     for mode in a.modes.split(","):
         print(f"== {mode}: {a.faults} faults, seed {a.seed}", flush=True)
-        b = Bench(mode, a.seed, a.faults, source, llm)
+        b = Bench(mode, a.seed, a.faults, source, llm, [k for k in a.only.split(",") if k])
         b.run()
         runs.append(b)
     report(runs)

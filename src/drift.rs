@@ -126,21 +126,29 @@ fn mapped(pipeline: i64) -> Vec<(String, Option<String>, String)> {
 
 /// What remediations already speak for (proposed, applied, recorded, or reverted: a reverted heal
 /// is not proposed again): `new:<column>` for a column that arrived, `gone:<column>` for one that
-/// went (a name that arrived by a rename may go again later: another change), and
-/// `type:<column>:<type>` for a type change. Each change is acted on once.
+/// went, and `type:<column>:<type>` for a type change. Each change is acted on once. A name's
+/// `new` and `gone` hold only until a later remediation says the opposite of it: a column that
+/// went and came back (renamed back) may go again, and a name that arrived, went and returns is
+/// new again.
 fn handled(pipeline: i64) -> HashSet<String> {
     spi(
         "read a pipeline's remediations",
         Spi::connect(|c| {
             c.select(
-                "SELECT DISTINCT x FROM eai.remediations r,
-                        LATERAL (SELECT 'type:' || (r.columns ->> 'bronze') || ':' || (r.columns ->> 'to_type')
-                                  WHERE r.change IN ('widened_type', 'narrowed_type')
-                                 UNION ALL
-                                 SELECT 'new:' || (r.columns ->> 'bronze') WHERE r.change NOT IN ('widened_type', 'narrowed_type')
-                                 UNION ALL
-                                 SELECT 'gone:' || (r.columns ->> 'old_bronze') WHERE r.change NOT IN ('widened_type', 'narrowed_type')) v(x)
-                  WHERE r.pipeline_id = $1 AND r.status IN ('proposed', 'applied', 'recorded', 'reverted') AND x IS NOT NULL",
+                "WITH v AS (
+                   SELECT r.remediation_id AS id, x.kind, x.name, x.ty FROM eai.remediations r,
+                          LATERAL (SELECT 'type' AS kind, r.columns ->> 'bronze' AS name, r.columns ->> 'to_type' AS ty
+                                    WHERE r.change IN ('widened_type', 'narrowed_type')
+                                   UNION ALL
+                                   SELECT 'new', r.columns ->> 'bronze', NULL WHERE r.change NOT IN ('widened_type', 'narrowed_type')
+                                   UNION ALL
+                                   SELECT 'gone', r.columns ->> 'old_bronze', NULL WHERE r.change NOT IN ('widened_type', 'narrowed_type')) x
+                    WHERE r.pipeline_id = $1 AND r.status IN ('proposed', 'applied', 'recorded', 'reverted') AND x.name IS NOT NULL)
+                 SELECT DISTINCT CASE v.kind WHEN 'type' THEN 'type:' || v.name || ':' || v.ty ELSE v.kind || ':' || v.name END
+                   FROM v
+                  WHERE v.kind = 'type'
+                     OR NOT EXISTS (SELECT 1 FROM v w WHERE w.name = v.name AND w.id > v.id
+                                       AND w.kind = CASE v.kind WHEN 'new' THEN 'gone' ELSE 'new' END)",
                 None,
                 &[pipeline.into()],
             )?
@@ -182,10 +190,16 @@ fn samples(rel: pg_sys::Oid, column: &str, latest_first: bool) -> Vec<Option<Str
 
 /// (first, last) bronze batch in which a column holds a value.
 fn batch_span(bronze: pg_sys::Oid, column: &str) -> (Option<i64>, Option<i64>) {
+    // The start is that of the latest run of batches holding a value: a name that comes back (a
+    // column renamed back) starts again where it came back, not at its first life.
     let sql = spi(
         "build a batch query",
         Spi::get_one_with_args::<String>(
-            "SELECT format('SELECT min(_eai_batch), max(_eai_batch) FROM %s WHERE %I IS NOT NULL', $1::regclass, $2::text)",
+            "SELECT format('WITH b AS (SELECT _eai_batch, bool_or(%2$I IS NOT NULL) AS has FROM %1$s GROUP BY _eai_batch),
+                                 last AS (SELECT max(_eai_batch) AS l FROM b WHERE has)
+                            SELECT (SELECT min(b._eai_batch) FROM b, last WHERE b.has AND b._eai_batch > coalesce(
+                                       (SELECT max(x._eai_batch) FROM b x WHERE NOT x.has AND x._eai_batch < last.l), 0)),
+                                   (SELECT l FROM last)', $1::regclass, $2::text)",
             &[bronze.into(), column.into()],
         ),
     )
@@ -295,12 +309,16 @@ fn detect(s: &Shape) -> Vec<Proposal> {
             silver: silver.map(|m| m.0.clone()),
         });
     }
-    // Columns gone from the source that fed silver, and new ones with values.
+    // Columns gone from the source that fed silver, and new ones with values. While the source
+    // has columns bronze has not received yet (the ingest after a change comes next), a column
+    // gone may be one of them renamed: it is judged once they have landed.
+    let arriving = source.iter().any(|c| !bronze.iter().any(|b| b.name == c.name));
     let gone: Vec<&(String, Option<String>, String)> = map
         .iter()
         .filter(|m| {
             m.1.as_deref().is_some_and(|c| in_source(c).is_none() && !done.contains(&format!("gone:{c}")) && bronze.iter().any(|b| b.name == c))
         })
+        .filter(|_| !arriving)
         .collect();
     let mut new: Vec<&Col> = bronze
         .iter()
@@ -620,6 +638,26 @@ fn apply(id: i64, decided_by: &str) -> Result<(), String> {
         json!({"status": "applied", "decided_by": decided_by, "applied": true, "after_promotion": last_promotion, "canary": canary,
                "before": before, "after": after, "undo": undo}),
     );
+    // The values filled from bronze are judged at once against the expectations; the canary
+    // judges the next batch.
+    if matches!(action.as_str(), "map_column" | "remap_column" | "add_column") {
+        if let Err(why) = sd::backfill_check(before_quality, quality(s.silver), guc::canary_max_drop()) {
+            let reverted = revert(id, "eai (backfill check)");
+            set(id, json!({"canary": "failed", "canary_detail": why}));
+            escalate(
+                id,
+                "remediation_failed",
+                "high",
+                &format!("remediation {id} of pipeline {} filled silver with values that break its expectations, and was reverted", s.name),
+                &match reverted {
+                    Ok(()) => why.clone(),
+                    Err(e) => format!("{why}; the revert failed: {e}"),
+                },
+                // safe: text for a person to read (to_run), never run by eai; only an integer in it.
+                &format!("SELECT * FROM eai.remediations WHERE remediation_id = {id};"),
+            );
+        }
+    }
     Ok(())
 }
 

@@ -352,6 +352,20 @@ pub fn canary(
     Ok(format!("quarantined {:.0}% (before {:.0}%)", observed_quarantine * 100.0, baseline_quarantine * 100.0))
 }
 
+/// Judges the values a heal wrote into silver at once (a column's source changed: the rows that
+/// came without it are filled from bronze): silver's validity score (the expectations) just after
+/// the backfill against just before. Worse by more than `max_drop`, the heal is undone at once,
+/// before any batch flows through it.
+pub fn backfill_check(quality_before: Option<f64>, quality_after: Option<f64>, max_drop: f64) -> Result<String, String> {
+    match (quality_before, quality_after) {
+        (Some(b), Some(a)) if b - a > max_drop => Err(format!(
+            "the values filled from bronze break the expectations: the validity score fell from {b:.2} to {a:.2} (more than eai.canary_max_drop = {max_drop:.2})"
+        )),
+        (Some(b), Some(a)) => Ok(format!("backfill: validity {a:.2} (before {b:.2})")),
+        _ => Ok("backfill: no validity score to compare".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,6 +471,9 @@ mod tests {
             assert_eq!(Change::from_name(c.as_str()), Some(c));
         }
         assert_eq!(Policy::from_name("discard_value"), Some(Policy::DiscardValue));
+        assert!(backfill_check(Some(1.0), Some(0.5), 0.2).unwrap_err().contains("fell from 1.00 to 0.50"));
+        assert!(backfill_check(Some(1.0), Some(0.9), 0.2).is_ok());
+        assert!(backfill_check(None, Some(0.1), 0.2).is_ok());
         assert_eq!(discard_action(Change::NewColumn, Policy::DiscardRow), Some("discard_rows"));
         assert_eq!(discard_action(Change::RenamedColumn, Policy::DiscardValue), Some("discard_values"));
         assert_eq!(discard_action(Change::RemovedColumn, Policy::DiscardRow), None);

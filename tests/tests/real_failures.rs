@@ -386,3 +386,110 @@ fn the_probe_of_a_source_that_does_not_answer_fails_by_its_own_timeout() {
     assert_eq!(closed, "closed");
     assert_eq!(bronze_rows, (20, 20), "every row once");
 }
+
+/// A privilege revoked at the source (42501) and a file gone from a folder (58P01) are
+/// configuration: escalated once, retried on the long interval by eai.heal; once a person grants
+/// again or the file is back, the retry lands every row once and the escalation resolves.
+#[test]
+fn a_revoked_privilege_or_a_missing_file_resumes_once_fixed() {
+    let _one = SOURCE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let source = SourceCluster::start();
+    let mut remote = source.fresh_database(
+        "rf_priv",
+        "DO $$ BEGIN CREATE ROLE rf_priv_reader LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+         CREATE TABLE \"Stock; levels\" (id int PRIMARY KEY, qty int); INSERT INTO \"Stock; levels\" SELECT g, g FROM generate_series(1, 10) g;
+         GRANT SELECT ON \"Stock; levels\" TO rf_priv_reader;",
+    );
+    let (_db, mut c) = fresh_db("rf_privilege");
+    c.query("SELECT * FROM eai.add_source('priv', $1)", &[&source.uri_as("rf_priv_reader", "rf_priv")]).unwrap();
+    let dir = scratch_dir("rf_missing_file");
+    let stock = |n: usize| (1..=n).fold(String::from("id,qty\n"), |s, i| s + &format!("{i},{i}\n"));
+    write(&dir, "stock 'a'.csv", &stock(5));
+    c.query("SELECT * FROM eai.add_source('files', $1)", &[&dir.to_str().unwrap()]).unwrap();
+    assert!(ingest(&mut c, "priv").iter().chain(ingest(&mut c, "files").iter()).all(|(_, b)| b.0 == "succeeded"));
+    let file_table: String = c.query_one("SELECT table_name FROM eai.source_tables WHERE source = 'files'", &[]).unwrap().get(0);
+    remote.batch_execute("INSERT INTO \"Stock; levels\" VALUES (11, 11), (12, 12); REVOKE SELECT ON \"Stock; levels\" FROM rf_priv_reader").unwrap();
+    std::fs::remove_file(dir.join("stock 'a'.csv")).unwrap();
+    c.batch_execute("SET client_min_messages = error; SET eai.retry_long_initial_interval = '1s'").unwrap();
+    ingest(&mut c, "priv");
+    ingest(&mut c, "files");
+    let revoked = last_batch(&mut c, "priv", "Stock; levels");
+    let missing = last_batch(&mut c, "files", &file_table);
+    let open: i64 = c.query_one("SELECT count(*) FROM eai.escalations WHERE kind = 'configuration' AND status = 'open'", &[]).unwrap().get(0);
+    remote.batch_execute("GRANT SELECT ON \"Stock; levels\" TO rf_priv_reader").unwrap();
+    write(&dir, "stock 'a'.csv", &stock(7));
+    thread::sleep(Duration::from_millis(1100));
+    let retried = heal_retried(&mut c);
+    let (after_priv, after_file) = (last_batch(&mut c, "priv", "Stock; levels"), last_batch(&mut c, "files", &file_table));
+    let priv_bronze = bronze_of(&mut c, "priv", "Stock; levels");
+    let priv_rows = rows(&mut c, &priv_bronze, "id");
+    let file_bronze = bronze_of(&mut c, "files", &file_table);
+    let file_rows = rows(&mut c, &file_bronze, "id");
+    let still_open: i64 = c.query_one("SELECT count(*) FROM eai.escalations WHERE kind = 'configuration' AND status = 'open'", &[]).unwrap().get(0);
+    source.drop_database("rf_priv");
+    assert_eq!((revoked.0.as_str(), revoked.2.as_deref(), revoked.3.as_deref()), ("failed", Some("42501"), Some("configuration")), "{revoked:?}");
+    assert_eq!((missing.0.as_str(), missing.2.as_deref(), missing.3.as_deref()), ("failed", Some("58P01"), Some("configuration")), "{missing:?}");
+    assert_eq!(open, 2, "a person is told of each");
+    assert_eq!(retried, 2);
+    assert_eq!((after_priv.0.as_str(), after_priv.1), ("succeeded", 2), "{after_priv:?}");
+    assert_eq!((after_file.0.as_str(), after_file.1), ("succeeded", 2), "{after_file:?}");
+    assert_eq!((priv_rows, file_rows), ((12, 12), (7, 7)), "every row once");
+    assert_eq!(still_open, 0, "resolved once the work succeeded");
+}
+
+/// Columns renamed, added and dropped in the source database (postgres_fdw): the ingest after the
+/// change fails as schema drift (42703: the foreign table names a column the remote no longer
+/// has); its retry reads the source again first and lands the rows; the next pass follows the
+/// rename (the same silver column fed from the new name, every record filled), proposes the added
+/// column and flags the dropped one. Every row once.
+#[test]
+fn columns_renamed_added_and_dropped_in_the_source_database_are_healed() {
+    let _one = SOURCE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let source = SourceCluster::start();
+    let mut remote = source.fresh_database(
+        "rf_cols",
+        "CREATE TABLE \"Clients\" (id int PRIMARY KEY, email text, city text, note text);
+         INSERT INTO \"Clients\" SELECT g, 'client' || g || '@example.com', (ARRAY['Paris', 'Lyon', 'Nice'])[g % 3 + 1], 'n' || g
+           FROM generate_series(1, 20) g;",
+    );
+    let (_db, mut c) = fresh_db("rf_columns");
+    c.query("SELECT * FROM eai.add_source('cols', $1)", &[&source.uri("rf_cols")]).unwrap();
+    ingest(&mut c, "cols");
+    let bronze = bronze_of(&mut c, "cols", "Clients");
+    c.query("SELECT * FROM eai.create_pipeline('cl', $1::text::regclass, 'silver.cl', dedup_key => '{id}')", &[&bronze]).unwrap();
+    remote
+        .batch_execute(
+            "ALTER TABLE \"Clients\" RENAME COLUMN email TO \"E-mail address\"; ALTER TABLE \"Clients\" ADD COLUMN phone text;
+             ALTER TABLE \"Clients\" DROP COLUMN note;
+             INSERT INTO \"Clients\" SELECT g, 'client' || g || '@example.com', 'Paris', '+33 6 ' || g FROM generate_series(21, 25) g;",
+        )
+        .unwrap();
+    c.batch_execute("SET client_min_messages = error; SET eai.retry_initial_interval = '200ms'").unwrap();
+    ingest(&mut c, "cols");
+    let failed = last_batch(&mut c, "cols", "Clients");
+    for _ in 0..4 {
+        thread::sleep(Duration::from_millis(300));
+        c.query("SELECT * FROM eai.heal()", &[]).unwrap();
+    }
+    let remediations: Vec<(String, String, Option<String>, Option<String>)> = c
+        .query("SELECT action, status, columns ->> 'old_bronze', columns ->> 'bronze' FROM eai.remediations ORDER BY action", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let filled: (i64, i64, i64) =
+        c.query_one("SELECT count(*), count(DISTINCT id), count(email) FROM silver.cl", &[]).map(|r| (r.get(0), r.get(1), r.get(2))).unwrap();
+    let bronze_rows: i64 = c.query_one(&format!("SELECT count(DISTINCT id) FROM {bronze}"), &[]).unwrap().get(0);
+    source.drop_database("rf_cols");
+    assert_eq!((failed.0.as_str(), failed.3.as_deref()), ("failed", Some("schema_drift")), "{failed:?}");
+    assert_eq!(
+        remediations,
+        vec![
+            ("add_column".into(), "proposed".into(), None, Some("phone".into())),
+            ("flag_removed_column".into(), "recorded".into(), Some("note".into()), None),
+            ("remap_column".into(), "applied".into(), Some("email".into()), Some("E-mail address".into())),
+        ]
+    );
+    assert_eq!(filled, (25, 25, 25), "every record once, with its email");
+    assert_eq!(bronze_rows, 25);
+}

@@ -244,9 +244,10 @@ fn rows_of(c: &mut Client) -> (i64, i64) {
     (r.get(0), r.get(1))
 }
 
-/// The canary (item 6): a heal approved by a person whose next batch quarantines far more than
-/// before (the renamed column now holds another unit) is reverted by itself and escalated high.
-/// A safeguard (item 7): with no automatic action left this hour, a sure rename is proposed.
+/// A heal whose backfill breaks the expectations is undone at once: a rename whose values changed
+/// unit (x 1000) is only proposed; approved, the values filled from bronze break the range rule,
+/// so the heal is reverted at the approval and escalated. A heal whose backfill is fine but whose
+/// next batch is quarantined is reverted by the canary. Safeguards hold back automatic actions.
 #[test]
 fn the_canary_reverts_a_heal_that_made_things_worse_and_safeguards_hold_back_auto_actions() {
     let rows = |from: usize, to: usize, scale: usize| (from..=to).map(move |i| format!("{i},{}", (i % 50 + 1) * scale));
@@ -265,15 +266,12 @@ fn the_canary_reverts_a_heal_that_made_things_worse_and_safeguards_hold_back_aut
     let (id, status): (i64, String) = c.query_one("SELECT remediation_id, status FROM eai.remediations", &[]).map(|r| (r.get(0), r.get(1))).unwrap();
     assert_eq!(status, "proposed");
     c.query("SELECT * FROM eai.approve_remediation($1)", &[&id]).unwrap();
-    write(&dir, "items.csv", &csv("id,quantity", rows(1, 30, 1000)));
-    ingest(&mut c, "inv");
-    heal(&mut c);
     let r: (String, String, String, String) = c
         .query_one("SELECT status, canary, canary_detail, reverted_by FROM eai.remediations WHERE remediation_id = $1", &[&id])
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
         .unwrap();
-    assert_eq!((r.0.as_str(), r.1.as_str(), r.3.as_str()), ("reverted", "failed", "eai (canary)"), "{r:?}");
-    assert!(r.2.contains("quarantined"), "{r:?}");
+    assert_eq!((r.0.as_str(), r.1.as_str(), r.3.as_str()), ("reverted", "failed", "eai (backfill check)"), "{r:?}");
+    assert!(r.2.contains("break the expectations"), "{r:?}");
     let esc: (String, String) = c
         .query_one("SELECT kind, severity FROM eai.escalations WHERE status = 'open' AND kind = 'remediation_failed'", &[])
         .map(|r| (r.get(0), r.get(1)))
@@ -281,11 +279,41 @@ fn the_canary_reverts_a_heal_that_made_things_worse_and_safeguards_hold_back_aut
     assert_eq!(esc, ("remediation_failed".into(), "high".into()));
     let fed: String = c.query_one("SELECT source_column FROM eai.pipeline_columns WHERE target_column = 'qty'", &[]).unwrap().get(0);
     assert_eq!(fed, "qty", "the state before is back");
+    let out_of_range: i64 = c.query_one("SELECT count(*) FROM silver.inv WHERE qty > 100", &[]).unwrap().get(0);
+    assert_eq!(out_of_range, 0, "no value that breaks the rule stayed in silver");
+    write(&dir, "items.csv", &csv("id,quantity", rows(1, 30, 1000)));
+    ingest(&mut c, "inv");
     let counted: (i64, i64) = c
         .query_one("SELECT (SELECT count(DISTINCT id) FROM silver.inv), (SELECT count(*) FROM eai.quarantine WHERE status = 'quarantined')", &[])
         .map(|r| (r.get(0), r.get(1)))
         .unwrap();
     assert_eq!(counted.0 + counted.1 >= 30, true, "every record in silver or quarantine: {counted:?}");
+
+    // The canary: a rename applied alone (its backfill is fine), then a batch that is quarantined.
+    let (_db, mut c) = fresh_db("drift_canary_next");
+    let dir = scratch_dir("drift_canary_next");
+    write(&dir, "customers.csv", &csv("id,email,city", customers(1, 20)));
+    c.query("SELECT * FROM eai.add_source('shop', $1)", &[&dir.join("customers.csv").to_str().unwrap()]).unwrap();
+    ingest(&mut c, "shop");
+    c.query("SELECT * FROM eai.create_pipeline('cust', 'bronze.shop__customers', 'silver.cust', dedup_key => '{id}')", &[]).unwrap();
+    c.query("SELECT * FROM eai.expect('silver.cust', 'email', 'regex ^[^@]+@[^@]+$')", &[]).unwrap();
+    c.batch_execute("SET client_min_messages = error").unwrap();
+    write(&dir, "customers.csv", &csv("id,email_address,city", customers(1, 20)));
+    ingest(&mut c, "shop");
+    heal(&mut c);
+    let (id, status, canary): (i64, String, String) =
+        c.query_one("SELECT remediation_id, status, canary FROM eai.remediations", &[]).map(|r| (r.get(0), r.get(1), r.get(2))).unwrap();
+    assert_eq!((status.as_str(), canary.as_str()), ("applied", "pending"));
+    let bad = customers(1, 20).chain((21..=30).map(|i| format!("{i},not an address,{}", CITIES[i % 5])));
+    write(&dir, "customers.csv", &csv("id,email_address,city", bad));
+    ingest(&mut c, "shop");
+    heal(&mut c);
+    let r: (String, String, String, String) = c
+        .query_one("SELECT status, canary, canary_detail, reverted_by FROM eai.remediations WHERE remediation_id = $1", &[&id])
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .unwrap();
+    assert_eq!((r.0.as_str(), r.1.as_str(), r.3.as_str()), ("reverted", "failed", "eai (canary)"), "{r:?}");
+    assert!(r.2.contains("quarantined"), "{r:?}");
 
     // Safeguard: no automatic action left this hour.
     let (_db, mut c) = fresh_db("drift_safeguard");
@@ -427,4 +455,37 @@ fn a_proposed_heal_is_a_pending_mapping_decided_where_mappings_are() {
     assert_eq!((status.as_str(), escalation.as_str()), ("rejected", "dismissed"));
     assert!(pending(&mut c).is_empty());
     assert_eq!(silver(&mut c, "silver.cust", "city"), (14, 14, 0), "not followed: the records re-landed under the new header have no city");
+}
+
+/// A column renamed back to a name it had (email -> email_address -> email), then away again
+/// (email -> e_mail): each is recognised as a rename and followed by itself, and every record
+/// keeps its email.
+#[test]
+fn a_column_renamed_back_and_away_again_is_followed_each_time() {
+    let (mut c, dir) = setup("drift_rename_back", "id,email,city", customers(1, 10));
+    for (header, to) in [("id,email_address,city", 12), ("id,email,city", 14), ("id,e_mail,city", 16)] {
+        write(&dir, "customers.csv", &csv(header, customers(1, to)));
+        ingest(&mut c, "shop");
+        heal(&mut c);
+    }
+    let renames: Vec<(String, String, String)> = c
+        .query(
+            "SELECT columns ->> 'old_bronze', columns ->> 'bronze', status FROM eai.remediations WHERE change = 'renamed_column' ORDER BY remediation_id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let removed: i64 = c.query_one("SELECT count(*) FROM eai.remediations WHERE change = 'removed_column'", &[]).unwrap().get(0);
+    assert_eq!(
+        renames,
+        vec![
+            ("email".into(), "email_address".into(), "applied".into()),
+            ("email_address".into(), "email".into(), "applied".into()),
+            ("email".into(), "e_mail".into(), "applied".into())
+        ]
+    );
+    assert_eq!(removed, 0, "none taken for a removal");
+    assert_eq!(silver(&mut c, "silver.cust", "email"), (16, 16, 16));
 }
