@@ -23,6 +23,11 @@ printf 'id,item\n1,27" monitor\n2,desk\n' > "$RUN/demo/readings/notes.csv"
 install -d -m 0755 "$RUN/demo/drift"
 { echo 'id,email,city'; for i in $(seq 1 12); do echo "$i,contact$i@example.com,City $((i % 4))"; done; } > "$RUN/demo/drift/contacts.csv"
 { echo 'id,email_address,city'; for i in $(seq 1 15); do echo "$i,contact$i@example.com,City $((i % 4))"; done; } > "$RUN/demo/drift/contacts_v2.csv"
+# ... and whose versions after that add a column the pipeline must not publish (the contract step).
+for n in 15 16; do
+  { echo 'id,email_address,city,internal_note'; for i in $(seq 1 "$n"); do echo "$i,contact$i@example.com,City $((i % 4)),do not share $i"; done; } \
+    > "$RUN/demo/drift/contacts_v$((n - 12)).csv"
+done
 chmod -R a+rX "$RUN/demo"
 
 PSQL=(psql -X -v ON_ERROR_STOP=1 -q)
@@ -206,6 +211,26 @@ SELECT remediation_id, change, action, status, decided_by, columns ->> 'old_bron
        round((evidence ->> 'confidence')::numeric, 2) AS confidence, undo
   FROM eai.remediations WHERE pipeline = 'contacts' ORDER BY remediation_id DESC LIMIT 1;
 SELECT count(*) AS records, count(email) AS with_email FROM silver.contacts;
+\echo '== A contract per kind of change: the next export adds internal_note, which this pipeline must not publish'
+SELECT change, policy, apply FROM eai.set_drift_contract('contacts', 'new_column', 'discard_value');
+\set drift_v3 :drift_dir '/contacts_v3.csv'
+\set drift_v4 :drift_dir '/contacts_v4.csv'
+\setenv DRIFT_V3 :drift_v3
+\setenv DRIFT_V4 :drift_v4
+\! cp "$DRIFT_V3" "$DRIFT_V1"
+SET client_min_messages = error;
+SELECT status, rows_read, rows_written FROM eai.ingest('contacts');
+RESET client_min_messages;
+SELECT schema_changes FROM eai.heal();
+\echo '   ... the heal discards its values: out of silver (the records already promoted too), kept in bronze:'
+SELECT action, status, decided_by, columns ->> 'bronze' AS column_discarded
+  FROM eai.remediations WHERE pipeline = 'contacts' ORDER BY remediation_id DESC LIMIT 1;
+\! cp "$DRIFT_V4" "$DRIFT_V1"
+SET client_min_messages = error;
+SELECT status, rows_written FROM eai.ingest('contacts');
+RESET client_min_messages;
+SELECT count(*) AS records, count(*) FILTER (WHERE _eai_extra ? 'internal_note') AS with_internal_note FROM silver.contacts;
+SELECT count(internal_note) AS internal_notes_in_bronze FROM bronze.contacts__contacts;
 \echo '== Awkward files lose no row: a file without a header gets column_1..n, a stray quote stays in its field'
 SELECT count(*) AS has_readings FROM eai.sources WHERE source = 'readings' \gset
 \if :has_readings

@@ -3873,11 +3873,28 @@ COMMENT ON COLUMN eai.pipeline_discards.mode IS 'row (rows with a value in it ar
 COMMENT ON COLUMN eai.pipeline_discards.remediation_id IS 'The remediation that set it (eai.remediations).';
 COMMENT ON COLUMN eai.pipeline_discards.set_at IS 'When.';
 
--- The one writer: p_mode 'row' or 'value' sets it, NULL removes it (a revert).
+-- The one writer: p_mode 'row' or 'value' sets it, NULL removes it (a revert). Discarding values
+-- also takes them out of the silver rows already promoted (bronze keeps them); removing that
+-- discard puts them back from bronze.
 CREATE FUNCTION eai._set_discard(p_pipeline bigint, p_column text, p_mode text, p_remediation bigint) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    p eai.pipelines;
+    v_was text;
 BEGIN
+    SELECT * INTO STRICT p FROM eai.pipelines x WHERE x.pipeline_id = p_pipeline;
+    SELECT d.mode INTO v_was FROM eai.pipeline_discards d WHERE d.pipeline_id = p_pipeline AND d.bronze_column = p_column;
+    IF p_mode = 'value' THEN
+        -- safe: the table is a regclass, the key a literal (%L).
+        EXECUTE format('UPDATE %s SET _eai_extra = nullif(_eai_extra - %L, ''{}'') WHERE _eai_extra ? %L',
+                       p.target_relid::regclass, p_column, p_column);
+    ELSIF p_mode IS NULL AND v_was = 'value' AND to_regclass(p.source_table) IS NOT NULL THEN
+        -- safe: tables as regclass, the column with %I, the key with %L.
+        EXECUTE format('UPDATE %1$s AS s SET _eai_extra = coalesce(s._eai_extra, ''{}'') || jsonb_build_object(%2$L, b.%2$I::text) '
+                       'FROM %3$s AS b WHERE b._eai_row_hash = s._eai_row AND b.%2$I IS NOT NULL',
+                       p.target_relid::regclass, p_column, p.source_relid::regclass);
+    END IF;
     IF p_mode IS NULL THEN
         DELETE FROM eai.pipeline_discards d WHERE d.pipeline_id = p_pipeline AND d.bronze_column = p_column;
         RETURN;
@@ -3888,7 +3905,7 @@ BEGIN
                                                           set_at = EXCLUDED.set_at;
 END
 $$;
-COMMENT ON FUNCTION eai._set_discard(bigint, text, text, bigint) IS 'eai (internal): set (row, value) or remove (NULL) what a pipeline discards of a bronze column.';
+COMMENT ON FUNCTION eai._set_discard(bigint, text, text, bigint) IS 'eai (internal): set (row, value) or remove (NULL) what a pipeline discards of a bronze column; discarded values leave silver''s _eai_extra and come back from bronze when the discard is removed.';
 
 -- A silver column a new source column feeds (eai.approve_remediation of an add_column).
 CREATE FUNCTION eai._add_silver_column(p_pipeline bigint, p_column text, p_type text) RETURNS void

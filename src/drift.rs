@@ -622,7 +622,11 @@ fn apply(id: i64, decided_by: &str) -> Result<(), String> {
             (
                 json!({"discard": null}),
                 json!({"discard": mode, "bronze_column": bronze}),
-                format!("{bronze} no longer discarded: from the next promotion on, its values go to _eai_extra again"),
+                if mode == "value" {
+                    format!("{bronze} no longer discarded: its values back in _eai_extra from bronze, and from the next promotion on")
+                } else {
+                    format!("{bronze} no longer discarded: from the next promotion on, its rows are promoted again")
+                },
             )
         }
         other => return Err(format!("a {other} remediation changes nothing to apply")),

@@ -217,10 +217,10 @@ fn a_promotion_that_is_a_deadlock_victim_is_retried() {
     assert_eq!(recorded, vec![("transient".into(), "40P01".into(), 1, "retry".into())]);
 }
 
-/// A source at its connection limit refuses eai's connection (the server answers 53300, as it
-/// does at max_connections; postgres_fdw reports 08001 with that message): transient, with a hint
-/// about the limit, and the retry once connections are free lands every row once. The limit is
-/// the role's CONNECTION LIMIT, so that no other session of the cluster can free a slot early.
+/// A source at its connection limit refuses eai's connection (the server answers 53300;
+/// postgres_fdw reports 08001 with that message): transient, with a hint about the limit, and the
+/// retry once connections are free lands every row once. First the role's CONNECTION LIMIT, then
+/// the whole server at max_connections.
 #[test]
 fn a_source_at_its_connection_limit_is_retried_once_it_has_room() {
     let _one = SOURCE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
@@ -261,6 +261,43 @@ fn a_source_at_its_connection_limit_is_retried_once_it_has_room() {
     let after = last_batch(&mut c, "full", "t");
     let bronze_rows = rows(&mut c, "bronze.full__t", "id");
     let recorded = failures(&mut c, "full.t");
+
+    // The whole server at max_connections: the role's limit lifted, every slot a non-superuser
+    // may have taken (the last ones are reserved for superusers), until no slot frees up any more.
+    admin.batch_execute("ALTER ROLE rf_reader CONNECTION LIMIT -1").unwrap();
+    source.connect("rf_full").batch_execute("INSERT INTO t SELECT g, 'v' || g FROM generate_series(16, 18) g").unwrap();
+    c.batch_execute("SELECT postgres_fdw_disconnect_all()").unwrap();
+    wait_for("eai's connection to end at the source", 30, || {
+        admin.query_one("SELECT count(*) = 0 FROM pg_stat_activity WHERE usename = 'rf_reader'", &[]).unwrap().get(0)
+    });
+    let mut fillers = Vec::new();
+    let mut server_refused = None;
+    loop {
+        let before = fillers.len();
+        loop {
+            let mut cfg = postgres::Config::new();
+            cfg.host_path(source.socket_dir()).port(source.port).user("rf_reader").dbname("rf_full");
+            match cfg.connect(postgres::NoTls) {
+                Ok(f) => fillers.push(f),
+                Err(e) => {
+                    server_refused = e.as_db_error().map(|d| (d.code().code().to_string(), d.message().to_string()));
+                    break;
+                }
+            }
+            assert!(fillers.len() < 1000, "the source never refused a connection");
+        }
+        if fillers.len() == before {
+            break;
+        }
+        thread::sleep(Duration::from_millis(300));
+    }
+    ingest(&mut c, "full");
+    let full_batch = last_batch(&mut c, "full", "t");
+    drop(fillers);
+    thread::sleep(Duration::from_millis(1100));
+    let full_retried = heal_retried(&mut c);
+    let full_after = last_batch(&mut c, "full", "t");
+    let full_rows = rows(&mut c, "bronze.full__t", "id");
     source.drop_database("rf_full");
     assert_eq!(refused.as_deref(), Some("53300"), "the source itself answers 53300");
     assert_eq!((batch.0.as_str(), batch.2.as_deref(), batch.3.as_deref()), ("failed", Some("08001"), Some("transient")), "{batch:?}");
@@ -268,6 +305,16 @@ fn a_source_at_its_connection_limit_is_retried_once_it_has_room() {
     assert_eq!(recorded, vec![("transient".into(), "08001".into(), 1, "retry".into())]);
     assert_eq!((retried, after.0.as_str(), after.1), (1, "succeeded", 5), "{after:?}");
     assert_eq!(bronze_rows, (15, 15), "every row once");
+    let (code, message) = server_refused.expect("refused by the server");
+    assert_eq!(code, "53300", "{message}");
+    assert_eq!(
+        (full_batch.0.as_str(), full_batch.2.as_deref(), full_batch.3.as_deref()),
+        ("failed", Some("08001"), Some("transient")),
+        "{full_batch:?}"
+    );
+    assert!(full_batch.4.as_deref().unwrap_or("").contains("connection limit"), "{full_batch:?}");
+    assert_eq!((full_retried, full_after.0.as_str(), full_after.1), (1, "succeeded", 3), "{full_after:?}");
+    assert_eq!(full_rows, (18, 18), "every row once");
 }
 
 /// A password changed at the source (the server answers 28P01; postgres_fdw reports 08001 with
