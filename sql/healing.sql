@@ -98,7 +98,7 @@ COMMENT ON COLUMN eai.healing_stats.share_needing_a_person IS 'needed_a_person /
 COMMENT ON COLUMN eai.healing_stats.median_recovery IS 'Median time from the failure to the work''s success.';
 COMMENT ON COLUMN eai.healing_stats.worst_recovery IS 'Longest time from the failure to the work''s success.';
 
--- Approving and reverting remediations: engineers and superusers (the check is in src/drift.rs);
+-- Approving and reverting remediations: engineers and superusers (the check is in src/drift/mod.rs);
 -- the change is made with the extension owner's rights and recorded in the caller's name.
 CREATE FUNCTION eai.approve_remediation(id bigint) RETURNS eai.remediations
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp

@@ -1,5 +1,5 @@
 -- eai 0.3.0: schema drift healed under a contract, every action reversible and explained
--- (docs/healing.md). The decisions are eai-core's (schema_drift.rs) through src/drift.rs; these
+-- (docs/healing.md). The decisions are eai-core's (schema_drift.rs) through src/drift/; these
 -- are the tables and their small writers.
 
 CREATE TABLE eai.drift_contracts (

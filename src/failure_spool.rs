@@ -33,7 +33,7 @@ fn _spool_failure(entry: JsonB) -> JsonB {
 /// Writes the spool file of a failure record and returns the record with its `spool_id` and
 /// `vxid`. A record with a `stage` other than `ingest` is written by `eai._record_spooled_failure`.
 pub fn spool(mut entry: Value) -> Value {
-    let id = crate::llm::new_call_uuid();
+    let id = crate::llm_ledger::new_uuid();
     if let Value::Object(m) = &mut entry {
         m.insert("spool_id".into(), Value::String(id.clone()));
         m.insert("vxid".into(), Value::String(current_vxid()));

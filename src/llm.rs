@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use eai_core::error_taxonomy::{self, redact_secrets, ErrorClass};
 use eai_core::llm::{self, Answer, LlmError, Protocol, Question};
-use eai_core::llm_ledger::{uuid_v4, LedgerEntry};
+use eai_core::llm_ledger::LedgerEntry;
 use eai_core::llm_retry::{self, NextAttempt};
 use pgrx::prelude::*;
 
@@ -87,16 +87,6 @@ fn interruptible_sleep(wait: Duration) {
     }
 }
 
-/// A random (v4) UUID from the server's strong random source.
-pub(crate) fn new_call_uuid() -> String {
-    let mut bytes = [0u8; 16];
-    // SAFETY: fills the 16 bytes of a local buffer.
-    if !unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) } {
-        EaiError::System("could not generate random bytes for an LLM call id".into()).report();
-    }
-    uuid_v4(bytes)
-}
-
 impl Config {
     pub fn model(&self) -> &str {
         &self.model
@@ -166,7 +156,7 @@ impl Config {
         let caller = catalog_write::current_role();
         let vxid = llm_ledger::current_vxid();
         let entry = |attempt: i32, started: Instant| LedgerEntry {
-            call_uuid: new_call_uuid(),
+            call_uuid: llm_ledger::new_uuid(),
             vxid: vxid.clone(),
             called_at: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
             called_by: caller.clone(),

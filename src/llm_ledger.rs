@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use eai_core::llm_ledger::LedgerEntry;
+use eai_core::llm_ledger::{uuid_v4, LedgerEntry};
 use pgrx::prelude::*;
 
 use crate::catalog_write;
@@ -33,6 +33,16 @@ fn spool_dir() -> PathBuf {
     // SAFETY: DataDir is set for every backend and worker before any SQL runs; MyDatabaseId once connected.
     let data = unsafe { std::ffi::CStr::from_ptr(pg_sys::DataDir) }.to_string_lossy().into_owned();
     PathBuf::from(data).join("eai_llm_ledger").join(unsafe { pg_sys::MyDatabaseId }.to_u32().to_string())
+}
+
+/// A random (v4) UUID from the server's strong random source.
+pub fn new_uuid() -> String {
+    let mut bytes = [0u8; 16];
+    // SAFETY: fills the 16 bytes of a local buffer.
+    if !unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) } {
+        EaiError::System("could not generate random bytes for an id".into()).report();
+    }
+    uuid_v4(bytes)
 }
 
 /// This backend's virtual transaction id, as `pg_locks.virtualxid` shows it.
