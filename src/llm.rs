@@ -1,11 +1,13 @@
-//! LLM calls for mapping disambiguation: configuration from GUCs, the response cache, the call
-//! ledger, and the HTTP request (OpenAI-compatible or Ollama, per `eai_core::llm`). Every call,
-//! cached or not, is one row of `eai.llm_calls`. The API key never appears in a message.
+//! LLM calls for any purpose (`Config::complete`: a system and a user prompt, the reply parsed
+//! by the caller): configuration from GUCs, the response cache, the call ledger, retries within a
+//! budget, the endpoint's circuit breaker, and the HTTP request (OpenAI-compatible or Ollama, per
+//! `eai_core::llm`). Every call, cached or not, is one row of `eai.llm_calls`, with its purpose.
+//! The API key never appears in a message. The mapping question is src/mapping.rs's.
 
 use std::time::{Duration, Instant, SystemTime};
 
 use eai_core::error_taxonomy::{self, redact_secrets, ErrorClass};
-use eai_core::llm::{self, Answer, LlmError, Protocol, Question};
+use eai_core::llm::{self, LlmError, Protocol};
 use eai_core::llm_ledger::LedgerEntry;
 use eai_core::llm_retry::{self, NextAttempt};
 use pgrx::prelude::*;
@@ -26,6 +28,13 @@ pub struct Config {
 }
 
 /// The configured endpoint, or `None` when `eai.llm_url` is empty.
+/// What an LLM call is for, as the ledger records it: `name` (`map_schema`, `nl_to_sql`, …) and
+/// the run it belongs to (a mapping run), if any.
+pub struct Purpose<'a> {
+    pub name: &'a str,
+    pub run_id: Option<i64>,
+}
+
 pub fn config() -> Option<Config> {
     let url = guc::llm_url()?;
     let client = reqwest::blocking::Client::builder()
@@ -144,15 +153,15 @@ impl Config {
         llm::parse_reply(self.protocol, &text)
     }
 
-    /// Ask the question, from the cache when an identical request was answered before. Every
+    /// One completion for `purpose`: the system and user prompts, the reply's content parsed by
+    /// `parse`. From the cache when an identical request was answered (and parsed) before. Every
     /// attempt is one ledger row, named after the role that caused it (also when it fails, is
     /// retried or cancelled); a transient failure is retried within eai.llm_max_attempts and
-    /// eai.llm_retry_budget_ms, as long as the endpoint asks (`Retry-After`) when it says.
-    pub fn ask(&self, q: &Question, run_id: i64) -> Result<Answer, LlmError> {
+    /// eai.llm_retry_budget_ms, as long as the endpoint asks (`Retry-After`) when it says. The
+    /// endpoint's circuit breaker is asked first.
+    pub fn complete<T>(&self, purpose: &Purpose, system: &str, user: &str, parse: &dyn Fn(&str) -> Result<T, LlmError>) -> Result<T, LlmError> {
         llm_ledger::drain_some();
-        let user = llm::user_prompt(q);
-        let key = llm::cache_key(self.protocol, &self.model, llm::SYSTEM_PROMPT, &user);
-        let candidates: Vec<String> = q.candidates.iter().map(|c| c.column.clone()).collect();
+        let key = llm::cache_key(self.protocol, &self.model, system, user);
         let caller = catalog_write::current_role();
         let vxid = llm_ledger::current_vxid();
         let entry = |attempt: i32, started: Instant| LedgerEntry {
@@ -160,8 +169,8 @@ impl Config {
             vxid: vxid.clone(),
             called_at: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
             called_by: caller.clone(),
-            run_id: Some(run_id),
-            purpose: "map_schema".into(),
+            run_id: purpose.run_id,
+            purpose: purpose.name.into(),
             protocol: self.protocol.as_str().into(),
             endpoint: self.endpoint.clone(),
             model: self.model.clone(),
@@ -175,8 +184,8 @@ impl Config {
             outcome: "ok".into(),
             error: None,
         };
-        let finish = |mut e: LedgerEntry, answer: &Result<Answer, LlmError>| {
-            if let Err(err) = answer {
+        let finish = |mut e: LedgerEntry, failed: Option<&LlmError>| {
+            if let Some(err) = failed {
                 e.outcome = err.outcome().into();
                 e.error = Some(self.clean(&err.to_string()));
             }
@@ -186,18 +195,18 @@ impl Config {
         let cached =
             Spi::get_one_with_args::<String>("SELECT response FROM eai.llm_cache WHERE request_hash = $1", &[key.as_str().into()]).ok().flatten();
         if let Some(content) = cached {
-            let answer = llm::parse_answer(&content, &candidates);
-            finish(LedgerEntry { cache_hit: true, cost_usd: Some(0.0), ..entry(1, started) }, &answer);
+            let answer = parse(&content);
+            finish(LedgerEntry { cache_hit: true, cost_usd: Some(0.0), ..entry(1, started) }, answer.as_ref().err());
             return answer;
         }
         // A role that may not see the key spends it only on a model whose cost eai can put on its name.
         if !unsafe { pg_sys::superuser() } && llm::cost_usd(self.protocol, &self.model, 0, 0).is_none() {
-            let refused = Err(LlmError::Refused(format!(
+            let refused = LlmError::Refused(format!(
                 "model {} has no price in eai's table, so the cost of a call could not be put on {caller}'s name; only a superuser may use it (SET eai.llm_model to a priced model)",
                 self.model
-            )));
-            finish(entry(1, started), &refused);
-            return refused;
+            ));
+            finish(entry(1, started), Some(&refused));
+            return Err(refused);
         }
         // The endpoint's circuit breaker: open, it is not called (the pair goes to review);
         // at the end of its open period, this call is its one probe, with one attempt.
@@ -206,26 +215,24 @@ impl Config {
             Admission::Probe => 1,
             Admission::Allow => guc::llm_max_attempts(),
         };
-        let result = self.call(q, run_id, &key, &candidates, max_attempts, started, &entry, &finish);
+        let body = llm::request_body(self.protocol, &self.model, system, user);
+        let result = self.call(&body, &key, parse, max_attempts, started, &entry, &finish);
         breaker::record(Scope::Llm, &self.endpoint, matches!(result, Err(LlmError::Transient(_))));
         result
     }
 
     /// The attempts of one call (at most `max_attempts`), each one ledger row.
     #[allow(clippy::too_many_arguments)]
-    fn call(
+    fn call<T>(
         &self,
-        q: &Question,
-        _run_id: i64,
+        body: &serde_json::Value,
         key: &str,
-        candidates: &[String],
+        parse: &dyn Fn(&str) -> Result<T, LlmError>,
         max_attempts: u32,
         started: Instant,
         entry: &dyn Fn(i32, Instant) -> LedgerEntry,
-        finish: &dyn Fn(LedgerEntry, &Result<Answer, LlmError>),
-    ) -> Result<Answer, LlmError> {
-        let user = llm::user_prompt(q);
-        let body = llm::request_body(self.protocol, &self.model, llm::SYSTEM_PROMPT, &user);
+        finish: &dyn Fn(LedgerEntry, Option<&LlmError>),
+    ) -> Result<T, LlmError> {
         let mut attempt: i32 = 1;
         loop {
             let attempt_started = Instant::now();
@@ -237,11 +244,11 @@ impl Config {
                     ..e
                 });
             };
-            let (reply, asked) = self.post(&body, &cancelled);
-            let answer = reply.clone().and_then(|r| llm::parse_answer(&r.content, candidates));
+            let (reply, asked) = self.post(body, &cancelled);
+            let answer = reply.clone().and_then(|r| parse(&r.content));
             let (tokens_in, tokens_out) = reply.as_ref().map(|r| (r.tokens_in, r.tokens_out)).unwrap_or((0, 0));
             let cost = llm::cost_usd(self.protocol, &self.model, tokens_in, tokens_out);
-            finish(LedgerEntry { tokens_in, tokens_out, cost_usd: cost, ..entry(attempt, attempt_started) }, &answer);
+            finish(LedgerEntry { tokens_in, tokens_out, cost_usd: cost, ..entry(attempt, attempt_started) }, answer.as_ref().err());
             match (&reply, &answer) {
                 (Ok(r), Ok(_)) => {
                     catalog_write::as_owner(|_| {

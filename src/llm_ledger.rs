@@ -23,7 +23,9 @@ const INSERT_SQL: &str = "WITH call AS (
   RETURNING call_id, protocol, model, attempt, outcome, error, endpoint)
  SELECT eai._record_failure('llm', coalesce(c.endpoint || ' ', '') || c.protocol || ':' || c.model, NULL, NULL, NULL, NULL, $17::text,
                             coalesce(c.error, c.outcome), c.attempt, false,
-                            'LLM call ' || c.call_id || ' (' || c.outcome || '): the pair it was asked about goes to a person (eai.pending_mappings)')
+                            'LLM call ' || c.call_id || ' (' || c.outcome || ')' ||
+                            CASE $5 WHEN 'map_schema' THEN ': the pair it was asked about goes to a person (eai.pending_mappings)'
+                                    ELSE ': its ' || $5 || ' goes on without it' END)
    FROM call c WHERE $17::text IS NOT NULL";
 
 /// Files drained per call at most, so that an LLM call never waits on a long backlog.

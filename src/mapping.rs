@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use eai_core::llm::{Candidate, Question};
+use eai_core::llm::{Answer, Candidate, LlmError, Question};
 use eai_core::matching::{assign, combine, Band, ColumnFeatures, ValueSet};
 use eai_core::names;
 use pgrx::prelude::*;
@@ -168,6 +168,19 @@ fn samples(f: &ColumnFeatures) -> Vec<String> {
     v
 }
 
+/// Asks the LLM endpoint the mapping question of one source column: which candidate it is (or
+/// none). The prompt is eai-core's (`llm::SYSTEM_PROMPT`, `llm::user_prompt`); an answer that
+/// names a column not among the candidates is refused (`hallucinated`).
+fn ask_llm(cfg: &llm::Config, q: &Question, run_id: i64) -> Result<Answer, LlmError> {
+    let candidates: Vec<String> = q.candidates.iter().map(|c| c.column.clone()).collect();
+    cfg.complete(
+        &llm::Purpose { name: "map_schema", run_id: Some(run_id) },
+        eai_core::llm::SYSTEM_PROMPT,
+        &eai_core::llm::user_prompt(q),
+        &|content| eai_core::llm::parse_answer(content, &candidates),
+    )
+}
+
 fn route(
     d: &Decision,
     sources: &[ColumnFeatures],
@@ -206,7 +219,7 @@ fn route(
                 target_table: names.1.clone(),
                 candidates,
             };
-            match cfg.ask(&question, run_id) {
+            match ask_llm(cfg, &question, run_id) {
                 Ok(answer) => match answer.target.as_deref().and_then(|t| targets.iter().position(|c| c.name == t)) {
                     Some(j) => Routed {
                         status: "approved",
