@@ -1,4 +1,4 @@
-//! SQL glue of anomaly detection: reads a user's query through SPI and runs the detectors of
+//! SQL glue of anomaly detection: reads a user's query (crate::user_query) and runs the detectors of
 //! `eai_core::anomaly` over it. The catalog (metrics, anomalies, thresholds, incidents) and the
 //! table entry point live in sql/anomalies.sql.
 use eai_core::anomaly::iforest::{Forest, Params, Rows};
@@ -11,6 +11,7 @@ use eai_core::promotion::quote;
 use pgrx::prelude::*;
 
 use crate::errors::EaiError;
+use crate::user_query::UserQuery;
 
 type Found = (
     i64,
@@ -36,16 +37,8 @@ enum Shape {
 const TIME_TYPES: [pg_sys::Oid; 3] = [pg_sys::TIMESTAMPTZOID, pg_sys::TIMESTAMPOID, pg_sys::DATEOID];
 const NUMBER_TYPES: [pg_sys::Oid; 6] = [pg_sys::INT2OID, pg_sys::INT4OID, pg_sys::INT8OID, pg_sys::FLOAT4OID, pg_sys::FLOAT8OID, pg_sys::NUMERICOID];
 
-fn shape(query: &str) -> Shape {
-    let cols: Vec<(String, pg_sys::Oid)> = Spi::connect(|client| {
-        // A cursor takes exactly one SELECT: text closing the subquery to append another statement
-        // (`1) q; DELETE …`) is refused (42P11) instead of run.
-        // `query` is the caller's own query, run with the caller's rights, never a value.
-        let mut cursor = client.try_open_cursor(format!("SELECT * FROM (\n{query}\n) AS q LIMIT 0").as_str(), &[])?; // safe: see above
-        let t = cursor.fetch(1)?;
-        (1..=t.columns()?).map(|i| Ok((t.column_name(i)?, t.column_type_oid(i)?.value()))).collect::<Result<Vec<_>, pgrx::spi::Error>>()
-    })
-    .unwrap_or_else(|e| EaiError::AnomalyInput(format!("the query does not run: {e}")).report());
+fn shape(query: &UserQuery) -> Shape {
+    let cols = query.columns().unwrap_or_else(|e| EaiError::AnomalyInput(format!("the query does not run: {e}")).report());
     let bad: Vec<&str> = cols.iter().skip(1).filter(|(_, t)| !NUMBER_TYPES.contains(t)).map(|(n, _)| n.as_str()).collect();
     if cols.is_empty() || !bad.is_empty() {
         EaiError::AnomalyInput(format!(
@@ -68,37 +61,27 @@ fn shape(query: &str) -> Shape {
 }
 
 /// Every row of `query` as f64 columns (NULL as NaN), `time` first as Unix seconds when given.
-fn read(query: &str, time: Option<&str>, values: &[String]) -> (Vec<f64>, Vec<f64>) {
+fn read(query: &UserQuery, time: Option<&str>, values: &[String]) -> (Vec<f64>, Vec<f64>) {
     let mut select: Vec<String> = Vec::new();
     if let Some(t) = time {
         select.push(format!("extract(epoch FROM q.{})::float8", quote(t))); // safe: quote_ident
     }
-    select.extend(values.iter().map(|c| format!("q.{}::float8", quote(c))));
-    // Quoted identifiers around the caller's own query (see `shape`).
-    let sql = format!("SELECT {} FROM (\n{query}\n) AS q", select.join(", ")); // safe: see above
+    select.extend(values.iter().map(|c| format!("q.{}::float8", quote(c)))); // safe: quote_ident
     let dims = values.len();
-    Spi::connect(|client| {
-        // Through a cursor too (one SELECT only), fetched in chunks.
-        let mut cursor = client.try_open_cursor(sql.as_str(), &[])?;
-        let (mut ts, mut data) = (Vec::new(), Vec::new());
-        let first = usize::from(time.is_some());
-        loop {
-            let t = cursor.fetch(10_000)?;
-            if t.is_empty() {
-                break;
+    let first = usize::from(time.is_some());
+    let (mut ts, mut data) = (Vec::new(), Vec::new());
+    query
+        .for_each_row(&select, 10_000, |row| {
+            if time.is_some() {
+                ts.push(row.get::<f64>(1)?.unwrap_or(f64::NAN));
             }
-            for row in t {
-                if time.is_some() {
-                    ts.push(row.get::<f64>(1)?.unwrap_or(f64::NAN));
-                }
-                for j in 0..dims {
-                    data.push(row.get::<f64>(first + j + 1)?.unwrap_or(f64::NAN));
-                }
+            for j in 0..dims {
+                data.push(row.get::<f64>(first + j + 1)?.unwrap_or(f64::NAN));
             }
-        }
-        Ok::<_, pgrx::spi::Error>((ts, data))
-    })
-    .unwrap_or_else(|e| EaiError::AnomalyInput(format!("could not read the query's rows: {e}")).report())
+            Ok(())
+        })
+        .unwrap_or_else(|e| EaiError::AnomalyInput(format!("could not read the query's rows: {e}")).report());
+    (ts, data)
 }
 
 fn timestamp(secs: f64) -> Option<TimestampWithTimeZone> {
@@ -152,13 +135,11 @@ fn _detect_query(
         EaiError::InvalidParameter("threshold must be a positive number".into()).report();
     }
     let mut out: Vec<Found> = Vec::new();
-    // Exactly one SELECT (PostgreSQL's parser says so), read in a read-only subtransaction that is
-    // rolled back: a function with side effects in it cannot write (crate::user_sql).
-    let query = crate::user_sql::check_select(query);
-    let query = query.as_str();
-    match crate::user_sql::read_only(|| shape(query)) {
+    // Exactly one SELECT, read in a read-only subtransaction that is rolled back (crate::user_query).
+    let query = UserQuery::check(query);
+    match shape(&query) {
         Shape::Series { time, values } => {
-            let (ts, data) = crate::user_sql::read_only(|| read(query, Some(&time), &values));
+            let (ts, data) = read(&query, Some(&time), &values);
             let t = threshold.unwrap_or(Config::default().threshold);
             let dims = values.len();
             for (j, metric) in values.iter().enumerate() {
@@ -209,7 +190,7 @@ fn _detect_query(
             }
         }
         Shape::Rows { columns } => {
-            let (_, data) = crate::user_sql::read_only(|| read(query, None, &columns));
+            let (_, data) = read(&query, None, &columns);
             let rows = Rows { data: &data, dims: columns.len() };
             let t = threshold.unwrap_or(0.6);
             let p = Params { trees: trees as usize, subsample: subsample as usize, seed: seed as u64 };

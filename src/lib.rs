@@ -24,6 +24,7 @@ mod promotion;
 mod quality;
 mod source_helpers;
 mod streamed_insert;
+mod user_query;
 mod user_sql;
 mod worker;
 
