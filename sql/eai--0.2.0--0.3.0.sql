@@ -425,6 +425,21 @@ STRICT VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_disarm_probe_timeout_wrapper';
 
+CREATE  FUNCTION "nl_validate"(
+	"sql" TEXT, /* & str */
+	"scope" TEXT[] DEFAULT ARRAY['gold', 'silver'] /* Vec < String > */
+) RETURNS TABLE (
+	"ok" bool,  /* bool */
+	"sqlstate" TEXT,  /* Option < String > */
+	"reason" TEXT,  /* Option < String > */
+	"statement" TEXT,  /* Option < String > */
+	"relations" TEXT[],  /* Vec < String > */
+	"functions" TEXT[]  /* Vec < String > */
+)
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'nl_validate_wrapper';
+
 -- sql/api.sql
 -- eai API: sources, ingest into bronze, embeddings. Loaded last (finalize) by src/lib.rs, after
 -- the Rust helpers (eai._*) exist. Dynamic SQL quotes every identifier with format('%I') and every

@@ -167,9 +167,7 @@ impl EaiError {
 
     /// Its SQLSTATE, as five characters.
     pub fn sqlstate(&self) -> String {
-        // MAKE_SQLSTATE packs each character in six bits, the first lowest.
-        let code = self.code() as i32;
-        (0..5).map(|i| (((code >> (6 * i)) & 0x3F) as u8 + b'0') as char).collect()
+        sqlstate_text(self.code())
     }
 
     /// The message as it is raised: `eai: …`, secrets removed.
@@ -188,6 +186,12 @@ impl EaiError {
         ErrorReport::new(self.code(), message, "eai").set_hint(self.hint()).report(pgrx::PgLogLevel::ERROR);
         unreachable!("ERROR does not return")
     }
+}
+
+/// A SQLSTATE as its five characters (MAKE_SQLSTATE packs each in six bits, the first lowest).
+pub fn sqlstate_text(code: PgSqlErrorCode) -> String {
+    let code = code as i32;
+    (0..5).map(|i| (((code >> (6 * i)) & 0x3F) as u8 + b'0') as char).collect()
 }
 
 /// Unwrap or raise as a PostgreSQL error.

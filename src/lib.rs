@@ -19,6 +19,7 @@ mod jobs;
 mod llm;
 mod llm_ledger;
 mod mapping;
+mod nl;
 mod profile;
 mod promotion;
 mod quality;

@@ -34,6 +34,7 @@ pub mod llm_ledger;
 pub mod llm_retry;
 pub mod matching;
 pub mod names;
+pub mod nl;
 pub mod node_tree;
 pub mod profile;
 pub mod promotion;

@@ -1,0 +1,4 @@
+//! `eai.nl_to_sql` and its parts (issue 15; docs/nl_to_sql.md). Built so far: the validation
+//! every SELECT passes before eai runs it, whatever wrote it (`validate`).
+
+pub mod validate;
