@@ -440,6 +440,21 @@ STRICT VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'nl_validate_wrapper';
 
+CREATE  FUNCTION "nl_to_sql"(
+	"question" TEXT, /* & str */
+	"scope" TEXT[] DEFAULT ARRAY['gold', 'silver'] /* Vec < String > */
+) RETURNS TABLE (
+	"sql" TEXT,  /* Option < String > */
+	"confidence" double precision,  /* f64 */
+	"engine" TEXT,  /* String */
+	"linked" jsonb,  /* JsonB */
+	"warnings" TEXT[],  /* Vec < String > */
+	"explanation" TEXT  /* String */
+)
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'nl_to_sql_wrapper';
+
 -- sql/api.sql
 -- eai API: sources, ingest into bronze, embeddings. Loaded last (finalize) by src/lib.rs, after
 -- the Rust helpers (eai._*) exist. Dynamic SQL quotes every identifier with format('%I') and every

@@ -220,32 +220,45 @@ fn name_score(name_words: &[String], question: &HashSet<String>) -> f64 {
 
 struct Cues {
     count: bool,
-    agg: Option<&'static str>,
+    /// Aggregates asked for, in the question's order ("the minimum and maximum").
+    aggs: Vec<&'static str>,
+    /// (direction, limit): a superlative limits to 1 (or N); "sorted in descending order" does not.
     order: Option<(&'static str, Option<u64>)>,
     distinct: bool,
     group_after: Vec<usize>,
-    comparisons: Vec<(&'static str, String)>,
+    /// (operator, number, the word before the number when it is not part of the operator).
+    comparisons: Vec<(&'static str, String, Option<String>)>,
+    /// Something this version does not compose (a nested comparison with an aggregate, a count
+    /// compared with a number, "more than one …").
+    unsupported: Option<&'static str>,
 }
+
+const GREATER: &[&str] = &["more than", "greater than", "older than", "larger than", "higher than", "bigger than", "over", "above", "at least"];
+const LESS: &[&str] = &["less than", "fewer than", "younger than", "smaller than", "lower than", "under", "below", "at most"];
+const WORD_NUMBERS: &[&str] = &["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"];
 
 fn cues(q: &str, toks: &[String]) -> Cues {
     let has = |p: &str| q.contains(p);
+    let mut aggs: Vec<(usize, &'static str)> = Vec::new();
+    for (words, agg) in
+        [(&["average", "mean "][..], "avg"), (&["total", "sum of"][..], "sum"), (&["maximum", "max "][..], "max"), (&["minimum", "min "][..], "min")]
+    {
+        if let Some(p) = words.iter().filter_map(|w| q.find(w)).min() {
+            aggs.push((p, agg));
+        }
+    }
+    aggs.sort();
+    let aggs: Vec<&'static str> = aggs.into_iter().map(|(_, a)| a).collect();
     let count = has("how many") || has("number of") || has("count");
-    let agg = if has("average") || has("mean ") {
-        Some("avg")
-    } else if has("total") || has("sum of") {
-        Some("sum")
-    } else if has("maximum") || has("max ") {
-        Some("max")
-    } else if has("minimum") || has("min ") {
-        Some("min")
-    } else {
-        None
-    };
     let n = toks.iter().find_map(|t| t.parse::<u64>().ok());
-    let order = if has("highest") || has("largest") || has("most") || has("biggest") || has("oldest") || has("top ") || has("descending") {
-        Some(("DESC", n.filter(|_| has("top ") || q.contains(" the ")).or(Some(1))))
-    } else if has("lowest") || has("smallest") || has("least") || has("youngest") || has("fewest") || has("ascending") {
-        Some(("ASC", n.or(Some(1))))
+    let sorted = has("sort") || has("order") || has("descending") || has("ascending");
+    let superlative_desc = ["highest", "largest", "most", "biggest", "oldest", "top ", "latest", "longest", "greatest"].iter().any(|w| has(w));
+    let superlative_asc = ["lowest", "smallest", "least", "youngest", "fewest", "earliest", "shortest"].iter().any(|w| has(w));
+    let limit = |n: Option<u64>| if sorted && !(superlative_desc || superlative_asc) { n.filter(|_| has("top ")) } else { n.or(Some(1)) };
+    let order = if superlative_desc || has("descending") {
+        Some(("DESC", limit(n.filter(|_| has("top ") || has(" the ")))))
+    } else if superlative_asc || has("ascending") || (sorted && !aggs.is_empty()) || has("sort") || has("ordered by") || has("order of") {
+        Some(("ASC", limit(n)))
     } else {
         None
     };
@@ -253,26 +266,36 @@ fn cues(q: &str, toks: &[String]) -> Cues {
     let group_after =
         toks.iter().enumerate().filter(|(i, t)| (t.as_str() == "each" || t.as_str() == "per") && *i + 1 < toks.len()).map(|(i, _)| i + 1).collect();
     let mut comparisons = Vec::new();
+    let mut unsupported = None;
     for (i, t) in toks.iter().enumerate() {
-        if let Ok(_v) = t.parse::<f64>() {
-            let before = if i >= 2 { format!("{} {}", toks[i - 2], toks[i - 1]) } else { String::new() };
-            let op = if ["more than", "greater than", "older than", "larger than", "higher than", "bigger than", "over", "above"]
-                .iter()
-                .any(|p| before.ends_with(p))
-            {
+        let is_number = t.parse::<f64>().is_ok();
+        let ends = |k: usize, list: &[&str]| k <= i && k >= 1 && list.iter().any(|p| toks[..i + 1 - k].join(" ").ends_with(p));
+        if WORD_NUMBERS.contains(&t.as_str()) && (ends(1, GREATER) || ends(1, LESS)) {
+            unsupported = Some("a count compared with a number (\"more than one …\")");
+        }
+        if !is_number {
+            continue;
+        }
+        // "older than 30", or "under age 30": the operator right before, or before one word.
+        let op_at = |k: usize| {
+            if ends(k, GREATER) {
                 Some(">")
-            } else if ["less than", "fewer than", "younger than", "smaller than", "lower than", "under", "below"].iter().any(|p| before.ends_with(p))
-            {
+            } else if ends(k, LESS) {
                 Some("<")
             } else {
                 None
-            };
-            if let Some(op) = op {
-                comparisons.push((op, t.clone()));
             }
+        };
+        if let Some(op) = op_at(1) {
+            comparisons.push((op, t.clone(), None));
+        } else if let Some(op) = op_at(2) {
+            comparisons.push((op, t.clone(), Some(toks[i - 1].clone())));
         }
     }
-    Cues { count, agg, order, distinct, group_after, comparisons }
+    if (has("average") || has("mean ")) && (GREATER.iter().chain(LESS).any(|p| has(p))) {
+        unsupported = Some("a comparison with an average (a nested query)");
+    }
+    Cues { count, aggs, order, distinct, group_after, comparisons, unsupported }
 }
 
 fn quote_literal(v: &str) -> String {
@@ -348,6 +371,20 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
             format!("the question names two tables, {} and {} (joins are not composed yet)", catalog.tables[t].name, catalog.tables[o].name),
         );
     }
+    if let Some(what) = cue.unsupported {
+        return abstain(links, 0.3, format!("the question asks for {what}, which is not composed yet"));
+    }
+    // A column named in the question that only another table has: a join, not composed yet.
+    let here: HashSet<String> = cols_of(t).flat_map(|c| words(&catalog.columns[c].name)).collect();
+    if let Some(c) = catalog.columns.iter().enumerate().find(|(i, c)| {
+        c.table != t && column_scores[*i] >= 0.99 && words(&c.name).iter().any(|w| !here.contains(w) && !STOP.contains(&w.as_str()) && w != "id")
+    }) {
+        return abstain(
+            links,
+            0.3,
+            format!("the question names {}.{} of another table (joins are not composed yet)", catalog.tables[c.1.table].name, c.1.name),
+        );
+    }
     let filters: Vec<String> = values.iter().map(|(c, v)| format!("{} = {}", quote_ident(&catalog.columns[*c].name), quote_literal(v))).collect();
     let filter_cols: HashSet<usize> = values.iter().map(|(c, _)| *c).collect();
     let mut numbers: Vec<usize> = linked.iter().copied().filter(|i| catalog.columns[*i].kind == Kind::Number).collect();
@@ -365,9 +402,17 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
         }
     }
     let mut wheres = filters.clone();
-    for (op, n) in &cue.comparisons {
-        match numbers.first() {
-            Some(c) => wheres.push(format!("{} {op} {n}", quote_ident(&catalog.columns[*c].name))),
+    let mut compared: HashSet<usize> = HashSet::new();
+    for (op, n, word) in &cue.comparisons {
+        // "under age 30": the column the word names; else the number column named or guessed.
+        let by_word = word
+            .as_ref()
+            .and_then(|w| cols_of(t).find(|c| catalog.columns[*c].kind == Kind::Number && words(&catalog.columns[*c].name).contains(&stem(w))));
+        match by_word.or(numbers.first().copied()) {
+            Some(c) => {
+                compared.insert(c);
+                wheres.push(format!("{} {op} {n}", quote_ident(&catalog.columns[c].name)))
+            }
             None => return abstain(links, 0.3, format!("a comparison with {n}, but no number column it is about")),
         }
     }
@@ -376,7 +421,7 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
     // it cannot place means it did not understand the question, so it abstains.
     let limit_n = cue.order.and_then(|(_, n)| n).map(|n| n.to_string());
     for (i, tok) in toks.iter().enumerate() {
-        if tok.parse::<f64>().is_err() || cue.comparisons.iter().any(|(_, n)| n == tok) || limit_n.as_deref() == Some(tok.as_str()) {
+        if tok.parse::<f64>().is_err() || cue.comparisons.iter().any(|(_, n, _)| n == tok) || limit_n.as_deref() == Some(tok.as_str()) {
             continue;
         }
         let prev = if i > 0 { stem(&toks[i - 1]) } else { String::new() };
@@ -394,6 +439,10 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
         .iter()
         .filter_map(|&i| {
             let w = stem(&toks[i]);
+            // "each shop" of the shop table is each row, not a group.
+            if words(&catalog.tables[t].name).contains(&w) {
+                return None;
+            }
             cols_of(t).find(|c| words(&catalog.columns[*c].name).contains(&w))
         })
         .next();
@@ -401,7 +450,10 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
     let mut confidence = (table_scores[t].min(1.0) * 0.5 + 0.5).min(1.0) * if guessed { 0.8 } else { 1.0 };
     let mut select: Vec<String> = Vec::new();
     let mut order = String::new();
-    if cue.count && cue.agg.is_none() {
+    // "number of products" is a column when one is named so (number_products), not a count.
+    let number_column = linked.iter().any(|c| words(&catalog.columns[*c].name).iter().any(|w| w == "number" || w == "num"));
+    let count = cue.count && !(number_column && !q.contains("how many") && !q.contains("count"));
+    if count && cue.aggs.is_empty() {
         if let Some(g) = group {
             select.push(quote_ident(&catalog.columns[g].name));
         }
@@ -413,17 +465,22 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
         } else {
             "count(*)".into()
         });
-    } else if let Some(agg) = cue.agg {
+    } else if !cue.aggs.is_empty() {
         let Some(m) = measure else {
-            return abstain(links, 0.3, format!("a {agg}, but no number column it is of"));
+            return abstain(links, 0.3, format!("a {}, but no number column it is of", cue.aggs.join(" and ")));
         };
         if let Some(g) = group {
             select.push(quote_ident(&catalog.columns[g].name));
         }
-        select.push(format!("{agg}({})", quote_ident(&catalog.columns[m].name)));
+        for agg in &cue.aggs {
+            select.push(format!("{agg}({})", quote_ident(&catalog.columns[m].name)));
+        }
     } else {
-        let shown: Vec<usize> =
-            linked.iter().copied().filter(|c| !filter_cols.contains(c) && Some(*c) != measure.filter(|_| cue.order.is_some())).collect();
+        let shown: Vec<usize> = linked
+            .iter()
+            .copied()
+            .filter(|c| !filter_cols.contains(c) && !compared.contains(c) && Some(*c) != measure.filter(|_| cue.order.is_some()))
+            .collect();
         let shown = if shown.is_empty() { linked.iter().copied().filter(|c| !filter_cols.contains(c)).collect() } else { shown };
         if shown.is_empty() {
             return abstain(links, 0.3, "no column of the table is named in the question".into());
@@ -452,26 +509,27 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
         });
     }
     let group_by = group.map(|g| format!(" GROUP BY {}", quote_ident(&catalog.columns[g].name))).unwrap_or_default();
-    if group.is_some() && (cue.count || cue.agg.is_some()) {
+    if group.is_some() && (count || !cue.aggs.is_empty()) {
         if let Some((dir, n)) = cue.order {
             order = format!(" ORDER BY {} {dir}{}", select.len(), n.map(|n| format!(" LIMIT {n}")).unwrap_or_default());
         }
     }
     let where_sql = if wheres.is_empty() { String::new() } else { format!(" WHERE {}", wheres.join(" AND ")) };
     let sql = format!("SELECT {} FROM {}{where_sql}{group_by}{order}", select.join(", "), catalog.tables[t].sql_name);
-    if !cue.group_after.is_empty() && group.is_none() {
+    let grouped_by_row = cue.group_after.iter().any(|&i| words(&catalog.tables[t].name).contains(&stem(&toks[i])));
+    if !cue.group_after.is_empty() && group.is_none() && !grouped_by_row {
         confidence *= 0.5;
     }
     let explanation = format!(
         "table {} ({}), {}{}{}",
         catalog.tables[t].name,
         if table_scores[t] >= 0.99 { "named" } else { "from its columns and values" },
-        if cue.count {
-            "a count"
-        } else if let Some(a) = cue.agg {
-            a
+        if count {
+            "a count".to_string()
+        } else if !cue.aggs.is_empty() {
+            cue.aggs.join(" and ")
         } else {
-            "a list"
+            "a list".to_string()
         },
         if wheres.is_empty() { String::new() } else { format!(", where {}", wheres.join(" and ")) },
         group.map(|g| format!(", per {}", catalog.columns[g].name)).unwrap_or_default()
@@ -555,6 +613,14 @@ mod tests {
         assert_eq!(sql("How many concerts are there in year 2014?").as_deref(), Some("SELECT count(*) FROM public.concert WHERE \"year\" = 2014"));
         assert_eq!(sql("How many concerts were there in 2014?").as_deref(), Some("SELECT count(*) FROM public.concert WHERE \"year\" = 2014"));
         assert_eq!(sql("How many singers have 3 concerts?"), None, "a number it cannot place");
+        assert_eq!(
+            sql("List the names of singers sorted by age in descending order").as_deref(),
+            Some("SELECT \"name\" FROM public.singer ORDER BY \"age\" DESC")
+        );
+        assert_eq!(sql("What are the minimum and maximum age of singers?").as_deref(), Some("SELECT min(\"age\"), max(\"age\") FROM public.singer"));
+        assert_eq!(sql("Show the names of singers under age 30").as_deref(), Some("SELECT \"name\" FROM public.singer WHERE \"age\" < 30"));
+        assert_eq!(sql("Which countries have more than one singer?"), None, "a count compared with a number: not composed");
+        assert_eq!(sql("Which singers are older than the average age?"), None, "a nested comparison: not composed");
     }
 
     #[test]
