@@ -186,7 +186,9 @@ pub fn words(s: &str) -> Vec<String> {
 }
 
 fn stem(w: &str) -> String {
-    if w.len() > 4 && w.ends_with("ies") {
+    if w == "ids" {
+        "id".to_string()
+    } else if w.len() > 4 && w.ends_with("ies") {
         format!("{}y", &w[..w.len() - 3])
     } else if w.len() > 3 && w.ends_with('s') && !w.ends_with("ss") {
         w[..w.len() - 1].to_string()
@@ -267,30 +269,48 @@ fn cues(q: &str, toks: &[String]) -> Cues {
         toks.iter().enumerate().filter(|(i, t)| (t.as_str() == "each" || t.as_str() == "per") && *i + 1 < toks.len()).map(|(i, _)| i + 1).collect();
     let mut comparisons = Vec::new();
     let mut unsupported = None;
+    // The operator phrase ending at token `end` (exclusive): (operator, its length in words).
+    let op_ending = |end: usize| -> Option<(&'static str, usize)> {
+        for (list, op) in [(GREATER, ">"), (LESS, "<")] {
+            for p in list {
+                let n = p.split(' ').count();
+                if end >= n && toks[end - n..end].join(" ") == *p {
+                    return Some((op, n));
+                }
+            }
+        }
+        None
+    };
     for (i, t) in toks.iter().enumerate() {
-        let is_number = t.parse::<f64>().is_ok();
-        let ends = |k: usize, list: &[&str]| k <= i && k >= 1 && list.iter().any(|p| toks[..i + 1 - k].join(" ").ends_with(p));
-        if WORD_NUMBERS.contains(&t.as_str()) && (ends(1, GREATER) || ends(1, LESS)) {
+        if WORD_NUMBERS.contains(&t.as_str()) && op_ending(i).is_some() {
             unsupported = Some("a count compared with a number (\"more than one …\")");
         }
-        if !is_number {
+        if t.parse::<f64>().is_err() {
             continue;
         }
-        // "older than 30", or "under age 30": the operator right before, or before one word.
-        let op_at = |k: usize| {
-            if ends(k, GREATER) {
-                Some(">")
-            } else if ends(k, LESS) {
-                Some("<")
-            } else {
-                None
-            }
-        };
-        if let Some(op) = op_at(1) {
-            comparisons.push((op, t.clone(), None));
-        } else if let Some(op) = op_at(2) {
+        // "earnings below 200000" (the column before the operator), or "under age 30" (between).
+        if let Some((op, n)) = op_ending(i) {
+            comparisons.push((op, t.clone(), if i > n { Some(toks[i - n - 1].clone()) } else { None }));
+        } else if let Some((op, _)) = (i >= 1).then(|| op_ending(i - 1)).flatten() {
             comparisons.push((op, t.clone(), Some(toks[i - 1].clone())));
         }
+    }
+    let superlative = superlative_desc || superlative_asc;
+    for (words, what) in [
+        (&[" not ", "n't ", "except", "without", "other than", "excluding", "never"][..], "a negation"),
+        (
+            &["substring", "contain", " like ", "start with", "starts with", "begin with", "begins with", "end with", "ends with", "includ"][..],
+            "a text pattern",
+        ),
+        (&["common", "frequent", "popular"][..], "the most frequent value (a count per group)"),
+        (&[" both ", "intersect", " also "][..], "two conditions on different rows"),
+    ] {
+        if words.iter().any(|w| q.contains(w)) {
+            unsupported = Some(what);
+        }
+    }
+    if count && superlative {
+        unsupported = Some("a superlative of a count per group");
     }
     if (has("average") || has("mean ")) && (GREATER.iter().chain(LESS).any(|p| has(p))) {
         unsupported = Some("a comparison with an average (a nested query)");
@@ -335,11 +355,13 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
             }
         }
     }
-    // Keep the longest value per column, and a value only once.
-    values.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+    // A value only once (the longest match first, in the first column that has it); several values
+    // of one column only when the question says "or" ("CD or DVD": IN).
+    values.sort_by_key(|v| std::cmp::Reverse(v.1.len()));
+    let either = q.contains(" or ");
     let mut seen_cols = HashSet::new();
     let mut seen_vals = HashSet::new();
-    values.retain(|(c, v)| seen_cols.insert(*c) && seen_vals.insert(v.to_lowercase()));
+    values.retain(|(c, v)| (seen_cols.insert(*c) || either) && seen_vals.insert(v.to_lowercase()));
     // The table: the best by name, helped by its linked columns and values.
     let mut best_table: Option<(usize, f64)> = None;
     for (t, ts) in table_scores.iter().enumerate() {
@@ -385,9 +407,24 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
             format!("the question names {}.{} of another table (joins are not composed yet)", catalog.tables[c.1.table].name, c.1.name),
         );
     }
-    let filters: Vec<String> = values.iter().map(|(c, v)| format!("{} = {}", quote_ident(&catalog.columns[*c].name), quote_literal(v))).collect();
+    let mut by_column: Vec<(usize, Vec<String>)> = Vec::new();
+    for (c, v) in &values {
+        match by_column.iter_mut().find(|(x, _)| x == c) {
+            Some((_, vs)) => vs.push(quote_literal(v)),
+            None => by_column.push((*c, vec![quote_literal(v)])),
+        }
+    }
+    let filters: Vec<String> = by_column
+        .iter()
+        .map(|(c, vs)| match vs.as_slice() {
+            [one] => format!("{} = {one}", quote_ident(&catalog.columns[*c].name)),
+            many => format!("{} IN ({})", quote_ident(&catalog.columns[*c].name), many.join(", ")),
+        })
+        .collect();
     let filter_cols: HashSet<usize> = values.iter().map(|(c, _)| *c).collect();
     let mut numbers: Vec<usize> = linked.iter().copied().filter(|i| catalog.columns[*i].kind == Kind::Number).collect();
+    // The most specific first: "rank points" is winner_rank_points rather than winner_rank.
+    numbers.sort_by_key(|c| std::cmp::Reverse(words(&catalog.columns[*c].name).len()));
     // A comparison or an order with no number column named: "older"/"younger"/"oldest" mean an
     // age; else the table's one number column that is not an identifier, if it has one.
     let mut guessed = false;
@@ -405,9 +442,13 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
     let mut compared: HashSet<usize> = HashSet::new();
     for (op, n, word) in &cue.comparisons {
         // "under age 30": the column the word names; else the number column named or guessed.
-        let by_word = word
-            .as_ref()
-            .and_then(|w| cols_of(t).find(|c| catalog.columns[*c].kind == Kind::Number && words(&catalog.columns[*c].name).contains(&stem(w))));
+        // The word names a number column (not an identifier, not the table itself).
+        let by_word = word.as_ref().map(|w| stem(w)).filter(|w| !words(&catalog.tables[t].name).contains(w)).and_then(|w| {
+            cols_of(t).find(|c| {
+                let cw = words(&catalog.columns[*c].name);
+                catalog.columns[*c].kind == Kind::Number && cw.contains(&w) && !cw.iter().any(|x| x == "id")
+            })
+        });
         match by_word.or(numbers.first().copied()) {
             Some(c) => {
                 compared.insert(c);
@@ -420,6 +461,8 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
     // ("year 2014", "age 30") or a year ("in 2014" with a year column) is an equality; a number
     // it cannot place means it did not understand the question, so it abstains.
     let limit_n = cue.order.and_then(|(_, n)| n).map(|n| n.to_string());
+    let mut equal_numbers: std::collections::BTreeMap<usize, Vec<String>> = std::collections::BTreeMap::new();
+    let mut last_number_col: Option<usize> = None;
     for (i, tok) in toks.iter().enumerate() {
         if tok.parse::<f64>().is_err() || cue.comparisons.iter().any(|(_, n, _)| n == tok) || limit_n.as_deref() == Some(tok.as_str()) {
             continue;
@@ -428,10 +471,21 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
         let named = cols_of(t).find(|c| words(&catalog.columns[*c].name).contains(&prev));
         let year = tok.len() == 4 && tok.parse::<u32>().is_ok_and(|y| (1800..=2100).contains(&y));
         let year_col = cols_of(t).find(|c| words(&catalog.columns[*c].name).iter().any(|w| w == "year"));
-        match named.or(if year { year_col } else { None }) {
-            Some(c) => wheres.push(format!("{} = {tok}", quote_ident(&catalog.columns[c].name))),
+        match named.or(if year { year_col } else { None }).or(last_number_col.filter(|_| either)) {
+            Some(c) => {
+                equal_numbers.entry(c).or_insert_with(Vec::new).push(tok.clone());
+                last_number_col = Some(c);
+            }
             None => return abstain(links, 0.3, format!("the question has a number, {tok}, that it could not place")),
         }
+    }
+    for (c, ns) in &equal_numbers {
+        match ns.as_slice() {
+            [one] => wheres.push(format!("{} = {one}", quote_ident(&catalog.columns[*c].name))),
+            many if either => wheres.push(format!("{} IN ({})", quote_ident(&catalog.columns[*c].name), many.join(", "))),
+            _ => return abstain(links, 0.3, "the question has several numbers for one column, and no \"or\"".into()),
+        }
+        compared.insert(*c);
     }
     // Group: the linked column right after "each"/"per" (or "by").
     let group: Option<usize> = cue
@@ -488,8 +542,13 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
         for c in &shown {
             select.push(quote_ident(&catalog.columns[*c].name));
         }
+        let recent = ["recent", "latest", "earliest", "newest", "last"].iter().any(|w| q.contains(w));
+        let time_col = if recent { cols_of(t).find(|c| catalog.columns[*c].kind == Kind::Time) } else { None };
+        if recent && time_col.is_none() {
+            return abstain(links, 0.3, "a question about the most recent or earliest, and no date column".into());
+        }
         if let Some((dir, n)) = cue.order {
-            match measure.or_else(|| numbers.first().copied()) {
+            match time_col.or(measure).or_else(|| numbers.first().copied()) {
                 Some(m) => {
                     order =
                         format!(" ORDER BY {} {dir}{}", quote_ident(&catalog.columns[m].name), n.map(|n| format!(" LIMIT {n}")).unwrap_or_default());
