@@ -1,6 +1,6 @@
 //! `eai.nl_to_sql(question, scope)`: the embedded engine (eai-core `nl::engine`) over the catalog
 //! the calling role may read in the scope (tables, columns, their kinds, sample values of text
-//! columns as the value index), then validated (`validate`). Read as the caller, in a read-only
+//! columns as the value index, foreign keys as join paths), then validated (`validate`). Read as the caller, in a read-only
 //! subtransaction; nothing of the answer is run here.
 
 use eai_core::nl::engine::{self, Catalog, Column, Kind, QuestionVectors, Table};
@@ -43,17 +43,19 @@ fn read_catalog(scope: &[String]) -> Result<Catalog, pgrx::spi::Error> {
                 oids.push(r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid));
                 catalog.tables.push(Table { name: r.get(2)?.unwrap_or_default(), sql_name: r.get(3)?.unwrap_or_default(), embedding: None });
             }
+            let mut attnums: std::collections::HashMap<(u32, i16), usize> = std::collections::HashMap::new();
             for (t, oid) in oids.iter().enumerate() {
                 let cols = client.select(
-                    "SELECT a.attname::text, t.typcategory::text FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+                    "SELECT a.attname::text, t.typcategory::text, a.attnum FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
                       WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attname NOT LIKE '\\_eai\\_%' ORDER BY a.attnum",
                     None,
                     &[(*oid).into()],
                 )?;
-                let cols: Vec<(String, String)> = cols
-                    .map(|r| Ok((r.get::<String>(1)?.unwrap_or_default(), r.get::<String>(2)?.unwrap_or_default())))
+                let cols: Vec<(String, String, i16)> = cols
+                    .map(|r| Ok((r.get::<String>(1)?.unwrap_or_default(), r.get::<String>(2)?.unwrap_or_default(), r.get::<i16>(3)?.unwrap_or(0))))
                     .collect::<Result<_, pgrx::spi::Error>>()?;
-                for (name, category) in cols {
+                for (name, category, attnum) in cols {
+                    attnums.insert((oid.to_u32(), attnum), catalog.columns.len());
                     let k = kind(&category);
                     let mut values = Vec::new();
                     if k == Kind::Text {
@@ -73,6 +75,20 @@ fn read_catalog(scope: &[String]) -> Result<Catalog, pgrx::spi::Error> {
                             .collect::<Result<_, pgrx::spi::Error>>()?;
                     }
                     catalog.columns.push(Column { table: t, name, kind: k, values, embedding: None });
+                }
+            }
+            // Foreign keys of one column between tables of the catalog: the join paths.
+            let fks = client.select(
+                "SELECT conrelid, conkey[1], confrelid, confkey[1] FROM pg_catalog.pg_constraint
+                  WHERE contype = 'f' AND array_length(conkey, 1) = 1 AND conrelid = ANY ($1) AND confrelid = ANY ($1)",
+                None,
+                &[oids.clone().into()],
+            )?;
+            for r in fks {
+                let from = (r.get::<pg_sys::Oid>(1)?.map(|o| o.to_u32()).unwrap_or(0), r.get::<i16>(2)?.unwrap_or(0));
+                let to = (r.get::<pg_sys::Oid>(3)?.map(|o| o.to_u32()).unwrap_or(0), r.get::<i16>(4)?.unwrap_or(0));
+                if let (Some(a), Some(b)) = (attnums.get(&from), attnums.get(&to)) {
+                    catalog.foreign_keys.push((*a, *b));
                 }
             }
             Ok(catalog)

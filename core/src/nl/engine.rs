@@ -6,9 +6,9 @@
 //!
 //! This first version answers questions about one table: a list of columns, a count, a sum,
 //! average, minimum or maximum of a measure, filters on linked values and on numbers ("older than
-//! 30"), a group ("for each country", "per year", "by city"), and order with a limit ("the 3
-//! largest", "the most"). A question whose words link to two tables is answered when a foreign key
-//! joins them; otherwise it abstains.
+//! 30"), a group ("for each country", "per year"), and order with a limit ("the 3 largest", "the
+//! most"). A question whose words involve a second table is answered when a foreign key joins the
+//! two; otherwise, or with more tables, it abstains.
 
 use std::collections::HashSet;
 
@@ -379,34 +379,69 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
         return abstain(links, t_score / 2.0, "no table matches the question's words".into());
     }
     links.push(Link { words: catalog.tables[t].name.clone(), to: catalog.tables[t].sql_name.clone(), score: table_scores[t].min(1.0) });
-    let cols_of = |t: usize| catalog.columns.iter().enumerate().filter(move |(_, c)| c.table == t).map(|(i, _)| i);
+    let cols_of_table = |t: usize| catalog.columns.iter().enumerate().filter(move |(_, c)| c.table == t).map(|(i, _)| i);
     let cue = cues(&q, &toks);
-    let linked: Vec<usize> = cols_of(t).filter(|i| column_scores[*i] >= 0.99).collect();
-    // Values, or the name, of another table: they need a join, which this version does not compose.
-    if values.iter().any(|(c, _)| catalog.columns[*c].table != t) {
-        return abstain(links, 0.3, "the question names values of another table (joins are not composed yet)".into());
-    }
-    if let Some(o) = table_scores.iter().enumerate().find(|(o, s)| *o != t && **s >= 0.99).map(|(o, _)| o) {
-        return abstain(
-            links,
-            0.3,
-            format!("the question names two tables, {} and {} (joins are not composed yet)", catalog.tables[t].name, catalog.tables[o].name),
-        );
-    }
     if let Some(what) = cue.unsupported {
         return abstain(links, 0.3, format!("the question asks for {what}, which is not composed yet"));
     }
-    // A column named in the question that only another table has: a join, not composed yet.
-    let here: HashSet<String> = cols_of(t).flat_map(|c| words(&catalog.columns[c].name)).collect();
-    if let Some(c) = catalog.columns.iter().enumerate().find(|(i, c)| {
-        c.table != t && column_scores[*i] >= 0.99 && words(&c.name).iter().any(|w| !here.contains(w) && !STOP.contains(&w.as_str()) && w != "id")
-    }) {
+    // A second table: one the question names, whose values it names, or whose column it names
+    // (a column only that table has). It is joined along a foreign key between the two; with
+    // none, or with more tables, the engine abstains.
+    let here: HashSet<String> = cols_of_table(t).flat_map(|c| words(&catalog.columns[c].name)).collect();
+    let mut others: Vec<(usize, String)> = Vec::new();
+    for (c, _) in values.iter().filter(|(c, _)| catalog.columns[*c].table != t) {
+        others.push((catalog.columns[*c].table, format!("values of {}", catalog.tables[catalog.columns[*c].table].name)));
+    }
+    for (o, _) in table_scores.iter().enumerate().filter(|(o, s)| *o != t && **s >= 0.99) {
+        others.push((o, format!("the table {}", catalog.tables[o].name)));
+    }
+    for (i, c) in catalog.columns.iter().enumerate() {
+        if c.table != t && column_scores[i] >= 0.99 && words(&c.name).iter().any(|w| !here.contains(w) && !STOP.contains(&w.as_str()) && w != "id") {
+            others.push((c.table, format!("{}.{}", catalog.tables[c.table].name, c.name)));
+        }
+    }
+    let other_tables: HashSet<usize> = others.iter().map(|(o, _)| *o).collect();
+    if other_tables.len() > 1 {
+        return abstain(links, 0.3, "the question names more than two tables (joins of three are not composed yet)".into());
+    }
+    let second: Option<usize> = other_tables.iter().next().copied();
+    // The join: a foreign key between t and the second table, either way.
+    let join: Option<(usize, usize)> = second.and_then(|o| {
+        catalog.foreign_keys.iter().copied().find(|(a, b)| {
+            let (ta, tb) = (catalog.columns[*a].table, catalog.columns[*b].table);
+            (ta == t && tb == o) || (ta == o && tb == t)
+        })
+    });
+    if let (Some(o), None) = (second, join) {
+        let why = others.iter().find(|(x, _)| *x == o).map(|(_, w)| w.clone()).unwrap_or_default();
         return abstain(
             links,
             0.3,
-            format!("the question names {}.{} of another table (joins are not composed yet)", catalog.tables[c.1.table].name, c.1.name),
+            format!("the question names {why} too, and no foreign key joins {} and {}", catalog.tables[t].name, catalog.tables[o].name),
         );
     }
+    let joined = join.is_some();
+    // Columns in play: the table's, and the joined table's (a name both have is the first table's).
+    let cols_of =
+        |_t: usize| catalog.columns.iter().enumerate().filter(move |(_, c)| c.table == t || (joined && Some(c.table) == second)).map(|(i, _)| i);
+    let first_names: HashSet<String> = cols_of_table(t).map(|c| catalog.columns[c].name.clone()).collect();
+    let linked: Vec<usize> = cols_of(t)
+        .filter(|i| column_scores[*i] >= 0.99 && (catalog.columns[*i].table == t || !first_names.contains(&catalog.columns[*i].name)))
+        .collect();
+    let col = |c: usize| -> String {
+        let name = quote_ident(&catalog.columns[c].name);
+        if joined {
+            format!("{}.{name}", if catalog.columns[c].table == t { "t1" } else { "t2" })
+        } else {
+            name
+        }
+    };
+    let from_sql = match (second, join) {
+        (Some(o), Some((a, b))) => {
+            format!("{} AS t1 JOIN {} AS t2 ON {} = {}", catalog.tables[t].sql_name, catalog.tables[o].sql_name, col(a), col(b))
+        }
+        _ => catalog.tables[t].sql_name.clone(),
+    };
     let mut by_column: Vec<(usize, Vec<String>)> = Vec::new();
     for (c, v) in &values {
         match by_column.iter_mut().find(|(x, _)| x == c) {
@@ -417,8 +452,8 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
     let filters: Vec<String> = by_column
         .iter()
         .map(|(c, vs)| match vs.as_slice() {
-            [one] => format!("{} = {one}", quote_ident(&catalog.columns[*c].name)),
-            many => format!("{} IN ({})", quote_ident(&catalog.columns[*c].name), many.join(", ")),
+            [one] => format!("{} = {one}", col(*c)),
+            many => format!("{} IN ({})", col(*c), many.join(", ")),
         })
         .collect();
     let filter_cols: HashSet<usize> = values.iter().map(|(c, _)| *c).collect();
@@ -452,7 +487,7 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
         match by_word.or(numbers.first().copied()) {
             Some(c) => {
                 compared.insert(c);
-                wheres.push(format!("{} {op} {n}", quote_ident(&catalog.columns[c].name)))
+                wheres.push(format!("{} {op} {n}", col(c)))
             }
             None => return abstain(links, 0.3, format!("a comparison with {n}, but no number column it is about")),
         }
@@ -481,8 +516,8 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
     }
     for (c, ns) in &equal_numbers {
         match ns.as_slice() {
-            [one] => wheres.push(format!("{} = {one}", quote_ident(&catalog.columns[*c].name))),
-            many if either => wheres.push(format!("{} IN ({})", quote_ident(&catalog.columns[*c].name), many.join(", "))),
+            [one] => wheres.push(format!("{} = {one}", col(*c))),
+            many if either => wheres.push(format!("{} IN ({})", col(*c), many.join(", "))),
             _ => return abstain(links, 0.3, "the question has several numbers for one column, and no \"or\"".into()),
         }
         compared.insert(*c);
@@ -509,11 +544,11 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
     let count = cue.count && !(number_column && !q.contains("how many") && !q.contains("count"));
     if count && cue.aggs.is_empty() {
         if let Some(g) = group {
-            select.push(quote_ident(&catalog.columns[g].name));
+            select.push(col(g));
         }
         select.push(if cue.distinct {
             match linked.iter().find(|c| Some(**c) != group && !filter_cols.contains(c)) {
-                Some(c) => format!("count(DISTINCT {})", quote_ident(&catalog.columns[*c].name)),
+                Some(c) => format!("count(DISTINCT {})", col(*c)),
                 None => "count(*)".into(),
             }
         } else {
@@ -524,10 +559,10 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
             return abstain(links, 0.3, format!("a {}, but no number column it is of", cue.aggs.join(" and ")));
         };
         if let Some(g) = group {
-            select.push(quote_ident(&catalog.columns[g].name));
+            select.push(col(g));
         }
         for agg in &cue.aggs {
-            select.push(format!("{agg}({})", quote_ident(&catalog.columns[m].name)));
+            select.push(format!("{agg}({})", col(m)));
         }
     } else {
         let shown: Vec<usize> = linked
@@ -540,7 +575,7 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
             return abstain(links, 0.3, "no column of the table is named in the question".into());
         }
         for c in &shown {
-            select.push(quote_ident(&catalog.columns[*c].name));
+            select.push(col(*c));
         }
         let recent = ["recent", "latest", "earliest", "newest", "last"].iter().any(|w| q.contains(w));
         let time_col = if recent { cols_of(t).find(|c| catalog.columns[*c].kind == Kind::Time) } else { None };
@@ -550,8 +585,7 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
         if let Some((dir, n)) = cue.order {
             match time_col.or(measure).or_else(|| numbers.first().copied()) {
                 Some(m) => {
-                    order =
-                        format!(" ORDER BY {} {dir}{}", quote_ident(&catalog.columns[m].name), n.map(|n| format!(" LIMIT {n}")).unwrap_or_default());
+                    order = format!(" ORDER BY {} {dir}{}", col(m), n.map(|n| format!(" LIMIT {n}")).unwrap_or_default());
                 }
                 None => confidence *= 0.6,
             }
@@ -567,14 +601,14 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
             score: column_scores[*c],
         });
     }
-    let group_by = group.map(|g| format!(" GROUP BY {}", quote_ident(&catalog.columns[g].name))).unwrap_or_default();
+    let group_by = group.map(|g| format!(" GROUP BY {}", col(g))).unwrap_or_default();
     if group.is_some() && (count || !cue.aggs.is_empty()) {
         if let Some((dir, n)) = cue.order {
             order = format!(" ORDER BY {} {dir}{}", select.len(), n.map(|n| format!(" LIMIT {n}")).unwrap_or_default());
         }
     }
     let where_sql = if wheres.is_empty() { String::new() } else { format!(" WHERE {}", wheres.join(" AND ")) };
-    let sql = format!("SELECT {} FROM {}{where_sql}{group_by}{order}", select.join(", "), catalog.tables[t].sql_name);
+    let sql = format!("SELECT {} FROM {}{where_sql}{group_by}{order}", select.join(", "), from_sql);
     let grouped_by_row = cue.group_after.iter().any(|&i| words(&catalog.tables[t].name).contains(&stem(&toks[i])));
     if !cue.group_after.is_empty() && group.is_none() && !grouped_by_row {
         confidence *= 0.5;
@@ -690,6 +724,25 @@ mod tests {
         assert!(a.sql.as_deref().is_none_or(|s| s.starts_with("SELECT ")), "{a:?}");
         let a = answer("Which concerts had singers from France?", &catalog(), &QuestionVectors::default());
         assert!(a.sql.is_none() && a.explanation.contains("joins"), "{a:?}");
+    }
+
+    #[test]
+    fn two_tables_are_joined_along_a_foreign_key() {
+        let mut c = catalog();
+        c.tables.push(Table { sql_name: "public.song".into(), name: "song".into(), embedding: None });
+        c.columns.push(Column { table: 2, name: "title".into(), kind: Kind::Text, values: vec!["Love".into()], embedding: None });
+        c.columns.push(Column { table: 2, name: "singer_id".into(), kind: Kind::Number, values: vec![], embedding: None });
+        c.foreign_keys.push((7, 0));
+        let a = answer("Show the titles of songs by singers from France", &c, &QuestionVectors::default());
+        assert_eq!(
+            a.sql.as_deref(),
+            Some("SELECT t2.\"title\" FROM public.singer AS t1 JOIN public.song AS t2 ON t2.\"singer_id\" = t1.\"singer_id\" WHERE t1.\"country\" = 'France'"),
+            "{a:?}"
+        );
+        // Without the foreign key, it abstains and says so.
+        c.foreign_keys.clear();
+        let a = answer("Show the titles of songs by singers from France", &c, &QuestionVectors::default());
+        assert!(a.sql.is_none() && a.explanation.contains("no foreign key"), "{a:?}");
     }
 
     #[test]
