@@ -235,6 +235,59 @@ struct Cues {
     unsupported: Option<&'static str>,
 }
 
+/// Words that shape the query rather than name something in it.
+const CUE_WORDS: &[&str] = &[
+    "older",
+    "younger",
+    "oldest",
+    "youngest",
+    "sort",
+    "sorted",
+    "descending",
+    "ascending",
+    "than",
+    "recent",
+    "latest",
+    "earliest",
+    "newest",
+    "biggest",
+    "greatest",
+    "longest",
+    "shortest",
+    "fewest",
+    "earlier",
+    "later",
+    "equal",
+    "less",
+    "year",
+    "number",
+    "amount",
+    "value",
+    "either",
+    "whose",
+    "where",
+    "when",
+    "them",
+    "they",
+    "those",
+    "these",
+    "also",
+    "both",
+    "only",
+    "any",
+    "some",
+    "information",
+    "detail",
+    "record",
+    "kind",
+    "type",
+    "alphabetical",
+    "along",
+    "corresponding",
+    "respectively",
+    "including",
+];
+
 const GREATER: &[&str] = &["more than", "greater than", "older than", "larger than", "higher than", "bigger than", "over", "above", "at least"];
 const LESS: &[&str] = &["less than", "fewer than", "younger than", "smaller than", "lower than", "under", "below", "at most"];
 const WORD_NUMBERS: &[&str] = &["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"];
@@ -627,8 +680,22 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
         if wheres.is_empty() { String::new() } else { format!(", where {}", wheres.join(" and ")) },
         group.map(|g| format!(", per {}", catalog.columns[g].name)).unwrap_or_default()
     );
+    // Coverage: the share of the question's own words (not its cue words, not numbers) that went
+    // into the query (a table, a column, a value). Words left over are meaning it did not use.
+    let used: HashSet<String> = links
+        .iter()
+        .flat_map(|l| words(&l.words))
+        .chain(words(&catalog.tables[t].name))
+        .chain(second.iter().flat_map(|o| words(&catalog.tables[*o].name)))
+        .collect();
+    let own: Vec<String> = words(question)
+        .into_iter()
+        .filter(|w| !STOP.contains(&w.as_str()) && !CUE_WORDS.contains(&w.as_str()) && w.parse::<f64>().is_err() && w.len() > 2)
+        .collect();
+    let coverage = if own.is_empty() { 1.0 } else { own.iter().filter(|w| used.contains(*w)).count() as f64 / own.len() as f64 };
+    confidence *= 0.1 + 0.9 * coverage;
     if confidence < ANSWER_AT {
-        return abstain(links, confidence, format!("not sure enough: {explanation}"));
+        return abstain(links, confidence, format!("not sure enough ({:.0}% of the question's words used): {explanation}", coverage * 100.0));
     }
     Answer { sql: Some(sql), confidence, links, explanation }
 }
