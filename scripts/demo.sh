@@ -240,6 +240,14 @@ SELECT count(*) AS has_readings FROM eai.sources WHERE source = 'readings' \gset
 SELECT table_name, status, rows_read, rows_written FROM eai.ingest('readings') ORDER BY table_name;
 SELECT column_1, column_2, column_3 FROM bronze.readings__meters ORDER BY column_1;
 SELECT id, item FROM bronze.readings__notes ORDER BY id;
+\echo '== Questions in plain language (docs/nl_to_sql.md): the embedded engine, no LLM; validated, read-only SQL'
+SELECT v.question, x.sql, x.confidence
+  FROM (VALUES ('How many orders are shipped?'), ('What is the total amount of orders for each status?'),
+               ('Show the order id and amount of the 3 largest orders')) v(question), LATERAL eai.nl_to_sql(v.question) x;
+SELECT row FROM eai.ask('What is the total amount of orders for each status?') ORDER BY row ->> 'status';
+\echo '   ... when it is not sure it abstains, and says why; any SQL it would run is checked first:'
+SELECT sql, engine, explanation FROM eai.nl_to_sql('Which customers never ordered twice in a row?');
+SELECT ok, sqlstate, reason FROM eai.nl_validate('SELECT count(*) FROM silver.orders WHERE pg_sleep(1) IS NULL');
 \echo '== In-process embeddings: cosine of two column names'
 SELECT round((1 - (eai.embed('customer_email') <=> eai.embed('client e-mail address')))::numeric, 3) AS "cosine(customer_email, client e-mail address)";
 SQL

@@ -455,6 +455,17 @@ STRICT VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'nl_to_sql_wrapper';
 
+CREATE  FUNCTION "ask"(
+	"question" TEXT, /* & str */
+	"scope" TEXT[] DEFAULT ARRAY['gold', 'silver'], /* Vec < String > */
+	"max_rows" INT DEFAULT 1000 /* i32 */
+) RETURNS TABLE (
+	"row" jsonb  /* JsonB */
+)
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'ask_wrapper';
+
 -- sql/api.sql
 -- eai API: sources, ingest into bronze, embeddings. Loaded last (finalize) by src/lib.rs, after
 -- the Rust helpers (eai._*) exist. Dynamic SQL quotes every identifier with format('%I') and every

@@ -142,63 +142,17 @@ fn _breaker_record(scope: &str, target: &str, failed: bool) {
     record(Scope::parse(scope), target, failed)
 }
 
-/// PostgreSQL's statement timeout (utils/timeout.h, `TimeoutId` STATEMENT_TIMEOUT in PostgreSQL 15),
-/// which the probe of a source borrows for its own deadline.
-const STATEMENT_TIMEOUT: std::ffi::c_int = 3;
-
-unsafe extern "C-unwind" {
-    fn enable_timeout_after(id: std::ffi::c_int, delay_ms: std::ffi::c_int);
-    fn enable_timeout_at(id: std::ffi::c_int, fin_time: pg_sys::TimestampTz);
-    fn disable_timeout(id: std::ffi::c_int, keep_indicator: bool);
-    fn get_timeout_active(id: std::ffi::c_int) -> bool;
-    fn get_timeout_finish_time(id: std::ffi::c_int) -> pg_sys::TimestampTz;
-}
-
-/// An armed probe deadline: the probe's own, and the statement's deadline it replaced (if any).
-#[derive(Clone, Copy)]
-struct ProbeDeadline {
-    ours: pg_sys::TimestampTz,
-    statement: Option<pg_sys::TimestampTz>,
-}
-
-thread_local! {
-    static PROBE_DEADLINE: std::cell::Cell<Option<ProbeDeadline>> = const { std::cell::Cell::new(None) };
-}
-
 /// Gives the probe of a half-open source its own timeout (eai.breaker_probe_timeout), by the
-/// statement timeout's mechanism: past it the probe is cancelled with 57014, which the ingest
-/// records as a failed probe. A sooner deadline of the statement's own stays in force. False when
-/// no timeout was armed (the setting is 0).
+/// statement timeout's mechanism (`crate::deadline`): past it the probe is cancelled with 57014,
+/// which the ingest records as a failed probe. False when no timeout was armed (the setting is 0).
 #[pg_extern(volatile, parallel_unsafe)]
 fn _arm_probe_timeout() -> bool {
-    let ms = guc::breaker_probe_timeout_ms();
-    if ms <= 0 {
-        return false;
-    }
-    // SAFETY: the timeout module's own functions, on its predefined statement timeout, from the
-    // backend's main thread.
-    unsafe {
-        let statement = get_timeout_active(STATEMENT_TIMEOUT).then(|| get_timeout_finish_time(STATEMENT_TIMEOUT));
-        let ours = pg_sys::GetCurrentTimestamp() + i64::from(ms) * 1000;
-        PROBE_DEADLINE.set(Some(ProbeDeadline { ours, statement }));
-        if statement.is_none_or(|fin| fin > ours) {
-            enable_timeout_after(STATEMENT_TIMEOUT, ms);
-        }
-    }
-    true
+    crate::deadline::arm(guc::breaker_probe_timeout_ms())
 }
 
 /// Ends the probe's own timeout and puts the statement's deadline back; true when the probe's
 /// deadline had passed (its 57014 was the probe's timeout, not a cancel).
 #[pg_extern(volatile, parallel_unsafe)]
 fn _disarm_probe_timeout() -> bool {
-    let Some(d) = PROBE_DEADLINE.take() else { return false };
-    // SAFETY: as in _arm_probe_timeout.
-    unsafe {
-        match d.statement {
-            Some(fin) => enable_timeout_at(STATEMENT_TIMEOUT, fin),
-            None => disable_timeout(STATEMENT_TIMEOUT, false),
-        }
-        pg_sys::GetCurrentTimestamp() >= d.ours
-    }
+    crate::deadline::disarm()
 }

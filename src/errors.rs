@@ -22,6 +22,9 @@ pub enum EaiError {
     AnomalyInput(String),
     #[error("{0}")]
     InvalidParameter(String),
+    /// A parameter of eai.ask or eai.nl_to_sql out of its range.
+    #[error("{0}")]
+    InvalidQuestionParameter(String),
     #[error("pattern {0:?} is not in the subset eai._regex_match reads")]
     UnsupportedPattern(String),
     /// SQL text a user handed in (a gold query, a rule, a query to read) that is not exactly the
@@ -97,7 +100,7 @@ impl EaiError {
             EaiError::NotADirectory(_) => PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
             EaiError::MalformedCsv { .. } => PgSqlErrorCode::ERRCODE_BAD_COPY_FILE_FORMAT,
             EaiError::AnomalyInput(_) => PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
-            EaiError::InvalidParameter(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            EaiError::InvalidParameter(_) | EaiError::InvalidQuestionParameter(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             EaiError::UnsupportedPattern(_) => PgSqlErrorCode::ERRCODE_INVALID_REGULAR_EXPRESSION,
             EaiError::InvalidSql { .. } => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
             EaiError::InvalidRule(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -140,6 +143,7 @@ impl EaiError {
                 "Give a query returning (ts, value) for a series, or numeric columns only for rows, e.g. SELECT ts, amount FROM silver.orders ORDER BY ts."
             }
             EaiError::InvalidParameter(_) => "See docs/anomalies.md for the parameters and their ranges.",
+            EaiError::InvalidQuestionParameter(_) => "SELECT * FROM eai.ask('how many orders are there?', max_rows => 100); see docs/nl_to_sql.md.",
             EaiError::UnsupportedPattern(_) => "Use value ~ pattern.",
             EaiError::InvalidSql { kind: SqlKind::Select, .. } => {
                 "Give exactly one SELECT (no second statement, no INTO, no FOR UPDATE, no data-modifying WITH), e.g. SELECT day, sum(amount) FROM silver.orders GROUP BY day."

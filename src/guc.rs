@@ -38,6 +38,7 @@ static BREAKER_FAILURE_RATE: GucSetting<f64> = GucSetting::<f64>::new(0.5);
 static BREAKER_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(20);
 static BREAKER_OPEN_FOR_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
 static BREAKER_PROBE_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+static NL_STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 static HEAL_MIN_SUCCESS_RATE: GucSetting<f64> = GucSetting::<f64>::new(0.8);
 static HEAL_MAX_ACTIONS_PER_HOUR: GucSetting<i32> = GucSetting::<i32>::new(10);
 static CANARY_MAX_DROP: GucSetting<f64> = GucSetting::<f64>::new(0.2);
@@ -315,6 +316,16 @@ pub fn register() {
         GucContext::Suset,
         GucFlags::UNIT_MS,
     );
+    GucRegistry::define_int_guc(
+        c"eai.nl_statement_timeout",
+        c"How long eai.ask may run the query it composed for a question; past it the query is cancelled (57014). 0: no timeout of its own.",
+        c"A sooner statement_timeout of the session stays in force.",
+        &NL_STATEMENT_TIMEOUT_MS,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
+    );
     // Schema heals: safeguards and the canary (docs/healing.md).
     GucRegistry::define_float_guc(
         c"eai.heal_min_success_rate",
@@ -448,6 +459,11 @@ pub fn breaker_settings() -> eai_core::breaker::Settings {
 /// The probe of a half-open source: how long it may take to answer (eai.breaker_probe_timeout), in ms; 0: no limit.
 pub fn breaker_probe_timeout_ms() -> i32 {
     BREAKER_PROBE_TIMEOUT_MS.get().max(0)
+}
+
+/// How long eai.ask may run a question's query (eai.nl_statement_timeout), in ms; 0: no limit.
+pub fn nl_statement_timeout_ms() -> i32 {
+    NL_STATEMENT_TIMEOUT_MS.get().max(0)
 }
 
 pub fn heal_min_success_rate() -> f64 {

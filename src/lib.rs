@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 mod anomaly;
 mod breaker;
 mod catalog_write;
+mod deadline;
 mod drift;
 mod embed;
 mod errors;

@@ -58,4 +58,28 @@ impl UserQuery {
             })
         })
     }
+
+    /// At most `limit` rows of the query, each as jsonb (`to_jsonb` of the row: column names as
+    /// keys).
+    pub fn json_rows(&self, limit: i64) -> Result<Vec<pgrx::JsonB>, spi::Error> {
+        // safe: the caller's own query, checked; the limit is a value.
+        let sql = format!("SELECT pg_catalog.to_jsonb(q.*) FROM (\n{}\n) AS q LIMIT $1", self.0);
+        user_sql::read_only(|| {
+            Spi::connect(|client| {
+                let mut cursor = client.try_open_cursor(sql.as_str(), &[limit.into()])?;
+                let mut out = Vec::new();
+                loop {
+                    let t = cursor.fetch(1000)?;
+                    if t.is_empty() {
+                        return Ok(out);
+                    }
+                    for r in t {
+                        if let Some(j) = r.get::<pgrx::JsonB>(1)? {
+                            out.push(j);
+                        }
+                    }
+                }
+            })
+        })
+    }
 }

@@ -9,7 +9,8 @@ use pgrx::JsonB;
 use serde_json::json;
 
 use crate::nl::validate;
-use crate::user_sql;
+use crate::user_query::UserQuery;
+use crate::{guc, user_sql};
 
 /// Distinct values kept per text column, from its first rows.
 const VALUES_PER_COLUMN: i64 = 200;
@@ -96,6 +97,35 @@ fn read_catalog(scope: &[String]) -> Result<Catalog, pgrx::spi::Error> {
     })
 }
 
+/// What the engine made of a question for this role: the validated SQL (or none), the
+/// confidence, the links, warnings and the explanation.
+struct Reply {
+    sql: Option<String>,
+    confidence: f64,
+    links: JsonB,
+    warnings: Vec<String>,
+    explanation: String,
+}
+
+fn reply(question: &str, scope: &[String]) -> Reply {
+    let catalog = read_catalog(scope).unwrap_or_else(|e| crate::errors::EaiError::catalog("read the tables in scope", e).report());
+    let a = engine::answer(question, &catalog, &QuestionVectors::default());
+    let links =
+        JsonB(json!(a.links.iter().map(|l| json!({"words": l.words, "to": l.to, "score": (l.score * 100.0).round() / 100.0})).collect::<Vec<_>>()));
+    let mut warnings = Vec::new();
+    let mut sql = a.sql;
+    let mut explanation = a.explanation;
+    if let Some(s) = &sql {
+        let checked = validate::validate(s, scope);
+        if let Some((state, reason)) = checked.refusal {
+            warnings.push(format!("the composed SQL was refused ({state}): {reason}"));
+            explanation = format!("abstained: {explanation}");
+            sql = None;
+        }
+    }
+    Reply { sql, confidence: (a.confidence * 100.0).round() / 100.0, links, warnings, explanation }
+}
+
 /// `eai.nl_to_sql(question, scope)`: a read-only SELECT for the question, or none (the engine
 /// abstains), with its confidence, the links it made, warnings and an explanation.
 #[pg_extern(volatile, parallel_unsafe)]
@@ -113,21 +143,31 @@ fn nl_to_sql(
         name!(explanation, String),
     ),
 > {
-    let catalog = read_catalog(&scope).unwrap_or_else(|e| crate::errors::EaiError::catalog("read the tables in scope", e).report());
-    let a = engine::answer(question, &catalog, &QuestionVectors::default());
-    let linked =
-        JsonB(json!(a.links.iter().map(|l| json!({"words": l.words, "to": l.to, "score": (l.score * 100.0).round() / 100.0})).collect::<Vec<_>>()));
-    let mut warnings = Vec::new();
-    let mut sql = a.sql;
-    let mut explanation = a.explanation;
-    if let Some(s) = &sql {
-        let checked = validate::validate(s, &scope);
-        if let Some((state, reason)) = checked.refusal {
-            warnings.push(format!("the composed SQL was refused ({state}): {reason}"));
-            explanation = format!("abstained: {explanation}");
-            sql = None;
-        }
+    let r = reply(question, &scope);
+    let engine = if r.sql.is_some() { "embedded" } else { "none" };
+    TableIterator::once((r.sql, r.confidence, engine.to_string(), r.links, r.warnings, r.explanation))
+}
+
+/// `eai.ask(question, scope, max_rows)`: the answer's rows, each as jsonb: the validated SELECT
+/// run as the calling role, read-only (a subtransaction rolled back), under
+/// eai.nl_statement_timeout, at most `max_rows` rows. When the engine abstains, no rows and a
+/// NOTICE that says why.
+#[pg_extern(volatile, parallel_unsafe)]
+fn ask(
+    question: &str,
+    scope: default!(Vec<String>, "ARRAY['gold', 'silver']"),
+    max_rows: default!(i32, 1000),
+) -> TableIterator<'static, (name!(row, JsonB),)> {
+    if max_rows < 0 {
+        crate::errors::EaiError::InvalidQuestionParameter(format!("max_rows must be 0 or more, not {max_rows}")).report();
     }
-    let engine = if sql.is_some() { "embedded" } else { "none" };
-    TableIterator::once((sql, (a.confidence * 100.0).round() / 100.0, engine.to_string(), linked, warnings, explanation))
+    let r = reply(question, &scope);
+    let Some(sql) = r.sql else {
+        notice!("eai: no answer: {} (SELECT * FROM eai.nl_to_sql(...) shows what was linked)", r.explanation);
+        return TableIterator::new(Vec::new());
+    };
+    let query = UserQuery::check(&sql);
+    let rows = crate::deadline::within(guc::nl_statement_timeout_ms(), || query.json_rows(i64::from(max_rows)))
+        .unwrap_or_else(|e| crate::errors::EaiError::catalog("read the answer's rows", e).report());
+    TableIterator::new(rows.into_iter().map(|j| (j,)).collect::<Vec<_>>())
 }

@@ -306,13 +306,21 @@ fn cues(q: &str, toks: &[String]) -> Cues {
     let aggs: Vec<&'static str> = aggs.into_iter().map(|(_, a)| a).collect();
     let count = has("how many") || has("number of") || has("count");
     let n = toks.iter().find_map(|t| t.parse::<u64>().ok());
-    let sorted = has("sort") || has("order") || has("descending") || has("ascending");
+    let word = |w: &str| toks.iter().any(|t| t == w);
+    let sorted = word("sort")
+        || word("sorted")
+        || word("ordered")
+        || has("in order")
+        || has("order by")
+        || has("order of")
+        || word("descending")
+        || word("ascending");
     let superlative_desc = ["highest", "largest", "most", "biggest", "oldest", "top ", "latest", "longest", "greatest"].iter().any(|w| has(w));
     let superlative_asc = ["lowest", "smallest", "least", "youngest", "fewest", "earliest", "shortest"].iter().any(|w| has(w));
     let limit = |n: Option<u64>| if sorted && !(superlative_desc || superlative_asc) { n.filter(|_| has("top ")) } else { n.or(Some(1)) };
     let order = if superlative_desc || has("descending") {
         Some(("DESC", limit(n.filter(|_| has("top ") || has(" the ")))))
-    } else if superlative_asc || has("ascending") || (sorted && !aggs.is_empty()) || has("sort") || has("ordered by") || has("order of") {
+    } else if superlative_asc || sorted {
         Some(("ASC", limit(n)))
     } else {
         None
@@ -408,13 +416,8 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
             }
         }
     }
-    // A value only once (the longest match first, in the first column that has it); several values
-    // of one column only when the question says "or" ("CD or DVD": IN).
     values.sort_by_key(|v| std::cmp::Reverse(v.1.len()));
     let either = q.contains(" or ");
-    let mut seen_cols = HashSet::new();
-    let mut seen_vals = HashSet::new();
-    values.retain(|(c, v)| (seen_cols.insert(*c) || either) && seen_vals.insert(v.to_lowercase()));
     // The table: the best by name, helped by its linked columns and values.
     let mut best_table: Option<(usize, f64)> = None;
     for (t, ts) in table_scores.iter().enumerate() {
@@ -431,6 +434,19 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
     if t_score < 0.5 {
         return abstain(links, t_score / 2.0, "no table matches the question's words".into());
     }
+    // A value only once: in the chosen table's column when it has one, else the first column that
+    // has it (the longest match first); several values of one column only when the question says
+    // "or" ("CD or DVD": IN).
+    values.sort_by_key(|(c, v)| (std::cmp::Reverse(v.len()), catalog.columns[*c].table != t));
+    let mut seen_cols = HashSet::new();
+    let mut seen_vals = HashSet::new();
+    values.retain(|(c, v)| (seen_cols.insert(*c) || either) && seen_vals.insert(v.to_lowercase()));
+    links.retain(|l| {
+        !l.to.contains(" = ")
+            || values.iter().any(|(c, v)| {
+                l.words == *v && l.to.starts_with(&format!("{}.{} =", catalog.tables[catalog.columns[*c].table].name, catalog.columns[*c].name))
+            })
+    });
     links.push(Link { words: catalog.tables[t].name.clone(), to: catalog.tables[t].sql_name.clone(), score: table_scores[t].min(1.0) });
     let cols_of_table = |t: usize| catalog.columns.iter().enumerate().filter(move |(_, c)| c.table == t).map(|(i, _)| i);
     let cue = cues(&q, &toks);
@@ -588,8 +604,41 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
             cols_of(t).find(|c| words(&catalog.columns[*c].name).contains(&w))
         })
         .next();
-    let measure = numbers.iter().copied().find(|c| Some(*c) != group && !filter_cols.contains(c));
+    let is_id = |c: usize| words(&catalog.columns[c].name).iter().any(|w| w == "id");
+    let measure = numbers
+        .iter()
+        .copied()
+        .find(|c| Some(*c) != group && !filter_cols.contains(c) && !is_id(*c))
+        .or_else(|| numbers.iter().copied().find(|c| Some(*c) != group && !filter_cols.contains(c)));
     let mut confidence = (table_scores[t].min(1.0) * 0.5 + 0.5).min(1.0) * if guessed { 0.8 } else { 1.0 };
+    // "Show the order id and amount of the 3 largest orders": a measure named before the
+    // superlative is asked for; "the name of the winner with the most rank points" is not.
+    let superlative_at = [
+        "largest",
+        "highest",
+        "most",
+        "biggest",
+        "oldest",
+        "top ",
+        "lowest",
+        "smallest",
+        "least",
+        "youngest",
+        "latest",
+        "earliest",
+        "sort",
+        "in order",
+        "order by",
+        "ordered",
+        "descending",
+        "ascending",
+    ]
+    .iter()
+    .filter_map(|w| q.find(w))
+    .min()
+    .unwrap_or(q.len());
+    let named_before_superlative =
+        |c: usize| words(&catalog.columns[c].name).iter().filter(|w| !STOP.contains(&w.as_str())).all(|w| q[..superlative_at].contains(w.as_str()));
     let mut select: Vec<String> = Vec::new();
     let mut order = String::new();
     // "number of products" is a column when one is named so (number_products), not a count.
@@ -621,7 +670,11 @@ pub fn answer(question: &str, catalog: &Catalog, vectors: &QuestionVectors) -> A
         let shown: Vec<usize> = linked
             .iter()
             .copied()
-            .filter(|c| !filter_cols.contains(c) && !compared.contains(c) && Some(*c) != measure.filter(|_| cue.order.is_some()))
+            .filter(|c| {
+                !filter_cols.contains(c)
+                    && !compared.contains(c)
+                    && (Some(*c) != measure.filter(|_| cue.order.is_some()) || named_before_superlative(*c))
+            })
             .collect();
         let shown = if shown.is_empty() { linked.iter().copied().filter(|c| !filter_cols.contains(c)).collect() } else { shown };
         if shown.is_empty() {
@@ -780,6 +833,14 @@ mod tests {
         assert_eq!(sql("What are the minimum and maximum age of singers?").as_deref(), Some("SELECT min(\"age\"), max(\"age\") FROM public.singer"));
         assert_eq!(sql("Show the names of singers under age 30").as_deref(), Some("SELECT \"name\" FROM public.singer WHERE \"age\" < 30"));
         assert_eq!(sql("Which countries have more than one singer?"), None, "a count compared with a number: not composed");
+        assert_eq!(
+            sql("Show the singer id and age of the 2 oldest singers").as_deref(),
+            Some("SELECT \"singer_id\", \"age\" FROM public.singer ORDER BY \"age\" DESC LIMIT 2")
+        );
+        assert_eq!(
+            sql("What is the average age of singers in each country?").as_deref(),
+            Some("SELECT \"country\", avg(\"age\") FROM public.singer GROUP BY \"country\"")
+        );
         assert_eq!(sql("Which singers are older than the average age?"), None, "a nested comparison: not composed");
     }
 
