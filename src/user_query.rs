@@ -22,7 +22,7 @@ impl UserQuery {
     /// Its result columns (name, type oid), planned but not run (`LIMIT 0`).
     pub fn columns(&self) -> Result<Vec<(String, pg_sys::Oid)>, spi::Error> {
         // safe: the caller's own query, checked above, run with the caller's rights; never a value.
-        let sql = format!("SELECT * FROM (\n{}\n) AS q LIMIT 0", self.0);
+        let sql = format!("SELECT * FROM (\n{}\n) AS q LIMIT 0", self.0); // safe: see above
         user_sql::read_only(|| {
             Spi::connect(|client| {
                 let mut cursor = client.try_open_cursor(sql.as_str(), &[])?;
@@ -42,7 +42,7 @@ impl UserQuery {
         mut row: impl FnMut(SpiHeapTupleData<'_>) -> Result<(), spi::Error>,
     ) -> Result<(), spi::Error> {
         // safe: the caller's own query (checked), under select expressions of quoted identifiers.
-        let sql = format!("SELECT {} FROM (\n{}\n) AS q", select.join(", "), self.0);
+        let sql = format!("SELECT {} FROM (\n{}\n) AS q", select.join(", "), self.0); // safe: see above
         user_sql::read_only(|| {
             Spi::connect(|client| {
                 let mut cursor = client.try_open_cursor(sql.as_str(), &[])?;
@@ -63,7 +63,7 @@ impl UserQuery {
     /// keys).
     pub fn json_rows(&self, limit: i64) -> Result<Vec<pgrx::JsonB>, spi::Error> {
         // safe: the caller's own query, checked; the limit is a value.
-        let sql = format!("SELECT pg_catalog.to_jsonb(q.*) FROM (\n{}\n) AS q LIMIT $1", self.0);
+        let sql = format!("SELECT pg_catalog.to_jsonb(q.*) FROM (\n{}\n) AS q LIMIT $1", self.0); // safe: see above
         user_sql::read_only(|| {
             Spi::connect(|client| {
                 let mut cursor = client.try_open_cursor(sql.as_str(), &[limit.into()])?;

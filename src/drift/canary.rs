@@ -66,7 +66,7 @@ pub(super) fn check_canaries(s: &Shape) -> i64 {
                         Err(e) => format!("{why}; the revert failed: {e}"),
                     },
                     // safe: text for a person to read (to_run), never run by eai; only an integer in it.
-                    &format!("SELECT * FROM eai.remediations WHERE remediation_id = {id};"),
+                    &format!("SELECT * FROM eai.remediations WHERE remediation_id = {id};"), // safe: an integer, in text for a person
                 );
             }
         }

@@ -172,7 +172,7 @@ fn _heal_drift(pipeline: i64) -> i64 {
                 },
                 why,
                 // safe: text for a person to read (to_run), never run by eai; only an integer in it.
-                &format!("SELECT * FROM eai.approve_remediation({id});"),
+                &format!("SELECT * FROM eai.approve_remediation({id});"), // safe: an integer, in text for a person
             ),
             Verdict::Record(why) => {
                 let key = p.silver.as_deref().is_some_and(|c| s.dedup_key.iter().any(|k| k == c))

@@ -204,7 +204,7 @@ pub(super) fn apply(id: i64, decided_by: &str) -> Result<(), String> {
                     Err(e) => format!("{why}; the revert failed: {e}"),
                 },
                 // safe: text for a person to read (to_run), never run by eai; only an integer in it.
-                &format!("SELECT * FROM eai.remediations WHERE remediation_id = {id};"),
+                &format!("SELECT * FROM eai.remediations WHERE remediation_id = {id};"), // safe: an integer, in text for a person
             );
         }
     }
